@@ -1,0 +1,207 @@
+"""cfadmin settings: the only module that reads the environment.
+
+Every value that differs between a laptop and production comes from the environment or
+from a `.env` file beside manage.py (see `.env.example`). Defaults point at loopback only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+ENV_FILE = Path(env.str("CFADMIN_ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.is_file():
+    env.read_env(str(ENV_FILE), overwrite=False)
+
+DEBUG: bool = env.bool("DEBUG", default=False)
+DATA_DIR = Path(env.str("CFADMIN_DATA_DIR", default=str(BASE_DIR / "data")))
+
+# --- Core -------------------------------------------------------------------------------------
+SECRET_KEY: str = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it in the environment or .env (50+ random characters); "
+            "`make run` writes a development .env for you."
+        )
+    SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production-0123456789abcdef"
+
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "cfadmin.apps.CfadminConfig",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_q",
+    "tenants.apps.TenantsConfig",
+    "stacks.apps.StacksConfig",
+    "ops.apps.OpsConfig",
+]
+
+MIDDLEWARE = [
+    # First, so a container health probe never trips host validation or the SSL redirect.
+    "cfadmin.health.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cfadmin.urls"
+WSGI_APPLICATION = "cfadmin.wsgi.application"
+ASGI_APPLICATION = "cfadmin.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'cfadmin.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait instead of failing
+    # half-way; WAL lets the web read while the worker writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files (whitenoise serves them, in the container too) ------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Hashed, compressed files from `collectstatic` (the container); plain finders elsewhere.
+STATIC_MANIFEST: bool = env.bool("STATIC_MANIFEST", default=not DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if not STATIC_MANIFEST
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        ),
+    },
+}
+
+# --- Security (production values are the defaults whenever DEBUG is off) ------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_AGE: int = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+X_FRAME_OPTIONS = "DENY"
+
+# --- Secrets at rest ----------------------------------------------------------------------------
+# Comma-separated Fernet keys, newest first: encrypt with the first, decrypt with any. Rotate by
+# putting a new key in front, running `manage.py rotate_secret_keys`, then dropping the old one.
+SECRETS_ENCRYPTION_KEYS: list[str] = env.list("SECRETS_ENCRYPTION_KEYS", default=[])
+SECRETS_ENCRYPTION_KEYS_ARE_DEV_FALLBACK = False
+if not SECRETS_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRETS_ENCRYPTION_KEYS is not set: cfadmin cannot store API keys or bot tokens "
+            'without it. Generate one with `python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"` and set it in the environment or .env.'
+        )
+    # Development only: a key derived from SECRET_KEY, flagged by the check cfadmin.W001.
+    SECRETS_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
+    ]
+    SECRETS_ENCRYPTION_KEYS_ARE_DEV_FALLBACK = True
+
+# --- Background jobs (django-q2) ----------------------------------------------------------------
+REDIS_URL: str = env.str("REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": "cfadmin",
+    "workers": env.int("Q_WORKERS", default=2),
+    # A task may run for `timeout` seconds; `retry` must be larger, or the broker hands a task
+    # that is still running to a second worker (PITFALLS.md).
+    "timeout": env.int("Q_TIMEOUT", default=600),
+    "retry": env.int("Q_TIMEOUT", default=600) + 120,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "catch_up": False,
+    "sync": env.bool("Q_SYNC", default=False),
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Integrations (used by the provisioning engine; loopback by default) -----------------------
+COOLIFY_URL: str = env.str("COOLIFY_URL", default="")
+COOLIFY_TOKEN: str = env.str("COOLIFY_TOKEN", default="")
+COOLIFY_SERVER_UUID: str = env.str("COOLIFY_SERVER_UUID", default="")
+COOLIFY_TIMEOUT: float = env.float("COOLIFY_TIMEOUT", default=15.0)
+POCKETBASE_URL: str = env.str("POCKETBASE_URL", default="")
+POCKETBASE_EMAIL: str = env.str("POCKETBASE_EMAIL", default="")
+POCKETBASE_PASSWORD: str = env.str("POCKETBASE_PASSWORD", default="")
+POCKETBASE_TOKEN: str = env.str("POCKETBASE_TOKEN", default="")
+POCKETBASE_TIMEOUT: float = env.float("POCKETBASE_TIMEOUT", default=10.0)
+
+# --- Local run (`make run`) ------------------------------------------------------------------
+CFADMIN_ADMIN_USERNAME: str = env.str("CFADMIN_ADMIN_USERNAME", default="admin")
+CFADMIN_ADMIN_PASSWORD: str = env.str("CFADMIN_ADMIN_PASSWORD", default="")
+CFADMIN_BIND: str = env.str("CFADMIN_BIND", default="127.0.0.1:8000")
+
+# --- Logging: to stderr; our own log lines never carry secret values ---------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,1 @@
+"""Health checks, runbook checklists, incidents and escalation contacts (see DESIGN.md)."""

@@ -1,0 +1,315 @@
+"""Stacks in the admin. Display, filters and inlines only; operations come from services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from cfadmin.admin import AuditedModelAdmin, TextInputFilter
+from stacks.choices import StackStatus
+from stacks.forms import StackDomainFormSet, StackForm, StackSecretForm
+from stacks.models import Operation, OperationStep, Stack, StackDomain, StackSecret
+from tenants.admin import TenantAdmin
+from tenants.models import Tenant
+
+STATUS_COLOURS = {
+    StackStatus.PENDING: "#6c757d",
+    StackStatus.DEPLOYING: "#0d6efd",
+    StackStatus.RUNNING: "#198754",
+    StackStatus.STOPPED: "#6f42c1",
+    StackStatus.ERROR: "#dc3545",
+    StackStatus.DELETING: "#fd7e14",
+    StackStatus.DELETED: "#adb5bd",
+}
+
+
+def status_badge(status: str, label: str) -> str:
+    return format_html(
+        '<span class="cf-status cf-status-{}" style="color:#fff;background:{};padding:1px 8px;'
+        'border-radius:8px;white-space:nowrap">{}</span>',
+        status,
+        STATUS_COLOURS.get(status, "#6c757d"),
+        label,
+    )
+
+
+class TenantSlugFilter(TextInputFilter):
+    title = "tenant"
+    parameter_name = "tenant"
+    placeholder = "tenant slug, e.g. customer-123"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(tenant__slug=self.value().strip().lower())
+        return queryset
+
+
+class StackDomainInline(admin.TabularInline):
+    model = StackDomain
+    formset = StackDomainFormSet
+    fields = ("service", "domain", "released_at")
+    readonly_fields = ("released_at",)
+    extra = 1
+
+
+class StackSecretInline(admin.TabularInline):
+    model = StackSecret
+    form = StackSecretForm
+    fields = ("key", "masked_value", "value", "updated_at")
+    readonly_fields = ("masked_value", "updated_at")
+    extra = 1
+    verbose_name = "secret (env var)"
+    verbose_name_plural = "secrets (env vars, write-only)"
+
+
+class OperationInline(admin.TabularInline):
+    model = Operation
+    fields = (
+        "operation_link",
+        "kind",
+        "status",
+        "requested_by_repr",
+        "requested_at",
+        "duration_ms",
+        "error",
+    )
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "operations"
+
+    @admin.display(description="operation")
+    def operation_link(self, obj: Operation) -> str:
+        url = reverse("admin:stacks_operation_change", args=[obj.pk])
+        return format_html('<a href="{}">#{}</a>', url, obj.pk)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Stack)
+class StackAdmin(AuditedModelAdmin):
+    form = StackForm
+    list_display = (
+        "stack_name",
+        "tenant_link",
+        "template_name",
+        "status_display",
+        "domain_list",
+        "updated_at",
+    )
+    list_filter = ("status", "template_name", TenantSlugFilter)
+    search_fields = (
+        "stack_name",
+        "project_name",
+        "tenant__slug",
+        "domains__domain",
+        "coolify_project_uuid",
+        "coolify_service_uuid",
+        "pocketbase_id",
+    )
+    list_select_related = ("tenant",)
+    list_per_page = 50
+    autocomplete_fields = ("tenant",)
+    inlines = (StackDomainInline, StackSecretInline, OperationInline)
+    remote_fields = (
+        "status",
+        "status_detail",
+        "template_version",
+        "coolify_project_uuid",
+        "coolify_service_uuid",
+        "pocketbase_id",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("tenant", "project_name", "stack_name", "template_name")}),
+        ("Status and remote resources (read-only)", {"fields": remote_fields}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        live_domains = StackDomain.objects.filter(released_at__isnull=True)
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("tenant")
+            .prefetch_related(Prefetch("domains", queryset=live_domains, to_attr="live_domains"))
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(self.remote_fields)
+        if obj is not None and obj.status != StackStatus.PENDING:
+            # Names are baked into remote resources once a deploy has started.
+            readonly += ["tenant", "project_name", "stack_name", "template_name"]
+        return readonly
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        tenant = initial.get("tenant")
+        if tenant and not Tenant.objects.filter(pk=tenant).exists():
+            initial.pop("tenant")
+        return initial
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a stack tears down remote resources: it is an operation, never a row delete
+        # (the built-in delete_selected would orphan the Coolify service).
+        return False
+
+    @admin.display(description="tenant", ordering="tenant__slug")
+    def tenant_link(self, obj: Stack) -> str:
+        url = reverse("admin:tenants_tenant_change", args=[obj.tenant_id])
+        return format_html('<a href="{}">{}</a>', url, obj.tenant.slug)
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj: Stack) -> str:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="domains")
+    def domain_list(self, obj: Stack) -> str:
+        domains = getattr(obj, "live_domains", None)
+        if domains is None:
+            domains = obj.domains.filter(released_at__isnull=True)
+        return format_html_join(", ", "{}={}", ((d.service, d.domain) for d in domains))
+
+
+class OperationStepInline(admin.TabularInline):
+    model = OperationStep
+    fields = ("position", "name", "outcome", "detail", "started_at", "duration_ms")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+
+@admin.register(Operation)
+class OperationAdmin(admin.ModelAdmin):
+    """Read-only: an operation is a record of what happened; retry makes a new one."""
+
+    list_display = (
+        "id",
+        "stack",
+        "kind",
+        "status",
+        "current_step",
+        "requested_by_repr",
+        "requested_at",
+        "duration_ms",
+    )
+    list_filter = ("status", "kind")
+    search_fields = ("stack__stack_name", "stack__tenant__slug", "requested_by_repr")
+    list_select_related = ("stack__tenant",)
+    inlines = (OperationStepInline,)
+    readonly_fields = [f.name for f in Operation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class TenantStackInline(admin.TabularInline):
+    model = Stack
+    fields = ("stack_name", "template_name", "status_display", "domains_display", "updated_at")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "stacks"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        live_domains = StackDomain.objects.filter(released_at__isnull=True)
+        return (
+            super()
+            .get_queryset(request)
+            .exclude(status=StackStatus.DELETED)
+            .select_related("tenant")
+            .prefetch_related(Prefetch("domains", queryset=live_domains, to_attr="live_domains"))
+        )
+
+    @admin.display(description="status")
+    def status_display(self, obj: Stack) -> str:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="domains")
+    def domains_display(self, obj: Stack) -> str:
+        return format_html_join(", ", "{}", ((d.domain,) for d in obj.live_domains))
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+admin.site.unregister(Tenant)
+
+
+@admin.register(Tenant)
+class TenantWithStacksAdmin(TenantAdmin):
+    """The tenant admin with its stacks: counts by status in the list, the stacks inline."""
+
+    list_display = (
+        "slug",
+        "name",
+        "status",
+        "running_count",
+        "attention_count",
+        "live_count",
+        "contact_email",
+    )
+    inlines = (TenantStackInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                running_count=Count("stacks", filter=Q(stacks__status=StackStatus.RUNNING)),
+                attention_count=Count(
+                    "stacks", filter=Q(stacks__status__in=[StackStatus.ERROR, StackStatus.STOPPED])
+                ),
+                live_count=Count("stacks", filter=~Q(stacks__status=StackStatus.DELETED)),
+            )
+        )
+
+    @admin.display(description="running", ordering="running_count")
+    def running_count(self, obj: Tenant) -> int:
+        return obj.running_count
+
+    @admin.display(description="error/stopped", ordering="attention_count")
+    def attention_count(self, obj: Tenant) -> str:
+        if not obj.attention_count:
+            return "0"
+        url = reverse("admin:stacks_stack_changelist")
+        return format_html(
+            '<a href="{}?tenant={}&status__in=error,stopped" style="color:#dc3545">{}</a>',
+            url,
+            obj.slug,
+            obj.attention_count,
+        )
+
+    @admin.display(description="stacks", ordering="live_count")
+    def live_count(self, obj: Tenant) -> str:
+        url = reverse("admin:stacks_stack_changelist")
+        return format_html('<a href="{}?tenant={}">{}</a>', url, obj.slug, obj.live_count)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, *args: Any, **kwargs: Any
+    ) -> Any:
+        obj = context.get("original")
+        if obj is not None and request.user.has_perm("stacks.add_stack"):
+            context["add_stack_url"] = (
+                reverse("admin:stacks_stack_add") + f"?tenant={obj.pk}"
+                f"&project_name={obj.slug}-project"
+            )
+        return super().render_change_form(request, context, *args, **kwargs)

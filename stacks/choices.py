@@ -1,0 +1,60 @@
+from django.db import models
+
+
+class StackStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DEPLOYING = "deploying", "Deploying"
+    RUNNING = "running", "Running"
+    STOPPED = "stopped", "Stopped"
+    ERROR = "error", "Error"
+    DELETING = "deleting", "Deleting"
+    DELETED = "deleted", "Deleted"
+
+
+# The status machine of DESIGN.md. `error` can be left by retrying (deploying) or deleting;
+# restart/redeploy of a running or stopped stack goes through deploying.
+STACK_TRANSITIONS: dict[str, frozenset[str]] = {
+    StackStatus.PENDING: frozenset({StackStatus.DEPLOYING, StackStatus.DELETING}),
+    StackStatus.DEPLOYING: frozenset({StackStatus.RUNNING, StackStatus.ERROR}),
+    StackStatus.RUNNING: frozenset(
+        {StackStatus.STOPPED, StackStatus.DEPLOYING, StackStatus.ERROR, StackStatus.DELETING}
+    ),
+    StackStatus.STOPPED: frozenset(
+        {StackStatus.RUNNING, StackStatus.DEPLOYING, StackStatus.ERROR, StackStatus.DELETING}
+    ),
+    StackStatus.ERROR: frozenset(
+        {StackStatus.DEPLOYING, StackStatus.DELETING, StackStatus.RUNNING, StackStatus.STOPPED}
+    ),
+    StackStatus.DELETING: frozenset({StackStatus.DELETED, StackStatus.ERROR}),
+    StackStatus.DELETED: frozenset(),
+}
+
+# Stacks that hold names and domains; a deleted stack is a tombstone and holds nothing.
+LIVE_STACK_STATUSES = frozenset(set(StackStatus.values) - {StackStatus.DELETED})
+
+
+class OperationKind(models.TextChoices):
+    DEPLOY = "deploy", "Deploy"
+    DELETE = "delete", "Delete"
+    RESTART = "restart", "Restart"
+    STOP = "stop", "Stop"
+    START = "start", "Start"
+    REDEPLOY = "redeploy", "Redeploy"
+    ROTATE_SECRETS = "rotate_secrets", "Rotate secrets"
+
+
+class OperationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+IN_FLIGHT_OPERATION_STATUSES = (OperationStatus.QUEUED, OperationStatus.RUNNING)
+
+
+class StepOutcome(models.TextChoices):
+    DONE = "done", "Done"
+    ALREADY_DONE = "already_done", "Already done (found on the remote side)"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed"

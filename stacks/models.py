@@ -1,0 +1,330 @@
+"""Stacks: one customer's Docker Compose app on Coolify, its domains, secrets and operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from cfadmin import encryption
+from cfadmin.validators import (
+    normalize_domain,
+    validate_compose_service_name,
+    validate_dns_label,
+    validate_env_key,
+    validate_env_value,
+    validate_single_line_text,
+)
+from stacks.catalog import validate_template_name
+from stacks.choices import (
+    IN_FLIGHT_OPERATION_STATUSES,
+    STACK_TRANSITIONS,
+    OperationKind,
+    OperationStatus,
+    StackStatus,
+    StepOutcome,
+)
+from tenants.models import Tenant
+
+
+class InvalidTransition(Exception):
+    """A status change the stack's state machine does not allow."""
+
+
+class Stack(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="stacks")
+    project_name = models.CharField(
+        max_length=100,
+        validators=[validate_single_line_text],
+        help_text="Coolify project that holds the stack, e.g. customer-123-project.",
+    )
+    stack_name = models.CharField(
+        max_length=63,
+        validators=[validate_dns_label],
+        help_text="DNS label, unique per tenant, e.g. customer-123-main.",
+    )
+    template_name = models.CharField(max_length=64, validators=[validate_template_name])
+    template_version = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=16, choices=StackStatus.choices, default=StackStatus.PENDING, db_index=True
+    )
+    status_detail = models.TextField(blank=True, help_text="Why the stack is in this status.")
+    coolify_project_uuid = models.CharField("Coolify project uuid", max_length=64, blank=True)
+    coolify_service_uuid = models.CharField("Coolify service uuid", max_length=64, blank=True)
+    pocketbase_id = models.CharField("PocketBase record id", max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["stack_name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "stack_name"],
+                condition=~Q(status=StackStatus.DELETED),
+                name="stack_name_unique_per_tenant",
+                violation_error_code="stack_name_taken",
+                violation_error_message="This tenant already has a live stack with this name.",
+            ),
+        ]
+        permissions = [
+            ("deploy_stack", "Can deploy stacks"),
+            ("dry_run_stack", "Can preview a deploy (dry-run)"),
+            ("restart_stack", "Can restart stacks"),
+            ("stop_stack", "Can stop stacks"),
+            ("start_stack", "Can start stacks"),
+            ("redeploy_stack", "Can redeploy stacks"),
+            ("rotate_stack_secrets", "Can rotate stack secrets"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}/{self.stack_name}"
+
+    def audit_scope(self) -> tuple[str, str]:
+        return self.tenant.slug, self.stack_name
+
+    def clean(self) -> None:
+        # The conditional constraint is the last line of defence; this names the field.
+        if self.is_live and self.tenant_id and self.stack_name:
+            taken = (
+                Stack.objects.filter(tenant_id=self.tenant_id, stack_name=self.stack_name)
+                .exclude(status=StackStatus.DELETED)
+                .exclude(pk=self.pk)
+                .exists()
+            )
+            if taken:
+                raise ValidationError(
+                    {
+                        "stack_name": ValidationError(
+                            "Tenant %(tenant)s already has a live stack named %(name)s.",
+                            code="stack_name_taken",
+                            params={"tenant": self.tenant.slug, "name": self.stack_name},
+                        )
+                    }
+                )
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # clean() reports the live-name rule against its field; skip the generic message.
+        super().validate_constraints(exclude={*(exclude or ()), "status"})
+
+    @property
+    def is_live(self) -> bool:
+        return self.status != StackStatus.DELETED
+
+    def can_transition(self, to: str) -> bool:
+        return to in STACK_TRANSITIONS[self.status]
+
+    def transition_to(self, to: str, *, detail: str = "") -> None:
+        """Move to `to` if the machine allows it and nobody moved the row meanwhile.
+
+        A conditional UPDATE, so two workers cannot both make the same move (SQLite has no
+        row locks; PITFALLS.md).
+        """
+        if not self.can_transition(to):
+            raise InvalidTransition(f"{self}: cannot go from {self.status} to {to}")
+        now = timezone.now()
+        fields: dict[str, Any] = {"status": to, "status_detail": detail, "updated_at": now}
+        if to == StackStatus.DELETED:
+            fields["deleted_at"] = now
+        changed = Stack.objects.filter(pk=self.pk, status=self.status).update(**fields)
+        if changed != 1:
+            raise InvalidTransition(f"{self}: status changed meanwhile (was {self.status})")
+        for name, value in fields.items():
+            setattr(self, name, value)
+        if to == StackStatus.DELETED:
+            self.domains.filter(released_at__isnull=True).update(released_at=now)
+
+
+class StackDomain(models.Model):
+    """A compose service's public domain (`--domain webui=demo.customer123.com`).
+
+    A domain belongs to one live stack platform-wide; tombstoning a stack releases its domains.
+    """
+
+    stack = models.ForeignKey(Stack, on_delete=models.CASCADE, related_name="domains")
+    service = models.CharField(
+        "compose service",
+        max_length=63,
+        validators=[validate_compose_service_name],
+        help_text="The template's exposed service, e.g. webui.",
+    )
+    domain = models.CharField(
+        max_length=253, help_text="Host name only, e.g. demo.customer123.com."
+    )
+    released_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["service", "domain"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain"],
+                condition=Q(released_at__isnull=True),
+                name="domain_owned_by_one_live_stack",
+                violation_error_code="domain_taken",
+                violation_error_message="This domain is already used by another live stack.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service}={self.domain}"
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        errors: dict[str, list[ValidationError]] = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        if "domain" not in errors and not (exclude and "domain" in exclude):
+            try:
+                self.domain = normalize_domain(self.domain)
+            except ValidationError as error:
+                errors.setdefault("domain", []).extend(error.error_list)
+        if errors:
+            raise ValidationError(errors)
+
+    def clean(self) -> None:
+        if self.released_at is None and self.domain:
+            owner = (
+                StackDomain.objects.filter(domain=self.domain, released_at__isnull=True)
+                .exclude(pk=self.pk)
+                .select_related("stack__tenant")
+                .first()
+            )
+            if owner is not None:
+                raise ValidationError(
+                    {
+                        "domain": ValidationError(
+                            "%(domain)s is already used by stack %(owner)s; a domain belongs to "
+                            "one live stack.",
+                            code="domain_taken",
+                            params={"domain": self.domain, "owner": owner.stack},
+                        )
+                    }
+                )
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # clean() reports the ownership rule naming the owner; skip the generic message.
+        super().validate_constraints(exclude={*(exclude or ()), "released_at"})
+
+
+class StackSecret(models.Model):
+    """An env var for the stack's services, encrypted at rest, shown only masked."""
+
+    stack = models.ForeignKey(Stack, on_delete=models.CASCADE, related_name="secrets")
+    key = models.CharField(max_length=128, validators=[validate_env_key])
+    value_encrypted = models.TextField(editable=False)
+    masked_value = models.CharField("value", max_length=16, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stack", "key"],
+                name="secret_key_unique_per_stack",
+                violation_error_code="secret_key_taken",
+                violation_error_message="This stack already has a value for this key.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key  # never the value: str() ends up in logs and the admin's history
+
+    def set_value(self, plaintext: str) -> None:
+        validate_env_value(plaintext)
+        self.value_encrypted = encryption.encrypt(plaintext)
+        self.masked_value = encryption.mask(plaintext)
+
+    def reveal(self) -> str:
+        """The plaintext, for the provisioning step that pushes it to Coolify. Nowhere else."""
+        return encryption.decrypt(self.value_encrypted)
+
+
+class OperationQuerySet(models.QuerySet):
+    def in_flight(self) -> OperationQuerySet:
+        return self.filter(status__in=IN_FLIGHT_OPERATION_STATUSES)
+
+    def claim(self, pk: int) -> bool:
+        """queued → running for exactly one worker: True only where this UPDATE changed the row."""
+        return bool(
+            self.filter(pk=pk, status=OperationStatus.QUEUED).update(
+                status=OperationStatus.RUNNING, started_at=timezone.now()
+            )
+        )
+
+
+class Operation(models.Model):
+    """One requested action on a stack. At most one is queued or running per stack (DB-enforced)."""
+
+    stack = models.ForeignKey(Stack, on_delete=models.PROTECT, related_name="operations")
+    kind = models.CharField(max_length=32, choices=OperationKind.choices)
+    status = models.CharField(
+        max_length=16,
+        choices=OperationStatus.choices,
+        default=OperationStatus.QUEUED,
+        db_index=True,
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    requested_by_repr = models.CharField("requested by", max_length=150)
+    parameters = models.JSONField(default=dict, blank=True, help_text="Never holds secret values.")
+    current_step = models.CharField(max_length=64, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = OperationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stack"],
+                condition=Q(status__in=IN_FLIGHT_OPERATION_STATUSES),
+                name="one_operation_in_flight_per_stack",
+                violation_error_code="operation_in_flight",
+                violation_error_message="Another operation is already queued or running "
+                "for this stack.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    def audit_scope(self) -> tuple[str, str]:
+        return self.stack.audit_scope()
+
+    @property
+    def is_in_flight(self) -> bool:
+        return self.status in IN_FLIGHT_OPERATION_STATUSES
+
+
+class OperationStep(models.Model):
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=16, choices=StepOutcome.choices)
+    detail = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["operation", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["operation", "position"], name="step_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}: {self.outcome}"

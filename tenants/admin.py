@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from cfadmin.admin import AuditedModelAdmin
+from tenants.models import Tenant
+
+
+@admin.register(Tenant)
+class TenantAdmin(AuditedModelAdmin):
+    """Tenants on their own; stacks/admin.py extends this with each tenant's stacks."""
+
+    list_display = ("slug", "name", "status", "contact_email")
+    list_filter = ("status",)
+    search_fields = ("slug", "name", "contact_email")
+    fields = ("slug", "name", "contact_email", "status", "notes", "created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("slug")  # resource names on Coolify are built from it
+        return readonly

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django.db import models
+
+from cfadmin.validators import validate_dns_label, validate_single_line_text
+from tenants.choices import TenantStatus
+
+
+class Tenant(models.Model):
+    """A customer of the platform; its slug prefixes its stacks' resources (customer-123)."""
+
+    slug = models.CharField(
+        max_length=63,
+        unique=True,
+        validators=[validate_dns_label],
+        help_text="DNS label used in resource names, e.g. customer-123. Cannot change later.",
+        error_messages={"unique": "A tenant with this slug already exists."},
+    )
+    name = models.CharField(max_length=200, validators=[validate_single_line_text])
+    contact_email = models.EmailField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=TenantStatus.choices, default=TenantStatus.ACTIVE
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def audit_scope(self) -> tuple[str, str]:
+        return self.slug, ""
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == TenantStatus.ACTIVE

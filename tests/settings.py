@@ -1,0 +1,24 @@
+"""Test environment: fixed, obviously fake values set before cfadmin.settings reads them.
+
+Not a second configuration: every setting still comes from cfadmin.settings. The real
+environment wins (DATABASE_URL selects PostgreSQL in CI).
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-only-" + "k" * 60)
+# Two keys so tests can exercise rotation; both are fake and used nowhere else.
+os.environ.setdefault(
+    "SECRETS_ENCRYPTION_KEYS",
+    "dGVzdC1rZXktMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=,b2xkLXRlc3Qta2V5LTAwMDAwMDAwMDAwMDAwMDAwMDA=",
+)
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("STATIC_MANIFEST", "false")
+os.environ.setdefault("Q_SYNC", "true")
+os.environ.setdefault("CFADMIN_ENV_FILE", "/nonexistent/.env")  # a developer's .env stays out
+
+from cfadmin.settings import *  # noqa: F403
