@@ -36,7 +36,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             for name, argv in self.processes(options["bind"]):
-                started.append((name, subprocess.Popen(argv)))
+                # Own session: a terminal Ctrl-C reaches only us, and we stop each child once,
+                # in order (qcluster stops slowly when its workers get the SIGINT too).
+                started.append((name, subprocess.Popen(argv, start_new_session=True)))
             self.stdout.write(
                 self.style.SUCCESS(
                     f"cfadmin is up: http://{options['bind']}/admin/ (worker + web; Ctrl-C stops)"
