@@ -5,13 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from cfadmin.admin import AuditedModelAdmin, TextInputFilter
+from cfadmin.validators import validate_dns_label
+from stacks.catalog import template_names
 from stacks.choices import StackStatus
+from stacks.compose import (
+    RULES,
+    SAMPLE_STACK,
+    SAMPLE_TENANT,
+    TemplateError,
+    all_manifests,
+    load_manifest,
+    render_sample,
+)
 from stacks.forms import StackDomainFormSet, StackForm, StackSecretForm
 from stacks.models import Operation, OperationStep, Stack, StackDomain, StackSecret
 from tenants.admin import TenantAdmin
@@ -46,6 +59,26 @@ class TenantSlugFilter(TextInputFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value():
             return queryset.filter(tenant__slug=self.value().strip().lower())
+        return queryset
+
+
+class TemplateVersionFilter(admin.SimpleListFilter):
+    """Which stacks run an older version of their template than the one cfadmin ships now."""
+
+    title = "template version"
+    parameter_name = "template_version_is"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("current", "current"), ("outdated", "outdated")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        current = Q()
+        for manifest in all_manifests():
+            current |= Q(template_name=manifest.name, template_version=manifest.version)
+        if self.value() == "current":
+            return queryset.filter(current)
+        if self.value() == "outdated":
+            return queryset.exclude(current)
         return queryset
 
 
@@ -100,12 +133,12 @@ class StackAdmin(AuditedModelAdmin):
     list_display = (
         "stack_name",
         "tenant_link",
-        "template_name",
+        "template_display",
         "status_display",
         "domain_list",
         "updated_at",
     )
-    list_filter = ("status", "template_name", TenantSlugFilter)
+    list_filter = ("status", "template_name", TemplateVersionFilter, TenantSlugFilter)
     search_fields = (
         "stack_name",
         "project_name",
@@ -162,6 +195,92 @@ class StackAdmin(AuditedModelAdmin):
         # Deleting a stack tears down remote resources: it is an operation, never a row delete
         # (the built-in delete_selected would orphan the Coolify service).
         return False
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path("templates/", view(self.templates_view), name="stacks_templates"),
+            path("templates/<str:name>/", view(self.template_view), name="stacks_template"),
+            *super().get_urls(),
+        ]
+
+    def _template_context(self, request: HttpRequest, title: str) -> dict[str, Any]:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "rules": RULES,
+        }
+
+    def templates_view(self, request: HttpRequest) -> HttpResponse:
+        """Read-only list of the stack templates with version, env keys and audit status."""
+        context = self._template_context(request, "Stack templates")
+        rows = []
+        for manifest in all_manifests():
+            findings = render_sample(manifest).findings
+            rows.append(
+                {
+                    "manifest": manifest,
+                    "findings": findings,
+                    "stacks": Stack.objects.filter(template_name=manifest.name)
+                    .exclude(status=StackStatus.DELETED)
+                    .count(),
+                }
+            )
+        context["rows"] = rows
+        return TemplateResponse(request, "admin/stacks/templates.html", context)
+
+    def template_view(self, request: HttpRequest, name: str) -> HttpResponse:
+        """One template: manifest, audit, and a rendered preview for sample names."""
+        if name not in template_names():
+            raise Http404("No such template")
+        manifest = load_manifest(name)
+        context = self._template_context(request, f"Template {name}")
+        tenant = request.GET.get("tenant", SAMPLE_TENANT).strip()
+        stack_name = request.GET.get("stack_name", SAMPLE_STACK).strip()
+        errors = {}
+        for field_name, value in (("tenant", tenant), ("stack_name", stack_name)):
+            try:
+                validate_dns_label(value)
+            except ValidationError as error:
+                errors[field_name] = " ".join(error.messages)
+        rendered = None
+        if not errors:
+            try:
+                rendered = render_sample(manifest, tenant=tenant, stack_name=stack_name)
+            except TemplateError as exc:
+                errors["template"] = str(exc)
+        context.update(
+            {
+                "manifest": manifest,
+                "manifest_data": manifest.as_dict(),
+                "rendered": rendered,
+                "errors": errors,
+                "tenant": tenant,
+                "stack_name": stack_name,
+            }
+        )
+        return TemplateResponse(request, "admin/stacks/template_detail.html", context)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "templates_url": reverse("admin:stacks_templates"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="template", ordering="template_name")
+    def template_display(self, obj: Stack) -> str:
+        if obj.template_is_current:
+            return format_html("{} <small>{}</small>", obj.template_name, obj.template_version)
+        return format_html(
+            '{} <small title="cfadmin now ships a newer version of this template">{} '
+            "(outdated)</small>",
+            obj.template_name,
+            obj.template_version or "unknown",
+        )
 
     @admin.display(description="tenant", ordering="tenant__slug")
     def tenant_link(self, obj: Stack) -> str:

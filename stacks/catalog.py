@@ -10,10 +10,10 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "compose_templates"
 MANIFEST_FILE = "manifest.yaml"
 
 
-def template_names() -> list[str]:
-    """Names of the templates shipped with cfadmin, sorted."""
+def template_names(templates_dir: Path = TEMPLATES_DIR) -> list[str]:
+    """Names of the templates in a folder (default: those shipped with cfadmin), sorted."""
     return sorted(
-        path.parent.name for path in TEMPLATES_DIR.glob(f"*/{MANIFEST_FILE}") if path.is_file()
+        path.parent.name for path in templates_dir.glob(f"*/{MANIFEST_FILE}") if path.is_file()
     )
 
 

@@ -19,7 +19,7 @@ from cfadmin.validators import (
     validate_env_value,
     validate_single_line_text,
 )
-from stacks.catalog import validate_template_name
+from stacks.catalog import template_names, validate_template_name
 from stacks.choices import (
     IN_FLIGHT_OPERATION_STATUSES,
     STACK_TRANSITIONS,
@@ -28,7 +28,12 @@ from stacks.choices import (
     StackStatus,
     StepOutcome,
 )
+from stacks.compose import load_manifest
 from tenants.models import Tenant
+
+
+def current_template_version(name: str) -> str:
+    return load_manifest(name).version
 
 
 class InvalidTransition(Exception):
@@ -84,8 +89,18 @@ class Stack(models.Model):
     def __str__(self) -> str:
         return f"{self.tenant.slug}/{self.stack_name}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A new stack records the template version it is made from; deploys update it.
+        if not self.template_version and self.template_name in template_names():
+            self.template_version = current_template_version(self.template_name)
+        super().save(*args, **kwargs)
+
     def audit_scope(self) -> tuple[str, str]:
         return self.tenant.slug, self.stack_name
+
+    @property
+    def template_is_current(self) -> bool:
+        return self.template_version == current_template_version(self.template_name)
 
     def clean(self) -> None:
         # The conditional constraint is the last line of defence; this names the field.

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from html.parser import HTMLParser
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.core.paginator import UnorderedObjectListWarning
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -323,6 +325,7 @@ def three_stacks(make_stack) -> dict[str, Stack]:
         ("tenant=customer-123", ["customer-123-llm", "customer-123-main"]),
         ("tenant=customer-456", ["customer-456-main"]),
         ("tenant=customer-999", []),
+        ("tenant=+Customer-456+", ["customer-456-main"]),
         ("tenant=customer-123&status__exact=running", ["customer-123-main"]),
     ],
 )
@@ -349,6 +352,18 @@ def test_stack_changelist_tenant_filter_is_a_text_box_not_a_link_per_tenant(
     filtered = client.get(f"{STACK_CHANGELIST}?tenant=customer-007").content.decode()
     sidebar = filtered[filtered.index('id="changelist-filter"') :]
     assert re.search(r'<input[^>]*name="tenant"[^>]*value="customer-007"', sidebar)
+
+
+def test_the_tenant_text_box_keeps_the_other_filters_and_the_search(client, superuser, make_stack):
+    make_stack("customer-123", "customer-123-main", status=StackStatus.RUNNING)
+    login(client, superuser)
+
+    html = client.get(f"{STACK_CHANGELIST}?status__exact=running&q=main").content.decode()
+    form = re.search(r'<form[^>]*class="cfadmin-text-filter".*?</form>', html, re.S)
+
+    assert form
+    assert '<input type="hidden" name="status__exact" value="running">' in form.group(0)
+    assert '<input type="hidden" name="q" value="main">' in form.group(0)
 
 
 @pytest.mark.parametrize(
@@ -542,6 +557,32 @@ def test_secrets_are_write_only_through_the_admin(client, operator, make_tenant)
         assert plaintext not in trail
 
 
+def test_a_refused_add_form_does_not_echo_the_secret(client, operator, make_tenant):
+    tenant = make_tenant("customer-123")
+    login(client, operator)
+    data = _add_stack_form(client, tenant, **{"domains-0-domain": "https://not a host/"})
+
+    response = client.post(STACK_ADD, data)
+
+    assert response.status_code == 200
+    assert b"errornote" in response.content
+    assert ANTHROPIC_KEY.encode() not in response.content
+    assert TELEGRAM_TOKEN.encode() not in response.content
+    assert not Stack.objects.exists()
+
+
+def test_a_viewer_sees_the_stack_with_masked_secrets_only(client, viewer, make_stack):
+    stack = make_stack(secrets={"ANTHROPIC_API_KEY": ANTHROPIC_KEY})
+    login(client, viewer)
+
+    response = client.get(reverse("admin:stacks_stack_change", args=[stack.pk]))
+
+    assert response.status_code == 200
+    assert f"sk-…{ANTHROPIC_KEY[-4:]}".encode() in response.content
+    assert ANTHROPIC_KEY.encode() not in response.content
+    assert b'type="password"' not in response.content
+
+
 def test_a_new_secret_without_a_value_is_refused(client, operator, make_tenant):
     tenant = make_tenant("customer-123")
     login(client, operator)
@@ -613,3 +654,26 @@ def test_healthz_answers_any_host_and_skips_the_ssl_redirect(client, settings):
 @pytest.mark.django_db
 def test_other_paths_still_check_the_host(client):
     assert client.get("/admin/login/", HTTP_HOST="evil.example").status_code == 400
+
+
+# --- tenant autocomplete (the stack form's tenant field) ------------------------------------------
+
+
+def test_tenant_autocomplete_is_sorted_and_pages_without_gaps(client, operator, make_tenant):
+    slugs = [f"customer-{n:03d}" for n in range(25)]
+    for slug in reversed(slugs):  # ids in the opposite order of slugs
+        make_tenant(slug)
+    login(client, operator)
+    url = reverse("admin:autocomplete")
+    params = {"app_label": "stacks", "model_name": "stack", "field_name": "tenant"}
+
+    seen = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnorderedObjectListWarning)
+        for page in (1, 2):
+            response = client.get(url, {**params, "term": "customer", "page": page})
+            assert response.status_code == 200
+            seen += [result["text"] for result in response.json()["results"]]
+
+    assert seen == slugs
+    assert not [w for w in caught if issubclass(w.category, UnorderedObjectListWarning)]

@@ -155,6 +155,26 @@ def test_it_refuses_a_bad_dns_label_in_the_validator(value, code, fragment):
     assert mentions(caught.value.messages, "DNS label")
 
 
+@pytest.mark.parametrize(
+    ("validator", "value"),
+    [
+        pytest.param(validate_dns_label, "customer-123\n", id="dns-label"),
+        pytest.param(validate_env_key, "API_KEY\n", id="env-key"),
+        pytest.param(validate_compose_service_name, "webui\n", id="compose-service"),
+    ],
+)
+def test_it_refuses_a_trailing_newline(validator, value):
+    # `$` in a regex also matches just before a final newline; the rules must not.
+    with pytest.raises(ValidationError):
+        validator(value)
+
+
+def test_tenant_full_clean_refuses_a_slug_with_a_trailing_newline(db):
+    errors = model_errors(Tenant(slug="customer-123\n", name="Customer"))
+    assert set(errors) == {"slug"}
+    assert mentions(errors["slug"], "DNS label")
+
+
 def test_it_refuses_an_empty_dns_label_in_the_validator():
     with pytest.raises(ValidationError) as caught:
         validate_dns_label("")
@@ -561,6 +581,14 @@ def test_admin_shows_a_bad_env_key_next_to_its_field_and_saves_nothing(
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 200
     assert mentions(field_errors(response, "secrets-0-key"), "A-Z, 0-9 and _")
+    assert row_counts() == (0, 0, 0, 0)
+
+
+def test_admin_refuses_the_same_env_key_twice_in_one_stack(admin_client_, tenant):
+    data = stack_post(tenant, secrets=[("API_KEY", "value-one"), ("API_KEY", "value-two")])
+    response = admin_client_.post(STACK_ADD, data)
+    assert response.status_code == 200
+    assert "duplicate" in response.content.decode().lower()
     assert row_counts() == (0, 0, 0, 0)
 
 
