@@ -45,14 +45,15 @@ class AuditedModelAdmin(admin.ModelAdmin):
         return super().log_addition(request, obj, message)
 
     def log_change(self, request: HttpRequest, obj: models.Model, message: Any) -> Any:
-        before = getattr(obj, "_audit_before", {})
-        audit.record(
-            actor=request.user,
-            action=AuditAction.UPDATE,
-            target=obj,
-            message=_readable(message),
-            changes={"fields": audit.diff(before, audit.snapshot(obj)) if before else {}},
-        )
+        if message:  # a save that changed nothing is not an event
+            before = getattr(obj, "_audit_before", {})
+            audit.record(
+                actor=request.user,
+                action=AuditAction.UPDATE,
+                target=obj,
+                message=_readable(message),
+                changes={"fields": audit.diff(before, audit.snapshot(obj)) if before else {}},
+            )
         return super().log_change(request, obj, message)
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:

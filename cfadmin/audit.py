@@ -12,6 +12,8 @@ from cfadmin.models import AuditAction, AuditEvent
 
 # Fields never copied into the trail, whatever model they are on.
 SECRET_FIELD_NAMES = frozenset({"value_encrypted", "password"})
+# Bookkeeping that changes on every save and says nothing about what changed.
+IGNORED_IN_DIFF = frozenset({"updated_at"})
 
 
 def actor_label(actor: Any) -> str:
@@ -43,7 +45,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     return {
         key: [before.get(key), after.get(key)]
         for key in sorted(set(before) | set(after))
-        if before.get(key) != after.get(key)
+        if key not in IGNORED_IN_DIFF and before.get(key) != after.get(key)
     }
 
 

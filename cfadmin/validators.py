@@ -11,9 +11,9 @@ DNS_LABEL_MAX = 63
 DOMAIN_MAX = 253
 ENV_VALUE_MAX_BYTES = 32 * 1024
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-_ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_COMPOSE_SERVICE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+_ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*")
+_COMPOSE_SERVICE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -31,7 +31,7 @@ def validate_dns_label(value: str) -> None:
         raise ValidationError(
             "Must not start or end with a hyphen (a DNS label).", code="dns_label_hyphen"
         )
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise ValidationError(
             "Use only lowercase letters a-z, digits 0-9 and hyphens (a DNS label), "
             "e.g. customer-123.",
@@ -81,7 +81,7 @@ def normalize_domain(value: str) -> str:
             code="domain_single_label",
         )
     for label in labels:
-        if not label or len(label) > DNS_LABEL_MAX or not _DNS_LABEL.match(label):
+        if not label or len(label) > DNS_LABEL_MAX or not _DNS_LABEL.fullmatch(label):
             raise ValidationError(
                 "Each part of a host name is 1-63 letters, digits or hyphens, "
                 "not starting or ending with a hyphen: %(label)r is not.",
@@ -99,7 +99,7 @@ def validate_domain(value: str) -> None:
 
 def validate_compose_service_name(value: str) -> None:
     """A docker compose service name as our templates use them: lowercase, digits, - and _."""
-    if not value or len(value) > DNS_LABEL_MAX or not _COMPOSE_SERVICE.match(value):
+    if not value or len(value) > DNS_LABEL_MAX or not _COMPOSE_SERVICE.fullmatch(value):
         raise ValidationError(
             "Must be a compose service name: 1-63 lowercase letters, digits, '-' or '_', "
             "starting with a letter or digit (e.g. webui).",
@@ -108,7 +108,7 @@ def validate_compose_service_name(value: str) -> None:
 
 
 def validate_env_key(value: str) -> None:
-    if not value or not _ENV_KEY.match(value):
+    if not value or not _ENV_KEY.fullmatch(value):
         raise ValidationError(
             "Environment variable names use A-Z, 0-9 and _, and do not start with a digit "
             "(e.g. ANTHROPIC_API_KEY).",

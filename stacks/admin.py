@@ -84,6 +84,7 @@ class TemplateVersionFilter(admin.SimpleListFilter):
 
 class StackDomainInline(admin.TabularInline):
     model = StackDomain
+    verbose_name = "domain"
     formset = StackDomainFormSet
     fields = ("service", "domain", "released_at")
     readonly_fields = ("released_at",)
@@ -93,11 +94,15 @@ class StackDomainInline(admin.TabularInline):
 class StackSecretInline(admin.TabularInline):
     model = StackSecret
     form = StackSecretForm
-    fields = ("key", "masked_value", "value", "updated_at")
-    readonly_fields = ("masked_value", "updated_at")
+    fields = ("key", "current_value", "value", "updated_at")
+    readonly_fields = ("current_value", "updated_at")
     extra = 1
     verbose_name = "secret (env var)"
     verbose_name_plural = "secrets (env vars, write-only)"
+
+    @admin.display(description="current value (masked)")
+    def current_value(self, obj: StackSecret) -> str:
+        return obj.masked_value or "—"
 
 
 class OperationInline(admin.TabularInline):
@@ -389,16 +394,17 @@ class TenantWithStacksAdmin(TenantAdmin):
     inlines = (TenantStackInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                running_count=Count("stacks", filter=Q(stacks__status=StackStatus.RUNNING)),
-                attention_count=Count(
-                    "stacks", filter=Q(stacks__status__in=[StackStatus.ERROR, StackStatus.STOPPED])
-                ),
-                live_count=Count("stacks", filter=~Q(stacks__status=StackStatus.DELETED)),
-            )
+        queryset = super().get_queryset(request)
+        changelist = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
+        match = getattr(request, "resolver_match", None)
+        if match is None or match.url_name != changelist:
+            return queryset  # the counts are for the list; autocomplete and forms skip them
+        return queryset.annotate(
+            running_count=Count("stacks", filter=Q(stacks__status=StackStatus.RUNNING)),
+            attention_count=Count(
+                "stacks", filter=Q(stacks__status__in=[StackStatus.ERROR, StackStatus.STOPPED])
+            ),
+            live_count=Count("stacks", filter=~Q(stacks__status=StackStatus.DELETED)),
         )
 
     @admin.display(description="running", ordering="running_count")

@@ -23,6 +23,14 @@ class StackForm(forms.ModelForm):
         model = Stack
         fields = ["tenant", "project_name", "stack_name", "template_name"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tenant = self.fields.get("tenant")
+        if tenant is not None:
+            # No "delete tenant" or "edit tenant" shortcuts beside a stack's tenant picker.
+            for flag in ("can_delete_related", "can_change_related"):
+                setattr(tenant.widget, flag, False)
+
 
 class StackSecretForm(forms.ModelForm):
     """The value is write-only: never rendered back; blank keeps the stored value."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -28,12 +28,23 @@ from stacks.choices import (
     StackStatus,
     StepOutcome,
 )
-from stacks.compose import load_manifest
+from stacks.compose import Manifest, load_manifest
 from tenants.models import Tenant
 
 
 def current_template_version(name: str) -> str:
     return load_manifest(name).version
+
+
+def _manifest_of_parent(child: models.Model) -> Manifest | None:
+    """The template manifest of a domain's or secret's stack, if that is known yet."""
+    try:
+        stack = child.stack
+    except ObjectDoesNotExist:
+        return None
+    if stack is None or stack.template_name not in template_names():
+        return None
+    return load_manifest(stack.template_name)
 
 
 class InvalidTransition(Exception):
@@ -202,6 +213,22 @@ class StackDomain(models.Model):
             raise ValidationError(errors)
 
     def clean(self) -> None:
+        manifest = _manifest_of_parent(self)
+        if manifest is not None and self.service and self.service not in manifest.exposed:
+            raise ValidationError(
+                {
+                    "service": ValidationError(
+                        "Template %(template)s exposes no service %(service)r; "
+                        "exposed: %(exposed)s.",
+                        code="unknown_service",
+                        params={
+                            "template": manifest.name,
+                            "service": self.service,
+                            "exposed": ", ".join(manifest.exposed) or "none",
+                        },
+                    )
+                }
+            )
         if self.released_at is None and self.domain:
             owner = (
                 StackDomain.objects.filter(domain=self.domain, released_at__isnull=True)
@@ -257,6 +284,23 @@ class StackSecret(models.Model):
     def reveal(self) -> str:
         """The plaintext, for the provisioning step that pushes it to Coolify. Nowhere else."""
         return encryption.decrypt(self.value_encrypted)
+
+    def clean(self) -> None:
+        manifest = _manifest_of_parent(self)
+        if manifest is not None and self.key and self.key not in manifest.env_keys:
+            raise ValidationError(
+                {
+                    "key": ValidationError(
+                        "Template %(template)s does not use %(key)s; it takes: %(keys)s.",
+                        code="unknown_env_key",
+                        params={
+                            "template": manifest.name,
+                            "key": self.key,
+                            "keys": ", ".join(manifest.env_keys) or "no env keys",
+                        },
+                    )
+                }
+            )
 
 
 class OperationQuerySet(models.QuerySet):

@@ -15,6 +15,7 @@ class TenantAdmin(AuditedModelAdmin):
 
     list_display = ("slug", "name", "status", "contact_email")
     list_filter = ("status",)
+    ordering = ("slug",)
     search_fields = ("slug", "name", "contact_email")
     fields = ("slug", "name", "contact_email", "status", "notes", "created_at", "updated_at")
     readonly_fields = ("created_at", "updated_at")

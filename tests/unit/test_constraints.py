@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from stacks.choices import STACK_TRANSITIONS, OperationKind, OperationStatus, StackStatus
@@ -67,8 +68,6 @@ def test_an_operation_cannot_be_moved_back_in_flight_beside_another(make_stack):
 
 
 def test_the_in_flight_rule_is_also_reported_by_validate_constraints(make_stack):
-    from django.core.exceptions import ValidationError
-
     stack = make_stack()
     new_operation(stack)
     second = Operation(stack=stack, kind=OperationKind.STOP, requested_by_repr="operator")

@@ -7,6 +7,7 @@ import itertools
 import pytest
 from django.contrib.auth.models import Group
 
+from cfadmin import audit
 from cfadmin.models import AuditAction, AuditEvent
 from cfadmin.roles import ADMIN, OPERATOR, ROLE_PERMISSIONS, SUPPORT, VIEWER
 from stacks.models import Operation, Stack, StackDomain, StackSecret
@@ -325,8 +326,6 @@ def test_a_member_of_admin_may_delete_a_tenant_without_stacks(client, admin_role
 
 @pytest.fixture
 def audit_event(existing):
-    from cfadmin import audit
-
     return audit.record(actor="cli", action=AuditAction.UPDATE, target=existing, message="m")
 
 

@@ -438,7 +438,7 @@ def test_admin_saves_a_unicode_domain_in_its_xn_form(admin_client_, tenant):
 
 def test_admin_refuses_the_same_domain_twice_in_one_stack(admin_client_, tenant):
     data = stack_post(
-        tenant, domains=[("webui", "demo.customer123.com"), ("api", "DEMO.customer123.com")]
+        tenant, domains=[("webui", "demo.customer123.com"), ("webui", "DEMO.customer123.com")]
     )
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 200
@@ -566,11 +566,20 @@ def test_it_refuses_a_bad_env_key(make_stack, value):
     assert mentions(errors["key"], "A-Z, 0-9 and _")
 
 
-@pytest.mark.parametrize("value", ["ANTHROPIC_API_KEY", "_X", "A1", "TELEGRAM_BOT_TOKEN"])
-def test_it_accepts_env_keys(make_stack, value):
+@pytest.mark.parametrize(
+    "value", ["ANTHROPIC_API_KEY", "_X", "A1", "TELEGRAM_BOT_TOKEN", "A" * 128]
+)
+def test_the_env_key_rule_accepts_well_formed_keys(value):
+    validate_env_key(value)
+
+
+@pytest.mark.parametrize("value", ["ANTHROPIC_API_KEY", "TELEGRAM_BOT_TOKEN"])
+def test_a_secret_with_a_well_formed_key_passes_full_clean(make_stack, value):
     secret = StackSecret(stack=make_stack(), key=value)
     secret.set_value("v")
     secret.full_clean()
+    secret.save()
+    assert StackSecret.objects.get().key == value
 
 
 @pytest.mark.parametrize("value", BAD_KEYS)
@@ -585,7 +594,9 @@ def test_admin_shows_a_bad_env_key_next_to_its_field_and_saves_nothing(
 
 
 def test_admin_refuses_the_same_env_key_twice_in_one_stack(admin_client_, tenant):
-    data = stack_post(tenant, secrets=[("API_KEY", "value-one"), ("API_KEY", "value-two")])
+    data = stack_post(
+        tenant, secrets=[("ANTHROPIC_API_KEY", "value-one"), ("ANTHROPIC_API_KEY", "value-two")]
+    )
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 200
     assert "duplicate" in response.content.decode().lower()
@@ -609,7 +620,7 @@ def test_it_refuses_a_bad_env_value_and_stores_nothing(make_stack, value, code):
         validate_env_value(value)
     assert caught.value.code == code
     assert mentions(caught.value.messages, "NUL" if code == "env_value_nul" else "32 KiB")
-    secret = StackSecret(stack=make_stack(), key="API_KEY")
+    secret = StackSecret(stack=make_stack(), key="ANTHROPIC_API_KEY")
     with pytest.raises(ValidationError):
         secret.set_value(value)
     assert secret.value_encrypted == ""
@@ -627,7 +638,7 @@ def test_it_refuses_a_bad_env_value_and_stores_nothing(make_stack, value, code):
 def test_it_accepts_an_env_value_of_exactly_32_kib(make_stack, value):
     assert len(value.encode()) == ENV_LIMIT
     validate_env_value(value)
-    secret = StackSecret(stack=make_stack(), key="API_KEY")
+    secret = StackSecret(stack=make_stack(), key="ANTHROPIC_API_KEY")
     secret.set_value(value)
     secret.full_clean()
     secret.save()
@@ -653,7 +664,9 @@ def test_the_size_limit_counts_bytes_not_characters():
 def test_admin_shows_a_bad_env_value_next_to_its_field_and_saves_nothing(
     admin_client_, tenant, value, fragment
 ):
-    data = stack_post(tenant, domains=[("webui", "demo.x.com")], secrets=[("API_KEY", value)])
+    data = stack_post(
+        tenant, domains=[("webui", "demo.x.com")], secrets=[("ANTHROPIC_API_KEY", value)]
+    )
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 200
     errors = field_errors(response, "secrets-0-value")
@@ -665,13 +678,17 @@ def test_admin_shows_a_bad_env_value_next_to_its_field_and_saves_nothing(
 
 def test_admin_accepts_an_env_value_of_exactly_32_kib(admin_client_, tenant):
     value = "é" * (ENV_LIMIT // 2)
-    response = admin_client_.post(STACK_ADD, stack_post(tenant, secrets=[("API_KEY", value)]))
+    response = admin_client_.post(
+        STACK_ADD, stack_post(tenant, secrets=[("ANTHROPIC_API_KEY", value)])
+    )
     assert response.status_code == 302
-    assert StackSecret.objects.get(key="API_KEY").reveal() == value
+    assert StackSecret.objects.get(key="ANTHROPIC_API_KEY").reveal() == value
 
 
 def test_admin_requires_a_value_for_a_new_secret(admin_client_, tenant):
-    response = admin_client_.post(STACK_ADD, stack_post(tenant, secrets=[("API_KEY", "")]))
+    response = admin_client_.post(
+        STACK_ADD, stack_post(tenant, secrets=[("ANTHROPIC_API_KEY", "")])
+    )
     assert response.status_code == 200
     assert mentions(field_errors(response, "secrets-0-value"), "enter a value")
     assert row_counts() == (0, 0, 0, 0)
