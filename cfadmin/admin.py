@@ -7,6 +7,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.db import models
 from django.http import HttpRequest
 
@@ -124,3 +126,22 @@ class TextInputFilter(admin.SimpleListFilter):
         everything["kept_params"] = kept
         everything["placeholder"] = self.placeholder
         yield everything
+
+
+class StaffUserAdmin(UserAdmin):
+    """Members of the admin role manage staff, but cannot make anyone (themselves) superuser."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += ["is_superuser", "user_permissions"]
+        return readonly
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False  # a superuser's password and flags are not the admin role's to change
+        return super().has_change_permission(request, obj)
+
+
+admin.site.unregister(User)
+admin.site.register(User, StaffUserAdmin)
