@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from stacks.catalog import MANIFEST_FILE, TEMPLATES_DIR, template_names
@@ -88,7 +89,7 @@ class Manifest:
                     "port": s.port,
                     "limits": s.limits,
                     "env": list(s.env),
-                    "volumes": {p: f"cf-agent-<tenant>-<stack>-{p}" for p in s.volumes},
+                    "volumes": {p: f"cf-agent-<tenant>_<stack>-{p}" for p in s.volumes},
                     "user": s.user or f"root ({s.root_required})",
                     "read_only": s.read_only,
                 }
@@ -131,7 +132,10 @@ def _parse_service(name: str, data: Any, template: str) -> ServiceSpec:
 
 
 def _parse_manifest(name: str, manifest_text: str, compose_text: str) -> Manifest:
-    data = yaml.load(manifest_text, Loader=UniqueKeyLoader)
+    try:
+        data = yaml.load(manifest_text, Loader=UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"template {name}: manifest is not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or data.get("name") != name:
         raise TemplateError(f"template {name}: manifest 'name' must be {name!r}")
     services = _require(data, "services", dict, f"template {name}")
@@ -211,16 +215,34 @@ def parse_compose(text: str) -> dict[str, Any]:
 # --- Rendering -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class EnvReference:
+    """`KEY=${KEY}`: the one place a template may emit a `$` that compose interpolates."""
+
+    key: str
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", self.key):
+            raise RenderError(f"not an environment variable name: {self.key!r}")
+
+    def __str__(self) -> str:
+        return f"{self.key}=${{{self.key}}}"
+
+
 def _yaml_scalar(value: Any) -> str:
     """Jinja `finalize`: every expression becomes one quoted YAML scalar, never raw text."""
+    if isinstance(value, Undefined):
+        str(value)  # StrictUndefined raises UndefinedError, naming the variable
+    if isinstance(value, EnvReference):
+        return json.dumps(str(value))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return json.dumps(value)
     if isinstance(value, str):
-        # JSON escapes quotes, backslashes, newlines and control characters; a JSON string is
-        # a valid YAML double-quoted scalar.
-        return json.dumps(value)
+        # JSON escapes quotes, backslashes, newlines and control characters (a JSON string is
+        # a valid YAML double-quoted scalar); `$$` keeps compose from interpolating the value.
+        return json.dumps(value.replace("$", "$$"))
     raise RenderError(f"only strings and numbers can be rendered, not {type(value).__name__}")
 
 
@@ -243,7 +265,8 @@ def container_name(spec: ServiceSpec, stack_name: str) -> str:
 
 def volume_name(tenant: str, stack_name: str, purpose: str) -> str:
     # The runbook finds a customer's data with `docker volume ls | grep cf-agent-<customer>`.
-    return f"cf-agent-{tenant}-{stack_name}-{purpose}"
+    # `_` cannot occur in a slug, so tenant "a" + stack "b-c" never meets tenant "a-b" + "c".
+    return f"cf-agent-{tenant}_{stack_name}-{purpose}"
 
 
 def stack_labels(manifest: Manifest, tenant: str, stack_name: str) -> dict[str, str]:
@@ -297,16 +320,16 @@ def render_stack(
             for spec in manifest.services.values()
             for purpose in spec.volumes
         },
-        "env_keys": {
-            name: [key for key in spec.env if key in provided]
+        "env_entries": {
+            name: [EnvReference(key) for key in spec.env if key in provided]
             for name, spec in manifest.services.items()
         },
         "labels": stack_labels(manifest, tenant, stack_name),
     }
     try:
         text = _environment().from_string(manifest.compose_source).render(context)
-    except RenderError:
-        raise
+    except RenderError as exc:
+        raise RenderError(f"template {manifest.name} failed to render: {exc}") from exc
     except Exception as exc:  # a template bug: name the template, keep the cause
         raise RenderError(f"template {manifest.name} failed to render: {exc}") from exc
     compose = parse_compose(text)
@@ -380,8 +403,10 @@ RULES: dict[str, str] = {
     "restart-policy": "a crashed container must come back without an operator",
     "no-docker-socket": "access to the container engine is root on the host and every tenant",
     "no-host-mounts": "host paths leak host data and survive the stack; use named volumes",
-    "no-host-namespaces": "sharing the host's network, PID, IPC, UTS or user namespace "
-    "breaks isolation",
+    "no-host-namespaces": "sharing the host's (or another container's) network, PID, IPC, UTS "
+    "or user namespace breaks isolation",
+    "no-unconfined": "seccomp and AppArmor profiles block the system calls escapes rely on",
+    "own-volumes": "an external, renamed or host-backed volume can reach another tenant's data",
     "no-host-ports": "published ports bypass the proxy, TLS and the domain routing",
     "no-devices": "host devices give direct hardware access",
     "non-root-user": "a root process that escapes the container is root on the host",
@@ -399,7 +424,7 @@ _DOCKER_SOCKETS = (
     "/var/lib/docker",
 )
 _HOST_NAMESPACE_KEYS = ("network_mode", "pid", "ipc", "uts", "userns_mode", "cgroup")
-_ROOT_USERS = {"root", "0", "0:0", "root:root"}
+_ROOT_UIDS = {"root", "0"}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -481,15 +506,20 @@ def audit_service(manifest: Manifest, name: str, service: dict[str, Any]) -> lis
         elif kind == "bind":
             flag("no-host-mounts", f"bind-mounts host path {source or entry!r}")
     for key in _HOST_NAMESPACE_KEYS:
-        if str(service.get(key, "")).lower() == "host":
-            flag("no-host-namespaces", f"{key}: host")
+        mode = str(service.get(key, "")).lower()
+        if mode == "host" or mode.startswith("container:"):
+            flag("no-host-namespaces", f"{key}: {mode}")
+    for option in security_opt:
+        if option.endswith(":unconfined"):
+            flag("no-unconfined", f"security_opt {option}")
     if service.get("ports"):
         flag("no-host-ports", "publishes ports on the host")
     if service.get("devices"):
         flag("no-devices", "maps host devices")
     user = str(service.get("user", "")).strip()
+    uid = user.split(":", 1)[0].strip()
     root_required = spec.root_required if spec else ""
-    if (not user or user in _ROOT_USERS) and not root_required:
+    if (not uid or uid in _ROOT_UIDS) and not root_required:
         flag("non-root-user", f"runs as {user or 'the image default (root)'}")
     writable_root = spec.writable_root if spec else ""
     if service.get("read_only") is not True and not writable_root:
@@ -500,10 +530,51 @@ def audit_service(manifest: Manifest, name: str, service: dict[str, Any]) -> lis
     return found
 
 
+def _volume_problem(declaration: Any) -> str:
+    """Why a top-level volume declaration is not a plain volume of this stack ("" if it is)."""
+    if declaration in (None, {}):
+        return ""
+    if not isinstance(declaration, dict):
+        return f"declared as {declaration!r}"
+    if declaration.get("external"):
+        return "is external (made outside this stack)"
+    if declaration.get("name"):
+        return f"is renamed to {declaration['name']!r}"
+    options = declaration.get("driver_opts") or {}
+    if options.get("device") or "bind" in str(options.get("o", "")):
+        return f"is backed by host path {options.get('device', '?')!r}"
+    if declaration.get("driver") not in (None, "local"):
+        return f"uses volume driver {declaration['driver']!r}"
+    return ""
+
+
 def audit_compose(manifest: Manifest, compose: dict[str, Any]) -> list[Finding]:
     findings: list[Finding] = []
-    for name, service in (compose.get("services") or {}).items():
+    services = compose.get("services") or {}
+    for name, service in services.items():
         findings.extend(audit_service(manifest, name, service if isinstance(service, dict) else {}))
+    for volume, declaration in (compose.get("volumes") or {}).items():
+        problem = _volume_problem(declaration)
+        if not problem:
+            continue
+        users = [
+            name
+            for name, service in services.items()
+            if isinstance(service, dict)
+            and any(
+                _volume_source(entry)[0] == volume for entry in _as_list(service.get("volumes"))
+            )
+        ]
+        for name in users or ["(none)"]:
+            findings.append(
+                Finding(
+                    manifest.name,
+                    name,
+                    "own-volumes",
+                    f"volume {volume} {problem}",
+                    RULES["own-volumes"],
+                )
+            )
     return findings
 
 

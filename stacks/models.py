@@ -36,6 +36,15 @@ def current_template_version(name: str) -> str:
     return load_manifest(name).version
 
 
+def stack_name_taken_error(owner: Stack) -> ValidationError:
+    return ValidationError(
+        "A live stack named %(name)s already exists (tenant %(tenant)s); stack names are "
+        "unique across the platform because container names are.",
+        code="stack_name_taken",
+        params={"name": owner.stack_name, "tenant": owner.tenant.slug},
+    )
+
+
 def _manifest_of_parent(child: models.Model) -> Manifest | None:
     """The template manifest of a domain's or secret's stack, if that is known yet."""
     try:
@@ -61,7 +70,7 @@ class Stack(models.Model):
     stack_name = models.CharField(
         max_length=63,
         validators=[validate_dns_label],
-        help_text="DNS label, unique per tenant, e.g. customer-123-main.",
+        help_text="DNS label, unique across the platform, e.g. customer-123-main.",
     )
     template_name = models.CharField(max_length=64, validators=[validate_template_name])
     template_version = models.CharField(max_length=64, blank=True)
@@ -79,12 +88,14 @@ class Stack(models.Model):
     class Meta:
         ordering = ["stack_name", "id"]
         constraints = [
+            # Unique platform-wide, not only per tenant: containers are named cf-agent-<stack>
+            # and a Docker host has one namespace of container names.
             models.UniqueConstraint(
-                fields=["tenant", "stack_name"],
+                fields=["stack_name"],
                 condition=~Q(status=StackStatus.DELETED),
-                name="stack_name_unique_per_tenant",
+                name="stack_name_unique_among_live_stacks",
                 violation_error_code="stack_name_taken",
-                violation_error_message="This tenant already has a live stack with this name.",
+                violation_error_message="A live stack with this name already exists.",
             ),
         ]
         permissions = [
@@ -109,29 +120,24 @@ class Stack(models.Model):
     def audit_scope(self) -> tuple[str, str]:
         return self.tenant.slug, self.stack_name
 
+    @classmethod
+    def live_named(cls, stack_name: str) -> models.QuerySet[Stack]:
+        return (
+            cls.objects.filter(stack_name=stack_name)
+            .exclude(status=StackStatus.DELETED)
+            .select_related("tenant")
+        )
+
     @property
     def template_is_current(self) -> bool:
         return self.template_version == current_template_version(self.template_name)
 
     def clean(self) -> None:
         # The conditional constraint is the last line of defence; this names the field.
-        if self.is_live and self.tenant_id and self.stack_name:
-            taken = (
-                Stack.objects.filter(tenant_id=self.tenant_id, stack_name=self.stack_name)
-                .exclude(status=StackStatus.DELETED)
-                .exclude(pk=self.pk)
-                .exists()
-            )
-            if taken:
-                raise ValidationError(
-                    {
-                        "stack_name": ValidationError(
-                            "Tenant %(tenant)s already has a live stack named %(name)s.",
-                            code="stack_name_taken",
-                            params={"tenant": self.tenant.slug, "name": self.stack_name},
-                        )
-                    }
-                )
+        if self.is_live and self.stack_name:
+            owner = Stack.live_named(self.stack_name).exclude(pk=self.pk).first()
+            if owner is not None:
+                raise ValidationError({"stack_name": stack_name_taken_error(owner)})
 
     def validate_constraints(self, exclude: Any = None) -> None:
         # clean() reports the live-name rule against its field; skip the generic message.

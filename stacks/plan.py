@@ -24,7 +24,7 @@ from cfadmin.validators import (
 from stacks.catalog import template_names
 from stacks.choices import StackStatus
 from stacks.compose import Manifest, RenderError, load_manifest, render_stack
-from stacks.models import Stack, StackDomain
+from stacks.models import Stack, StackDomain, stack_name_taken_error
 from tenants.models import Tenant
 
 PROJECT_NAME_MAX = 100
@@ -130,18 +130,11 @@ def validate_deploy_request(request: DeployRequest) -> tuple[list[FieldError], d
         manifest = load_manifest(request.template)
     cleaned["manifest"] = manifest
 
-    if _check(errors, "stack_name", validate_dns_label, request.stack_name) and cleaned["tenant"]:
-        taken = Stack.objects.filter(
-            tenant=cleaned["tenant"], stack_name=request.stack_name
-        ).exclude(status=StackStatus.DELETED)
-        if taken.exists():
-            errors.append(
-                FieldError(
-                    "stack_name",
-                    f"Tenant {request.tenant} already has a live stack named {request.stack_name}.",
-                    "stack_name_taken",
-                )
-            )
+    if _check(errors, "stack_name", validate_dns_label, request.stack_name):
+        owner = Stack.live_named(request.stack_name).first()
+        if owner is not None:
+            error = stack_name_taken_error(owner)
+            errors.append(FieldError("stack_name", " ".join(error.messages), error.code))
 
     _validate_domains(request, manifest, errors, cleaned)
     _validate_env(request, manifest, errors)

@@ -59,7 +59,7 @@ def make_tenant(db) -> Callable[..., Tenant]:
 def make_stack(db, make_tenant) -> Callable[..., Stack]:
     def make(
         tenant: Tenant | str = "customer-123",
-        stack_name: str = "customer-123-main",
+        stack_name: str | None = None,
         *,
         domains: dict[str, str] | None = None,
         secrets: dict[str, str] | None = None,
@@ -67,6 +67,7 @@ def make_stack(db, make_tenant) -> Callable[..., Stack]:
     ) -> Stack:
         if isinstance(tenant, str):
             tenant = Tenant.objects.filter(slug=tenant).first() or make_tenant(tenant)
+        stack_name = stack_name or f"{tenant.slug}-main"  # the runbook's naming
         fields.setdefault("project_name", f"{tenant.slug}-project")
         fields.setdefault("template_name", "openclaw-agent")
         stack = Stack.objects.create(tenant=tenant, stack_name=stack_name, **fields)

@@ -42,7 +42,7 @@ def _fill_stack(page: Page) -> None:
 def _assert_saved_and_masked(page: Page) -> None:
     expect(page.locator("ul.messagelist")).to_contain_text("was added successfully")
     mask = f"sk-…{ANTHROPIC_KEY[-4:]}"
-    expect(page.locator(".field-masked_value").first).to_contain_text(mask)
+    expect(page.locator(".field-current_value").first).to_contain_text(mask)
     assert ANTHROPIC_KEY not in page.content()
     assert page.input_value("#id_secrets-0-value") == ""
 

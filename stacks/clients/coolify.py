@@ -1,0 +1,212 @@
+"""Coolify's HTTP API (v4), as much of it as cfadmin uses. HTTP only: no Django, no ORM.
+
+Notes that shaped it (../shared/coolify/API-NOTES.md): always `Accept: application/json`;
+start/stop/restart are POST; a service's compose goes in as strict base64; delete defaults all
+four destroy flags to true and works in the background, so we send them explicitly and re-read;
+env vars are set with the bulk upsert (parsing the compose already created the keys).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from stacks.clients.errors import (
+    AlreadyInState,
+    ClientError,
+    NotFound,
+    PermissionDenied,
+)
+from stacks.clients.http import JsonHttpClient
+
+API = "/api/v1"
+MISSING_ABILITY = re.compile(r"Missing required permissions: (?P<ability>[\w:]+)")
+
+
+class MissingAbility(PermissionDenied):
+    """403 because the token lacks an ability (read, write, deploy, read:sensitive, root)."""
+
+    @property
+    def ability(self) -> str:
+        match = MISSING_ABILITY.search(self.message)
+        return match.group("ability") if match else ""
+
+
+class CoolifyClient(JsonHttpClient):
+    service = "Coolify"
+
+    def __init__(self, base_url: str, token: str, **kwargs: Any) -> None:
+        super().__init__(base_url, **kwargs)
+        self._token = token
+
+    def __repr__(self) -> str:  # never the token
+        return f"CoolifyClient({self.base_url!r})"
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def error_class(self, status: int, message: str) -> type[ClientError]:
+        if status == 403 and MISSING_ABILITY.search(message):
+            return MissingAbility
+        if status == 400 and message.startswith("Service is already"):
+            return AlreadyInState
+        return super().error_class(status, message)
+
+    # --- health and version ----------------------------------------------------------------
+
+    def version(self) -> str:
+        """`4.3.11`: plain text, not JSON. Needs the `read` ability (so it checks the token)."""
+        return self.request("GET", f"{API}/version", idempotent=True).text.strip().strip('"')
+
+    def healthy(self) -> bool:
+        return self.request("GET", "/api/health", idempotent=True).text.strip() == "OK"
+
+    # --- projects --------------------------------------------------------------------------
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        return self.request("GET", f"{API}/projects", idempotent=True).json()
+
+    def find_project(self, name: str) -> dict[str, Any] | None:
+        return next((p for p in self.list_projects() if p.get("name") == name), None)
+
+    def get_project(self, uuid: str) -> dict[str, Any]:
+        """The project with its `environments` (each with id, uuid and name)."""
+        return self.request("GET", f"{API}/projects/{uuid}", idempotent=True).json()
+
+    def create_project(self, name: str, description: str = "") -> str:
+        body: dict[str, Any] = {"name": name}
+        if description:
+            body["description"] = description
+        response = self.request(
+            "POST", f"{API}/projects", idempotent=False, json=body, expect=(201,)
+        )
+        return response.json()["uuid"]
+
+    def delete_project(self, uuid: str) -> None:
+        self.request("DELETE", f"{API}/projects/{uuid}", idempotent=True)
+
+    # --- servers ---------------------------------------------------------------------------
+
+    def list_servers(self) -> list[dict[str, Any]]:
+        return self.request("GET", f"{API}/servers", idempotent=True).json()
+
+    def get_server(self, uuid: str) -> dict[str, Any]:
+        return self.request("GET", f"{API}/servers/{uuid}", idempotent=True).json()
+
+    def server_resources(self, uuid: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"{API}/servers/{uuid}/resources", idempotent=True).json()
+
+    # --- services --------------------------------------------------------------------------
+
+    def list_services(self) -> list[dict[str, Any]]:
+        """Every service of the team, with `status`: one call serves every stack in flight."""
+        return self.request("GET", f"{API}/services", idempotent=True).json()
+
+    def get_service(self, uuid: str) -> dict[str, Any]:
+        return self.request("GET", f"{API}/services/{uuid}", idempotent=True).json()
+
+    def service_exists(self, uuid: str) -> bool:
+        try:
+            self.get_service(uuid)
+        except NotFound:
+            return False
+        return True
+
+    def create_service(
+        self,
+        *,
+        project_uuid: str,
+        server_uuid: str,
+        environment_name: str,
+        environment_uuid: str,
+        name: str,
+        description: str,
+        compose: str,
+        urls: list[dict[str, str]],
+    ) -> dict[str, Any]:
+        """POST /services from a compose file; returns {uuid, domains}. Not started."""
+        body = {
+            "project_uuid": project_uuid,
+            "server_uuid": server_uuid,
+            "environment_name": environment_name,
+            "environment_uuid": environment_uuid,
+            "name": name,
+            "description": description,
+            "docker_compose_raw": encode_compose(compose),
+            "urls": urls,
+            "instant_deploy": False,
+        }
+        return self.request(
+            "POST", f"{API}/services", idempotent=False, json=body, expect=(201,)
+        ).json()
+
+    def update_service(self, uuid: str, *, compose: str, urls: list[dict[str, str]]) -> dict:
+        body = {"docker_compose_raw": encode_compose(compose), "urls": urls}
+        return self.request("PATCH", f"{API}/services/{uuid}", idempotent=True, json=body).json()
+
+    def delete_service(self, uuid: str, *, delete_volumes: bool = True) -> None:
+        """Queue the deletion. All four flags are sent: Coolify's defaults destroy everything."""
+        params = {
+            "delete_configurations": "true",
+            "delete_volumes": "true" if delete_volumes else "false",
+            "docker_cleanup": "true",
+            "delete_connected_networks": "true",
+        }
+        self.request("DELETE", f"{API}/services/{uuid}", idempotent=True, params=params)
+
+    def start_service(self, uuid: str) -> None:
+        self.request("POST", f"{API}/services/{uuid}/start", idempotent=False)
+
+    def stop_service(self, uuid: str) -> None:
+        self.request(
+            "POST",
+            f"{API}/services/{uuid}/stop",
+            idempotent=False,
+            params={"docker_cleanup": "true"},
+        )
+
+    def restart_service(self, uuid: str) -> None:
+        self.request(
+            "POST",
+            f"{API}/services/{uuid}/restart",
+            idempotent=False,
+            params={"latest": "false"},
+        )
+
+    def service_logs(self, uuid: str, sub_service: str, *, lines: int = 100) -> str:
+        response = self.request(
+            "GET",
+            f"{API}/services/{uuid}/logs",
+            idempotent=True,
+            params={"sub_service_name": sub_service, "lines": lines},
+        )
+        return str(response.json().get("logs", ""))
+
+    # --- env vars --------------------------------------------------------------------------
+
+    def list_service_envs(self, uuid: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"{API}/services/{uuid}/envs", idempotent=True).json()
+
+    def upsert_service_envs(self, uuid: str, values: dict[str, str]) -> None:
+        """Bulk upsert by key. `is_literal` so Coolify never interprets `$` in a secret."""
+        data = [{"key": key, "value": value, "is_literal": True} for key, value in values.items()]
+        # An upsert by key: sending it again gives the same end state.
+        self.request(
+            "PATCH",
+            f"{API}/services/{uuid}/envs/bulk",
+            idempotent=True,
+            json={"data": data},
+            expect=(201,),
+        )
+
+
+def encode_compose(compose: str) -> str:
+    """Strict base64 (standard alphabet, padded, one line), as Coolify requires."""
+    return base64.b64encode(compose.encode("utf-8")).decode("ascii")
+
+
+def parse_status(status: str) -> tuple[str, str]:
+    """`running:healthy` → ("running", "healthy"); `exited` → ("exited", "")."""
+    parts = (status or "").split(":")
+    return parts[0], parts[1] if len(parts) > 1 else ""

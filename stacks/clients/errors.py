@@ -1,0 +1,113 @@
+"""Typed errors for remote calls. They carry the remote's own message, never a request body."""
+
+from __future__ import annotations
+
+
+class ClientError(Exception):
+    """A remote call failed. `transient` errors may succeed if the same call is made again."""
+
+    transient = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        status: int | None = None,
+        method: str = "",
+        path: str = "",
+        retry_after: float | None = None,
+        field_errors: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.service = service
+        self.status = status
+        self.method = method
+        self.path = path
+        self.retry_after = retry_after
+        self.field_errors = field_errors or {}
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.path})" if self.method else ""
+        status = f"HTTP {self.status}: " if self.status else ""
+        fields = ""
+        if self.field_errors:
+            fields = " — " + "; ".join(
+                f"{name}: {' '.join(messages)}" for name, messages in self.field_errors.items()
+            )
+        return f"{self.service}{where}: {status}{self.message}{fields}"
+
+
+class ConnectionFailed(ClientError):
+    """The request did not complete: refused, reset, or no answer in time."""
+
+    transient = True
+
+
+class NotConnected(ConnectionFailed):
+    """The connection could not be opened: the request was never sent, so repeating is safe."""
+
+
+class RemoteTimeout(ConnectionFailed):
+    """No answer within the timeout; the remote may still have acted on the request."""
+
+
+class BadRequest(ClientError):
+    """400: the remote refused the request as it stands."""
+
+
+class AlreadyInState(BadRequest):
+    """400 "already running/stopped": the goal of the call is already met."""
+
+
+class AuthenticationFailed(ClientError):
+    """401: the token or credentials are missing, wrong or expired."""
+
+
+class PermissionDenied(ClientError):
+    """403: the token lacks an ability, or the API is disabled or IP-restricted."""
+
+
+class NotFound(ClientError):
+    """404."""
+
+
+class Conflict(ClientError):
+    """409: e.g. a domain another resource already uses."""
+
+
+class ValidationFailed(ClientError):
+    """422 with the remote's field errors."""
+
+
+class RateLimited(ClientError):
+    """429: too many calls; `retry_after` says when to try again."""
+
+    transient = True
+
+
+class ServerError(ClientError):
+    """5xx: the remote failed; often passing."""
+
+    transient = True
+
+
+def error_for_status(status: int) -> type[ClientError]:
+    if status == 400:
+        return BadRequest
+    if status == 401:
+        return AuthenticationFailed
+    if status == 403:
+        return PermissionDenied
+    if status == 404:
+        return NotFound
+    if status == 409:
+        return Conflict
+    if status == 422:
+        return ValidationFailed
+    if status == 429:
+        return RateLimited
+    if status >= 500:
+        return ServerError
+    return ClientError

@@ -1,0 +1,230 @@
+"""The simulator on a loopback socket, with latency and fault injection.
+
+Faults match a method and a path pattern and fire a number of times (or always):
+`timeout` (answer only after `delay` seconds — past the client's timeout), `error` (a 5xx),
+`reset` (the connection is dropped with a TCP reset), `slow` (extra latency). With phase
+`after`, the request is carried out first and only its answer is lost — the case that makes a
+client retry a write that already happened. Control endpoints live under /_sim/ (never /api).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from stacks.coolify_simulator.api import Response, SimulatedCoolify, Timings
+
+FAULT_KINDS = ("timeout", "error", "reset", "slow")
+
+
+@dataclass
+class Fault:
+    path: str  # a regex matched against the whole path, e.g. r"/api/v1/services"
+    kind: str
+    method: str = "*"
+    times: int | None = 1  # None: every matching call
+    phase: str = "before"  # "before" the request is carried out, or "after" it
+    status: int = 500
+    delay: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {FAULT_KINDS}")
+        if self.phase not in ("before", "after"):
+            raise ValueError("fault phase must be 'before' or 'after'")
+        re.compile(self.path)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method in ("*", method)) and re.fullmatch(self.path, path) is not None
+
+
+class SimulatorServer:
+    """Runs a SimulatedCoolify on 127.0.0.1 in a background thread (tests) or the foreground."""
+
+    def __init__(
+        self, api: SimulatedCoolify, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0
+    ) -> None:
+        self.api = api
+        self.latency = latency
+        self.faults: list[Fault] = []
+        self.fault_lock = threading.Lock()
+        self.fired: list[dict[str, Any]] = []
+        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self.httpd.daemon_threads = True
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SimulatorServer:
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def add_fault(self, fault: Fault) -> None:
+        with self.fault_lock:
+            self.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self.fault_lock:
+            self.faults.clear()
+
+    def take_fault(self, method: str, path: str, phase: str) -> Fault | None:
+        with self.fault_lock:
+            for fault in self.faults:
+                if fault.phase == phase and fault.matches(method, path):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self.faults.remove(fault)
+                    self.fired.append({"method": method, "path": path, **asdict(fault)})
+                    return fault
+        return None
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "CoolifySimulator/1.0"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet by default
+                pass
+
+            def _dispatch(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                if path.startswith("/_sim/"):
+                    self._send(server.control(self.command, path, body))
+                    return
+                if server.latency:
+                    time.sleep(server.latency)
+                if self._fault(server.take_fault(self.command, path, "before")):
+                    return
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                response = server.api.handle(self.command, self.path, headers, body)
+                if self._fault(server.take_fault(self.command, path, "after")):
+                    return
+                self._send(response)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _dispatch
+
+            def _fault(self, fault: Fault | None) -> bool:
+                if fault is None:
+                    return False
+                if fault.kind == "slow":
+                    time.sleep(fault.delay)
+                    return False
+                if fault.kind == "error":
+                    self._send(Response(fault.status, {"message": "Server Error"}))
+                    return True
+                if fault.kind == "timeout":
+                    time.sleep(fault.delay)
+                self._reset()
+                return True
+
+            def _reset(self) -> None:
+                self.close_connection = True
+                try:
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.connection.close()
+                except OSError:
+                    pass
+
+            def _send(self, response: Response) -> None:
+                payload = response.encoded()
+                try:
+                    self.send_response(response.status)
+                    self.send_header("Content-Type", f"{response.content_type}; charset=UTF-8")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in response.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    self.close_connection = True
+
+        return Handler
+
+    def control(self, method: str, path: str, body: bytes) -> Response:
+        """/_sim/state, /_sim/faults, /_sim/tokens, /_sim/config, /_sim/reset."""
+        payload = json.loads(body or b"{}") if body else {}
+        if path == "/_sim/state" and method == "GET":
+            return Response(
+                200,
+                {
+                    **self.api.snapshot(),
+                    "faults": [asdict(f) for f in self.faults],
+                    "fired": self.fired,
+                },
+            )
+        if path == "/_sim/faults" and method == "POST":
+            try:
+                self.add_fault(Fault(**payload))
+            except (TypeError, ValueError) as exc:
+                return Response(400, {"message": str(exc)})
+            return Response(201, {"faults": [asdict(f) for f in self.faults]})
+        if path == "/_sim/faults" and method == "DELETE":
+            self.clear_faults()
+            return Response(200, {"faults": []})
+        if path == "/_sim/tokens" and method == "POST":
+            self.api.add_token(
+                payload["token"],
+                set(payload.get("abilities", ["root"])),
+                payload.get("user", "root"),
+            )
+            return Response(201, {"ok": True})
+        if path == "/_sim/config" and method == "POST":
+            if "latency" in payload:
+                self.latency = float(payload["latency"])
+            if "rate_limit_per_minute" in payload:
+                self.api.rate_limit_per_minute = int(payload["rate_limit_per_minute"])
+            for name in ("start_seconds", "stop_seconds", "delete_seconds"):
+                if name in payload:
+                    setattr(self.api.timings, name, float(payload[name]))
+            return Response(
+                200,
+                {
+                    "latency": self.latency,
+                    "rate_limit_per_minute": self.api.rate_limit_per_minute,
+                    "timings": asdict(self.api.timings),
+                },
+            )
+        if path == "/_sim/reset" and method == "POST":
+            self.api.reset()
+            self.clear_faults()
+            self.fired.clear()
+            return Response(200, {"ok": True})
+        return Response(404, {"message": "Unknown simulator control endpoint."})
+
+
+def build(
+    *,
+    token: str,
+    port: int = 0,
+    latency: float = 0.0,
+    rate_limit_per_minute: int = 200,
+    timings: Timings | None = None,
+) -> SimulatorServer:
+    api = SimulatedCoolify(rate_limit_per_minute=rate_limit_per_minute, timings=timings)
+    api.add_token(token, {"root"})
+    return SimulatorServer(api, port=port, latency=latency)

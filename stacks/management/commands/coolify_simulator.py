@@ -1,0 +1,76 @@
+"""Run the Coolify simulator on loopback (used by `make run` and the benchmark)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from stacks.coolify_simulator.api import Timings
+from stacks.coolify_simulator.server import Fault, build
+
+
+class Command(BaseCommand):
+    help = "Serve a stateful SIMULATED Coolify API on 127.0.0.1 (not a real Coolify)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--port", type=int, default=8711)
+        parser.add_argument("--token", required=True, help="the API token it accepts (root)")
+        parser.add_argument("--latency", type=float, default=0.0, help="seconds added per call")
+        parser.add_argument(
+            "--rate-limit",
+            type=int,
+            default=200,
+            help="calls per minute per token user (Coolify: 200); 0 = off",
+        )
+        parser.add_argument(
+            "--start-seconds",
+            type=float,
+            default=1.0,
+            help="starting:unhealthy → running:healthy after this long",
+        )
+        parser.add_argument(
+            "--delete-seconds",
+            type=float,
+            default=0.5,
+            help="a queued deletion finishes after this long",
+        )
+        parser.add_argument(
+            "--fault",
+            action="append",
+            default=[],
+            metavar="JSON",
+            help='e.g. \'{"path": "/api/v1/services", "method": "POST", '
+            '"kind": "error", "times": 1}\'',
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        server = build(
+            token=options["token"],
+            port=options["port"],
+            latency=options["latency"],
+            rate_limit_per_minute=options["rate_limit"],
+            timings=Timings(
+                start_seconds=options["start_seconds"], delete_seconds=options["delete_seconds"]
+            ),
+        )
+        for raw in options["fault"]:
+            try:
+                server.add_fault(Fault(**json.loads(raw)))
+            except (ValueError, TypeError) as exc:
+                raise CommandError(f"--fault {raw!r}: {exc}") from exc
+        self.stdout.write(
+            self.style.WARNING(
+                f"COOLIFY SIMULATOR (not a real Coolify) on {server.url} — latency "
+                f"{options['latency']}s, rate limit {options['rate_limit'] or 'off'}/min, "
+                f"control endpoints under {server.url}/_sim/"
+            )
+        )
+        self.stdout.flush()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
