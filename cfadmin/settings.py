@@ -191,6 +191,21 @@ POCKETBASE_PASSWORD: str = env.str("POCKETBASE_PASSWORD", default="")
 POCKETBASE_TOKEN: str = env.str("POCKETBASE_TOKEN", default="")
 POCKETBASE_TIMEOUT: float = env.float("POCKETBASE_TIMEOUT", default=10.0)
 
+# --- Provisioning (stacks/provisioning.py) -----------------------------------------------------
+# Coolify environment new services go into (Coolify creates "production" with each project).
+COOLIFY_ENVIRONMENT: str = env.str("COOLIFY_ENVIRONMENT", default="production")
+# How long a deploy waits for running:healthy, and a delete for the service to be gone.
+PROVISION_HEALTH_TIMEOUT: float = env.float("PROVISION_HEALTH_TIMEOUT", default=300.0)
+PROVISION_DELETE_TIMEOUT: float = env.float("PROVISION_DELETE_TIMEOUT", default=180.0)
+# Seconds between status polls; one `GET /services` per round serves every stack in flight.
+PROVISION_POLL_INTERVAL: float = env.float("PROVISION_POLL_INTERVAL", default=3.0)
+# A step whose remote call fails transiently is tried this many times within one run.
+PROVISION_STEP_ATTEMPTS: int = env.int("PROVISION_STEP_ATTEMPTS", default=3)
+# A running operation without a heartbeat for this long lost its worker; it is resumed up to
+# PROVISION_MAX_ATTEMPTS times, then failed.
+PROVISION_STALE_AFTER: float = env.float("PROVISION_STALE_AFTER", default=300.0)
+PROVISION_MAX_ATTEMPTS: int = env.int("PROVISION_MAX_ATTEMPTS", default=3)
+
 # --- Local run (`make run`) ------------------------------------------------------------------
 CFADMIN_ADMIN_USERNAME: str = env.str("CFADMIN_ADMIN_USERNAME", default="admin")
 CFADMIN_ADMIN_PASSWORD: str = env.str("CFADMIN_ADMIN_PASSWORD", default="")

@@ -58,3 +58,41 @@ class StepOutcome(models.TextChoices):
     ALREADY_DONE = "already_done", "Already done (found on the remote side)"
     SKIPPED = "skipped", "Skipped"
     FAILED = "failed", "Failed"
+
+
+# Which operations a stack accepts in each status. `deploying`/`deleting` accept a new attempt
+# of the same work: a stack left there by a crashed attempt must not be stuck.
+ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
+    StackStatus.PENDING: frozenset({OperationKind.DEPLOY, OperationKind.DELETE}),
+    StackStatus.DEPLOYING: frozenset({OperationKind.DEPLOY, OperationKind.DELETE}),
+    StackStatus.RUNNING: frozenset(
+        {
+            OperationKind.RESTART,
+            OperationKind.STOP,
+            OperationKind.REDEPLOY,
+            OperationKind.ROTATE_SECRETS,
+            OperationKind.DELETE,
+        }
+    ),
+    StackStatus.STOPPED: frozenset(
+        {
+            OperationKind.START,
+            OperationKind.REDEPLOY,
+            OperationKind.ROTATE_SECRETS,
+            OperationKind.DELETE,
+        }
+    ),
+    StackStatus.ERROR: frozenset(
+        {
+            OperationKind.DEPLOY,
+            OperationKind.REDEPLOY,
+            OperationKind.RESTART,
+            OperationKind.START,
+            OperationKind.STOP,
+            OperationKind.ROTATE_SECRETS,
+            OperationKind.DELETE,
+        }
+    ),
+    StackStatus.DELETING: frozenset({OperationKind.DELETE}),
+    StackStatus.DELETED: frozenset(),
+}

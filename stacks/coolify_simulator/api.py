@@ -204,7 +204,11 @@ class SimulatedCoolify:
             return {
                 "projects": list(self.projects.values()),
                 "services": [
-                    {**s, "envs": {k: e["value"] for k, e in self.envs.get(s["uuid"], {}).items()}}
+                    {
+                        **self._public_service(s, Token(ROOT_ABILITIES)),
+                        "deleting": s["_deleting_at"] is not None,
+                        "envs": {k: e["value"] for k, e in self.envs.get(s["uuid"], {}).items()},
+                    }
                     for s in self.services.values()
                 ],
                 "volumes": sorted(self.volumes),

@@ -1,0 +1,778 @@
+"""Operations on stacks as resumable steps against Coolify and PocketBase.
+
+Every step first looks on the remote side for its own result, so running an interrupted
+operation again resumes it and never makes a second project or service. Each step records an
+OperationStep; a transient failure (timeout, reset, 5xx, 429) is retried within the run; a
+failure that remains leaves the stack in `error` with the step, the remote's message and what to
+do next. Clients come in as arguments (tests pass their own); nothing here knows the admin.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from cfadmin import audit
+from cfadmin.models import AuditAction
+from stacks.choices import OperationKind, OperationStatus, StackStatus, StepOutcome
+from stacks.clients.coolify import CoolifyClient, MissingAbility, parse_status
+from stacks.clients.errors import (
+    AlreadyInState,
+    ClientError,
+    Conflict,
+    NotFound,
+)
+from stacks.clients.pocketbase import PocketBaseClient
+from stacks.compose import Manifest, RenderedStack, load_manifest, render_stack
+from stacks.models import Operation, OperationStep, RemoteSnapshot, Stack
+from stacks.plan import service_urls
+
+logger = logging.getLogger(__name__)
+
+HEALTHY = {"running:healthy", "running:unknown"}  # unknown: no healthcheck to report
+WORKING_STATUS = {
+    OperationKind.DEPLOY: StackStatus.DEPLOYING,
+    OperationKind.REDEPLOY: StackStatus.DEPLOYING,
+    OperationKind.ROTATE_SECRETS: StackStatus.DEPLOYING,
+    OperationKind.RESTART: StackStatus.DEPLOYING,
+    OperationKind.START: StackStatus.DEPLOYING,
+    OperationKind.DELETE: StackStatus.DELETING,
+}
+
+
+# --- clients --------------------------------------------------------------------------------
+
+
+@dataclass
+class Remote:
+    coolify: CoolifyClient
+    pocketbase: PocketBaseClient
+
+    def close(self) -> None:
+        self.coolify.close()
+        self.pocketbase.close()
+
+
+def get_coolify(**kwargs: Any) -> CoolifyClient:
+    if not settings.COOLIFY_URL:
+        raise ClientError("COOLIFY_URL is not set", service="Coolify")
+    return CoolifyClient(
+        settings.COOLIFY_URL, settings.COOLIFY_TOKEN, timeout=settings.COOLIFY_TIMEOUT, **kwargs
+    )
+
+
+def get_pocketbase(**kwargs: Any) -> PocketBaseClient:
+    if not settings.POCKETBASE_URL:
+        raise ClientError("POCKETBASE_URL is not set", service="PocketBase")
+    return PocketBaseClient(
+        settings.POCKETBASE_URL,
+        email=settings.POCKETBASE_EMAIL,
+        password=settings.POCKETBASE_PASSWORD,
+        token=settings.POCKETBASE_TOKEN,
+        timeout=settings.POCKETBASE_TIMEOUT,
+        **kwargs,
+    )
+
+
+def get_remote() -> Remote:
+    return Remote(coolify=get_coolify(), pocketbase=get_pocketbase())
+
+
+# --- shared status polling ------------------------------------------------------------------
+
+
+def service_statuses(coolify: CoolifyClient, *, max_age: float) -> dict[str, str]:
+    """Every Coolify service's status, read at most once per `max_age` across all workers."""
+    name = f"coolify-services:{coolify.base_url}"
+    now = timezone.now()
+    snapshot = RemoteSnapshot.objects.filter(name=name).first()
+    if snapshot is not None and (now - snapshot.fetched_at).total_seconds() < max_age:
+        return snapshot.data
+    if snapshot is None:
+        RemoteSnapshot.objects.get_or_create(
+            name=name, defaults={"data": {}, "fetched_at": now - timedelta(days=1)}
+        )
+        snapshot = RemoteSnapshot.objects.get(name=name)
+    # Claim this round: only the worker whose conditional UPDATE wins calls Coolify.
+    claimed = RemoteSnapshot.objects.filter(name=name, fetched_at=snapshot.fetched_at).update(
+        fetched_at=now
+    )
+    if not claimed:
+        return RemoteSnapshot.objects.get(name=name).data
+    statuses = {s["uuid"]: str(s.get("status", "")) for s in coolify.list_services()}
+    RemoteSnapshot.objects.filter(name=name).update(data=statuses, fetched_at=timezone.now())
+    return statuses
+
+
+# --- steps ----------------------------------------------------------------------------------
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, reason: str, hint: str) -> None:
+        super().__init__(f"step {step!r} failed: {reason}")
+        self.step = step
+        self.reason = reason
+        self.hint = hint
+
+
+class Outcome(NamedTuple):
+    """What a step returns: its outcome and a short detail for the operation page."""
+
+    outcome: StepOutcome
+    detail: str = ""
+
+
+def done(detail: str = "") -> Outcome:
+    return Outcome(StepOutcome.DONE, detail)
+
+
+def already(detail: str) -> Outcome:
+    return Outcome(StepOutcome.ALREADY_DONE, detail)
+
+
+def skipped(detail: str) -> Outcome:
+    return Outcome(StepOutcome.SKIPPED, detail)
+
+
+def hint_for(step: str, error: Exception) -> str:
+    """What an operator should do next, in one sentence."""
+    if isinstance(error, MissingAbility):
+        return (
+            f"Give the Coolify API token the '{error.ability}' ability (or root) in "
+            "Coolify → Keys & Tokens, then retry the operation."
+        )
+    if isinstance(error, ClientError) and error.status == 401:
+        return f"Check the {error.service} credentials in cfadmin's settings, then retry."
+    if isinstance(error, ClientError) and error.status == 403:
+        return (
+            f"{error.service} refused access (API disabled, IP allow-list or missing "
+            "permission); fix that, then retry."
+        )
+    if isinstance(error, Conflict):
+        return "Another Coolify resource uses this domain: free it or change the stack's domain."
+    if isinstance(error, ClientError) and error.transient:
+        return (
+            f"{error.service} did not answer properly; check it is up, then retry — the "
+            "retry resumes where this attempt stopped."
+        )
+    if step == "render":
+        return "Fix the template or the stack's inputs (run `manage.py audit_templates`)."
+    if step in ("wait_healthy", "wait_stopped"):
+        return (
+            "Check the service's logs in Coolify (runbook: Stack Not Responding), then "
+            "retry or redeploy."
+        )
+    if step == "confirm_deleted":
+        return (
+            "Coolify has not finished deleting the service: check it in Coolify, then "
+            "retry the delete."
+        )
+    return "Read the error above, fix the cause, then retry the operation."
+
+
+@dataclass
+class OperationRunner:
+    operation: Operation
+    remote: Remote
+    poll_interval: float = field(default_factory=lambda: settings.PROVISION_POLL_INTERVAL)
+    health_timeout: float = field(default_factory=lambda: settings.PROVISION_HEALTH_TIMEOUT)
+    delete_timeout: float = field(default_factory=lambda: settings.PROVISION_DELETE_TIMEOUT)
+    step_attempts: int = field(default_factory=lambda: settings.PROVISION_STEP_ATTEMPTS)
+    sleep: Callable[[float], None] = time.sleep
+    environment_uuid: str = ""
+    rendered: RenderedStack | None = None
+
+    @property
+    def stack(self) -> Stack:
+        return self.operation.stack
+
+    @property
+    def coolify(self) -> CoolifyClient:
+        return self.remote.coolify
+
+    @property
+    def pocketbase(self) -> PocketBaseClient:
+        return self.remote.pocketbase
+
+    # --- running ----------------------------------------------------------------------------
+
+    def steps(self) -> list[tuple[str, Callable[[], Outcome]]]:
+        deploy_tail = [
+            ("wait_healthy", self.wait_healthy),
+            ("sync_pocketbase", self.sync_pocketbase_running),
+        ]
+        plans: dict[str, list[tuple[str, Callable[[], Outcome]]]] = {
+            OperationKind.DEPLOY: [
+                ("render", self.render),
+                ("ensure_project", self.ensure_project),
+                ("create_service", self.create_service),
+                ("set_env", self.set_env),
+                ("start", self.start),
+                *deploy_tail,
+            ],
+            OperationKind.REDEPLOY: [
+                ("render", self.render),
+                ("update_service", self.update_service),
+                ("set_env", self.set_env),
+                ("restart", self.restart),
+                *deploy_tail,
+            ],
+            OperationKind.ROTATE_SECRETS: [
+                ("set_env", self.set_env),
+                ("restart", self.restart),
+                *deploy_tail,
+            ],
+            OperationKind.RESTART: [("restart", self.restart), *deploy_tail],
+            OperationKind.START: [("start", self.start), *deploy_tail],
+            OperationKind.STOP: [
+                ("stop", self.stop),
+                ("wait_stopped", self.wait_stopped),
+                ("sync_pocketbase", self.sync_pocketbase_stopped),
+            ],
+            OperationKind.DELETE: [
+                ("stop", self.stop),
+                ("delete_service", self.delete_service),
+                ("confirm_deleted", self.confirm_deleted),
+                ("delete_pocketbase_record", self.delete_pocketbase_record),
+            ],
+        }
+        return plans[self.operation.kind]
+
+    def run(self) -> None:
+        started = time.monotonic()
+        self._enter_working_status()
+        try:
+            for name, step in self.steps():
+                self.run_step(name, step)
+        except StepFailed as failure:
+            self._fail(failure, started)
+            return
+        except Exception as exc:  # a bug: record it, leave the stack in error, re-raise
+            self._fail(
+                StepFailed(
+                    self.operation.current_step or "?",
+                    f"internal error: {type(exc).__name__}",
+                    "This is a cfadmin bug: report it with the operation id.",
+                ),
+                started,
+            )
+            raise
+        self._succeed(started)
+
+    def run_step(self, name: str, step: Callable[[], Outcome]) -> None:
+        position = self.operation.steps.count() + 1
+        started_at = timezone.now()
+        began = time.monotonic()
+        self._beat(current_step=name)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                outcome = step()
+                break
+            except StepFailed as failure:
+                self._record(position, name, StepOutcome.FAILED, failure.reason, started_at, began)
+                raise
+            except ClientError as error:
+                retry = error.transient and attempt < self.step_attempts
+                logger.info(
+                    "operation %s step %s: %s%s",
+                    self.operation.pk,
+                    name,
+                    error,
+                    " (retrying)" if retry else "",
+                )
+                if retry:
+                    self._beat()
+                    self.sleep(min(2.0 * attempt, 10.0))
+                    continue
+                self._record(position, name, StepOutcome.FAILED, str(error), started_at, began)
+                raise StepFailed(name, str(error), hint_for(name, error)) from None
+        self._record(position, name, outcome.outcome, outcome.detail, started_at, began)
+
+    def _record(
+        self, position: int, name: str, outcome: str, detail: str, started_at: Any, began: float
+    ) -> None:
+        OperationStep.objects.create(
+            operation=self.operation,
+            position=position,
+            name=name,
+            outcome=outcome,
+            detail=detail[:4000],
+            started_at=started_at,
+            duration_ms=int((time.monotonic() - began) * 1000),
+        )
+
+    def _beat(self, **fields: Any) -> None:
+        fields["heartbeat_at"] = timezone.now()
+        Operation.objects.filter(pk=self.operation.pk).update(**fields)
+        for key, value in fields.items():
+            setattr(self.operation, key, value)
+
+    def _enter_working_status(self) -> None:
+        """deploying or deleting while the work runs; a stop keeps the status until it ends."""
+        working = WORKING_STATUS.get(self.operation.kind)
+        stack = self.stack
+        if working and stack.status != working and stack.can_transition(working):
+            stack.transition_to(working, detail=f"{self.operation} in progress")
+
+    def _fail(self, failure: StepFailed, started: float) -> None:
+        message = f"Step '{failure.step}' failed: {failure.reason}. Next: {failure.hint}"
+        with transaction.atomic():
+            Operation.objects.filter(pk=self.operation.pk).update(
+                status=OperationStatus.FAILED,
+                error=message,
+                finished_at=timezone.now(),
+                duration_ms=int((time.monotonic() - started) * 1000),
+                result={
+                    "ok": False,
+                    "error": {
+                        "code": "step_failed",
+                        "step": failure.step,
+                        "message": failure.reason,
+                        "hint": failure.hint,
+                    },
+                },
+            )
+            stack = Stack.objects.get(pk=self.stack.pk)
+            if stack.status != StackStatus.ERROR and stack.can_transition(StackStatus.ERROR):
+                stack.transition_to(StackStatus.ERROR, detail=message)
+            audit.record(
+                actor=None,
+                action=AuditAction.OPERATION_RESULT,
+                target=self.operation,
+                message=message,
+            )
+        self._report_error_to_pocketbase(stack)
+
+    def _report_error_to_pocketbase(self, stack: Stack) -> None:
+        """The runbook expects status=error in PocketBase; best effort, PocketBase may be down."""
+        if self.operation.kind == OperationKind.DELETE and not stack.pocketbase_id:
+            return
+        try:
+            self.pocketbase.upsert_record(self._record_data(StackStatus.ERROR))
+        except ClientError as error:
+            logger.warning(
+                "operation %s: could not mark the PocketBase record as error: %s",
+                self.operation.pk,
+                error,
+            )
+
+    def _succeed(self, started: float) -> None:
+        stack = Stack.objects.get(pk=self.stack.pk)
+        kind = self.operation.kind
+        final = {
+            OperationKind.DELETE: StackStatus.DELETED,
+            OperationKind.STOP: StackStatus.STOPPED,
+        }.get(kind, StackStatus.RUNNING)
+        duration_ms = int((time.monotonic() - started) * 1000)
+        with transaction.atomic():
+            if stack.status != final:
+                stack.transition_to(final, detail=f"{self.operation} succeeded")
+            result = self.result(stack, duration_ms)
+            Operation.objects.filter(pk=self.operation.pk).update(
+                status=OperationStatus.SUCCEEDED,
+                finished_at=timezone.now(),
+                duration_ms=duration_ms,
+                result=result,
+                current_step="",
+            )
+            audit.record(
+                actor=None,
+                action=AuditAction.OPERATION_RESULT,
+                target=self.operation,
+                message=f"{self.operation.get_kind_display()} succeeded",
+            )
+
+    def result(self, stack: Stack, duration_ms: int) -> dict[str, Any]:
+        """The runbook's JSON for deploy and delete; a summary for the others."""
+        if self.operation.kind == OperationKind.DELETE:
+            return {
+                "ok": True,
+                "deleted": {
+                    "stack_name": stack.stack_name,
+                    "tenant": stack.tenant.slug,
+                    "coolify_service_uuid": stack.coolify_service_uuid,
+                    "pocketbase_id": stack.pocketbase_id,
+                },
+                "duration_ms": duration_ms,
+            }
+        return {
+            "ok": True,
+            "project_uuid": stack.coolify_project_uuid,
+            "service_uuid": stack.coolify_service_uuid,
+            "domains": list(
+                stack.domains.filter(released_at__isnull=True).values_list("domain", flat=True)
+            ),
+            "pocketbase_id": stack.pocketbase_id,
+            "duration_ms": duration_ms,
+        }
+
+    def _save_stack(self, **fields: Any) -> None:
+        Stack.objects.filter(pk=self.stack.pk).update(**fields, updated_at=timezone.now())
+        for key, value in fields.items():
+            setattr(self.stack, key, value)
+
+    # --- deploy steps -----------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> Manifest:
+        return load_manifest(self.stack.template_name)
+
+    def render(self) -> Outcome:
+        stack = self.stack
+        manifest = self.manifest
+        missing = set(manifest.required_env) - set(stack.secrets.values_list("key", flat=True))
+        if missing:
+            raise StepFailed(
+                "render",
+                f"required env keys not set: {', '.join(sorted(missing))}",
+                "Add the missing secrets on the stack page, then retry.",
+            )
+        rendered = render_stack(
+            manifest,
+            tenant=stack.tenant.slug,
+            stack_name=stack.stack_name,
+            env_keys=list(stack.secrets.values_list("key", flat=True)),
+        )
+        if rendered.findings:
+            raise StepFailed(
+                "render",
+                "; ".join(str(f) for f in rendered.findings),
+                hint_for("render", Exception()),
+            )
+        self.rendered = rendered
+        self._save_stack(template_version=manifest.version)
+        return done(f"{manifest.name} {manifest.version}, all hardening rules hold")
+
+    def ensure_project(self) -> Outcome:
+        stack = self.stack
+        if stack.coolify_project_uuid:
+            try:
+                project = self.coolify.get_project(stack.coolify_project_uuid)
+            except NotFound:
+                self._save_stack(coolify_project_uuid="")
+            else:
+                self.environment_uuid = self._environment_of(project)
+                return already(f"project {project['name']} ({project['uuid']})")
+        existing = self.coolify.find_project(stack.project_name)
+        if existing is not None:
+            uuid, outcome = existing["uuid"], already(f"reusing project {stack.project_name}")
+        else:
+            uuid = self.coolify.create_project(
+                stack.project_name, f"cfadmin: tenant {stack.tenant.slug}"
+            )
+            outcome = done(f"created project {stack.project_name}")
+        self._save_stack(coolify_project_uuid=uuid)
+        self.environment_uuid = self._environment_of(self.coolify.get_project(uuid))
+        return Outcome(outcome.outcome, f"{outcome.detail} ({uuid})")
+
+    def _environment_of(self, project: dict[str, Any]) -> str:
+        wanted = settings.COOLIFY_ENVIRONMENT
+        for environment in project.get("environments", []):
+            if environment.get("name") == wanted:
+                return str(environment.get("uuid", ""))
+        raise StepFailed(
+            "ensure_project",
+            f"project {project.get('name')} has no environment {wanted!r}",
+            f"Create the environment {wanted!r} in the Coolify project, then "
+            "retry (or set COOLIFY_ENVIRONMENT).",
+        )
+
+    def _server_uuid(self) -> str:
+        if settings.COOLIFY_SERVER_UUID:
+            return settings.COOLIFY_SERVER_UUID
+        usable = [
+            s
+            for s in self.coolify.list_servers()
+            if (s.get("settings") or {}).get("is_usable", True)
+            and not (s.get("settings") or {}).get("is_build_server", False)
+        ]
+        if len(usable) != 1:
+            raise StepFailed(
+                "create_service",
+                f"Coolify has {len(usable)} usable servers; cfadmin cannot choose",
+                "Set COOLIFY_SERVER_UUID to the server stacks should run on.",
+            )
+        return str(usable[0]["uuid"])
+
+    def _find_service_by_name(self) -> dict[str, Any] | None:
+        project = self.coolify.get_project(self.stack.coolify_project_uuid)
+        environment_ids = {e.get("id") for e in project.get("environments", [])}
+        return next(
+            (
+                s
+                for s in self.coolify.list_services()
+                if s.get("name") == self.stack.stack_name
+                and s.get("environment_id") in environment_ids
+            ),
+            None,
+        )
+
+    def _domains(self) -> list[tuple[str, str]]:
+        return list(
+            self.stack.domains.filter(released_at__isnull=True).values_list("service", "domain")
+        )
+
+    def create_service(self) -> Outcome:
+        stack = self.stack
+        if stack.coolify_service_uuid:
+            if self.coolify.service_exists(stack.coolify_service_uuid):
+                return already(f"service {stack.coolify_service_uuid} exists")
+            self._save_stack(coolify_service_uuid="")
+        if stack.service_create_requested_at is not None:
+            found = self._find_service_by_name()
+            if found is not None:
+                self._save_stack(coolify_service_uuid=found["uuid"])
+                return already(f"adopted service {found['uuid']} from an interrupted attempt")
+        assert self.rendered is not None
+        self._save_stack(service_create_requested_at=timezone.now())
+        try:
+            created = self.coolify.create_service(
+                project_uuid=stack.coolify_project_uuid,
+                server_uuid=self._server_uuid(),
+                environment_name=settings.COOLIFY_ENVIRONMENT,
+                environment_uuid=self.environment_uuid,
+                name=stack.stack_name,
+                description=f"cfadmin stack {stack} ({self.manifest.name} {self.manifest.version})",
+                compose=self.rendered.text,
+                urls=service_urls(self.manifest, self._domains()),
+            )
+        except NotFound as error:
+            if "Project" in error.message:
+                self._save_stack(coolify_project_uuid="")  # deleted meanwhile: start again
+            raise
+        self._save_stack(coolify_service_uuid=created["uuid"])
+        return done(f"created service {created['uuid']}")
+
+    def update_service(self) -> Outcome:
+        assert self.rendered is not None
+        uuid = self._require_service("update_service")
+        self.coolify.update_service(
+            uuid, compose=self.rendered.text, urls=service_urls(self.manifest, self._domains())
+        )
+        return done(f"pushed compose {self.manifest.version} and domains to {uuid}")
+
+    def _require_service(self, step: str) -> str:
+        uuid = self.stack.coolify_service_uuid
+        if not uuid:
+            raise StepFailed(
+                step,
+                "the stack has no Coolify service",
+                "Deploy the stack first (its service was never created).",
+            )
+        return uuid
+
+    def set_env(self) -> Outcome:
+        uuid = self._require_service("set_env")
+        values = {secret.key: secret.reveal() for secret in self.stack.secrets.all()}
+        if not values:
+            return skipped("no env values to set")
+        self.coolify.upsert_service_envs(uuid, values)
+        return done(f"set {', '.join(sorted(values))}")  # keys only, never values
+
+    def start(self) -> Outcome:
+        uuid = self._require_service("start")
+        try:
+            self.coolify.start_service(uuid)
+        except AlreadyInState:
+            return already("service already running")
+        return done("start requested")
+
+    def restart(self) -> Outcome:
+        self.coolify.restart_service(self._require_service("restart"))
+        return done("restart requested")
+
+    def _wait_for(self, step: str, accept: Callable[[str], bool], timeout: float) -> Outcome:
+        uuid = self._require_service(step)
+        deadline = time.monotonic() + timeout
+        last = "unknown"
+        while True:
+            try:
+                status = service_statuses(self.coolify, max_age=self.poll_interval).get(uuid)
+            except ClientError as error:
+                if not error.transient:
+                    raise
+                status = None  # a failed poll is not an answer: keep waiting
+            if status:
+                last = status
+                if accept(status):
+                    return done(f"status {status}")
+            if time.monotonic() >= deadline:
+                raise StepFailed(
+                    step,
+                    f"service still '{last}' after {int(timeout)}s",
+                    hint_for(step, Exception()),
+                )
+            self._beat()
+            self.sleep(self.poll_interval)
+
+    def wait_healthy(self) -> Outcome:
+        return self._wait_for("wait_healthy", lambda s: s in HEALTHY, self.health_timeout)
+
+    def wait_stopped(self) -> Outcome:
+        return self._wait_for(
+            "wait_stopped",
+            lambda s: parse_status(s)[0] in ("exited", "stopped"),
+            self.health_timeout,
+        )
+
+    def _record_data(self, status: str) -> dict[str, Any]:
+        stack = self.stack
+        return {
+            "tenant": stack.tenant.slug,
+            "stack_name": stack.stack_name,
+            "template": stack.template_name,
+            "status": status,
+            "project_uuid": stack.coolify_project_uuid,
+            "service_uuid": stack.coolify_service_uuid,
+            "domains": [domain for _, domain in self._domains()],
+            "django_id": stack.pk,
+        }
+
+    def _sync_pocketbase(self, status: str) -> Outcome:
+        record = self.pocketbase.upsert_record(self._record_data(status))
+        self._save_stack(pocketbase_id=record["id"])
+        return done(f"record {record['id']} status {status}")
+
+    def sync_pocketbase_running(self) -> Outcome:
+        return self._sync_pocketbase(StackStatus.RUNNING)
+
+    def sync_pocketbase_stopped(self) -> Outcome:
+        return self._sync_pocketbase(StackStatus.STOPPED)
+
+    # --- stop and delete --------------------------------------------------------------------
+
+    def stop(self) -> Outcome:
+        uuid = self.stack.coolify_service_uuid
+        if not uuid:
+            return skipped("no Coolify service")
+        try:
+            self.coolify.stop_service(uuid)
+        except AlreadyInState:
+            return already("service already stopped")
+        except NotFound:
+            return already("service already gone")
+        return done("stop requested")
+
+    def delete_service(self) -> Outcome:
+        uuid = self.stack.coolify_service_uuid
+        if not uuid:
+            if self.stack.service_create_requested_at is None or not (
+                self.stack.coolify_project_uuid and (found := self._find_service_by_name())
+            ):
+                return skipped("no Coolify service")
+            self._save_stack(coolify_service_uuid=found["uuid"])
+            uuid = found["uuid"]
+        try:
+            self.coolify.delete_service(uuid, delete_volumes=True)
+        except NotFound:
+            return already("service already gone")
+        return done(f"deletion of {uuid} queued (with volumes)")
+
+    def confirm_deleted(self) -> Outcome:
+        uuid = self.stack.coolify_service_uuid
+        if not uuid:
+            return skipped("no Coolify service")
+        deadline = time.monotonic() + self.delete_timeout
+        asked_again = False
+        while True:
+            try:
+                if not self.coolify.service_exists(uuid):
+                    return done("service gone from Coolify")
+            except ClientError as error:
+                if not error.transient:
+                    raise
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StepFailed(
+                    "confirm_deleted",
+                    f"service {uuid} still exists after {int(self.delete_timeout)}s",
+                    hint_for("confirm_deleted", Exception()),
+                )
+            if not asked_again and remaining < self.delete_timeout / 2:
+                # Coolify's delete job sometimes stops half-way: ask once more.
+                asked_again = True
+                try:
+                    self.coolify.delete_service(uuid, delete_volumes=True)
+                except NotFound:
+                    return done("service gone from Coolify")
+            self._beat()
+            self.sleep(min(self.poll_interval, 2.0))
+
+    def delete_pocketbase_record(self) -> Outcome:
+        stack = self.stack
+        record_id = stack.pocketbase_id
+        if not record_id:
+            found = self.pocketbase.find_record(stack.tenant.slug, stack.stack_name)
+            if found is None:
+                return skipped("no PocketBase record")
+            record_id = found["id"]
+        if self.pocketbase.delete_record(record_id):
+            return done(f"deleted record {record_id}")
+        return already(f"record {record_id} already gone")
+
+
+# --- entry points ---------------------------------------------------------------------------
+
+
+def run_operation(operation_id: int, *, remote: Remote | None = None, **options: Any) -> bool:
+    """Claim the operation and run it. False if another worker has it or it is finished."""
+    if not Operation.objects.claim(operation_id):
+        return False
+    operation = Operation.objects.select_related("stack__tenant").get(pk=operation_id)
+    own_remote = remote is None
+    remote = remote or get_remote()
+    try:
+        OperationRunner(operation, remote, **options).run()
+    finally:
+        if own_remote:
+            remote.close()
+    return True
+
+
+def recover_stale_operations(
+    *,
+    enqueue: Callable[[int], None],
+    stale_after: float | None = None,
+    max_attempts: int | None = None,
+) -> dict[str, list[int]]:
+    """Operations whose worker died (no heartbeat) are queued again, or failed after N tries."""
+    stale_after = settings.PROVISION_STALE_AFTER if stale_after is None else stale_after
+    max_attempts = settings.PROVISION_MAX_ATTEMPTS if max_attempts is None else max_attempts
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    report: dict[str, list[int]] = {"requeued": [], "failed": []}
+    stale = Operation.objects.filter(status=OperationStatus.RUNNING, heartbeat_at__lt=cutoff)
+    for operation in stale.select_related("stack__tenant"):
+        if operation.attempts < max_attempts:
+            moved = Operation.objects.filter(
+                pk=operation.pk, status=OperationStatus.RUNNING, heartbeat_at__lt=cutoff
+            ).update(status=OperationStatus.QUEUED)
+            if moved:
+                transaction.on_commit(lambda pk=operation.pk: enqueue(pk))
+                report["requeued"].append(operation.pk)
+            continue
+        message = (
+            f"The worker stopped during step '{operation.current_step or '?'}' "
+            f"{operation.attempts} times. Next: check the worker's logs, then retry."
+        )
+        failed = Operation.objects.filter(
+            pk=operation.pk, status=OperationStatus.RUNNING, heartbeat_at__lt=cutoff
+        ).update(status=OperationStatus.FAILED, error=message, finished_at=timezone.now())
+        if failed:
+            stack = operation.stack
+            if stack.can_transition(StackStatus.ERROR):
+                stack.transition_to(StackStatus.ERROR, detail=message)
+            audit.record(
+                actor=None, action=AuditAction.OPERATION_RESULT, target=operation, message=message
+            )
+            report["failed"].append(operation.pk)
+    return report
