@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv chromium clean
+.PHONY: run test lint bench venv chromium clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -33,6 +33,10 @@ lint: venv
 ## test: lint, then the whole suite (DATABASE_URL selects PostgreSQL)
 test: lint chromium
 	$(BIN)/pytest
+
+## bench: provisioning overhead, scaling with workers, throughput under Coolify's rate limit
+bench: venv
+	$(BIN)/python bench/provisioning.py
 
 # Browser tests use Debian's Chromium; never a downloaded browser.
 chromium:

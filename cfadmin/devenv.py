@@ -20,6 +20,11 @@ def development_env() -> str:
         f"SECRET_KEY={secret_key}\n"
         f"SECRETS_ENCRYPTION_KEYS={fernet_key}\n"
         "ALLOWED_HOSTS=127.0.0.1,localhost\n"
+        "# The Coolify simulator `make run` starts (while COOLIFY_URL is unset):\n"
+        f"CFADMIN_SIMULATOR_TOKEN={secrets.token_urlsafe(24)}\n"
+        "# The local PocketBase `make run` starts (while POCKETBASE_URL is unset):\n"
+        "POCKETBASE_EMAIL=cfadmin@example.com\n"
+        f"POCKETBASE_PASSWORD={secrets.token_urlsafe(18)}\n"
     )
 
 

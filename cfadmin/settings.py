@@ -210,6 +210,19 @@ PROVISION_MAX_ATTEMPTS: int = env.int("PROVISION_MAX_ATTEMPTS", default=3)
 CFADMIN_ADMIN_USERNAME: str = env.str("CFADMIN_ADMIN_USERNAME", default="admin")
 CFADMIN_ADMIN_PASSWORD: str = env.str("CFADMIN_ADMIN_PASSWORD", default="")
 CFADMIN_BIND: str = env.str("CFADMIN_BIND", default="127.0.0.1:8000")
+# Started by `make run` when COOLIFY_URL / POCKETBASE_URL are not set.
+CFADMIN_SIMULATOR_PORT: int = env.int("CFADMIN_SIMULATOR_PORT", default=8711)
+CFADMIN_SIMULATOR_TOKEN: str = env.str("CFADMIN_SIMULATOR_TOKEN", default="")
+CFADMIN_POCKETBASE_PORT: int = env.int("CFADMIN_POCKETBASE_PORT", default=8090)
+# Without COOLIFY_URL, `make run` serves the Coolify simulator; with the development .env's
+# simulator token, every manage.py command (a shell too) then talks to it. Same for PocketBase.
+COOLIFY_SIMULATED: bool = not COOLIFY_URL
+if COOLIFY_SIMULATED and CFADMIN_SIMULATOR_TOKEN:
+    COOLIFY_URL = f"http://127.0.0.1:{CFADMIN_SIMULATOR_PORT}"
+    COOLIFY_TOKEN = CFADMIN_SIMULATOR_TOKEN
+POCKETBASE_LOCAL: bool = not POCKETBASE_URL
+if POCKETBASE_LOCAL and POCKETBASE_EMAIL and POCKETBASE_PASSWORD:
+    POCKETBASE_URL = f"http://127.0.0.1:{CFADMIN_POCKETBASE_PORT}"
 
 # --- Logging: to stderr; our own log lines never carry secret values ---------------------------
 LOGGING = {
@@ -218,5 +231,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},  # one line per request is noise; errors are ours to log
+    },
 }

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, Undefined
+from jinja2 import StrictUndefined, Template, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from stacks.catalog import MANIFEST_FILE, TEMPLATES_DIR, template_names
@@ -143,11 +143,22 @@ def _parse_manifest(name: str, manifest_text: str, compose_text: str) -> Manifes
     version = hashlib.sha256(manifest_text.encode() + b"\0" + compose_text.encode()).hexdigest()[
         :VERSION_LENGTH
     ]
+    parsed_services = {key: _parse_service(key, value, name) for key, value in services.items()}
+    env_keys = [
+        *(env.get("required") or ()),
+        *(env.get("optional") or ()),
+        *(key for spec in parsed_services.values() for key in spec.env),
+    ]
+    for key in env_keys:
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
+            raise TemplateError(
+                f"template {name}: env key {key!r} is not an environment variable name"
+            )
     return Manifest(
         name=name,
         description=" ".join(str(data.get("description", "")).split()),
         version=version,
-        services={key: _parse_service(key, value, name) for key, value in services.items()},
+        services=parsed_services,
         required_env=tuple(env.get("required") or ()),
         optional_env=tuple(env.get("optional") or ()),
         compose_source=compose_text,
@@ -259,6 +270,11 @@ def _environment() -> ImmutableSandboxedEnvironment:
     )
 
 
+@lru_cache(maxsize=32)
+def _compiled(source: str) -> Template:
+    return _environment().from_string(source)
+
+
 def container_name(spec: ServiceSpec, stack_name: str) -> str:
     return f"{spec.container_prefix}-{stack_name}"
 
@@ -327,9 +343,7 @@ def render_stack(
         "labels": stack_labels(manifest, tenant, stack_name),
     }
     try:
-        text = _environment().from_string(manifest.compose_source).render(context)
-    except RenderError as exc:
-        raise RenderError(f"template {manifest.name} failed to render: {exc}") from exc
+        text = _compiled(manifest.compose_source).render(context)
     except Exception as exc:  # a template bug: name the template, keep the cause
         raise RenderError(f"template {manifest.name} failed to render: {exc}") from exc
     compose = parse_compose(text)
@@ -342,6 +356,11 @@ def render_stack(
 def check_structure(manifest: Manifest, compose: dict[str, Any], context: dict[str, Any]) -> None:
     """The rendered file is exactly the shape the manifest promises; anything else is refused."""
     problems = []
+
+    def written(value: str) -> str:  # as _yaml_scalar writes it
+        return value.replace("$", "$$")
+
+    labels = {written(k): written(v) for k, v in context["labels"].items()}
     extra_top = set(compose) - {"services", "volumes"}
     if extra_top:
         problems.append(f"unexpected top-level keys {sorted(extra_top)}")
@@ -354,12 +373,12 @@ def check_structure(manifest: Manifest, compose: dict[str, Any], context: dict[s
             continue
         if service.get("image") != spec.image:
             problems.append(f"{name}: image {service.get('image')!r} != {spec.image!r}")
-        if service.get("container_name") != context["containers"][name]:
+        if service.get("container_name") != written(context["containers"][name]):
             problems.append(f"{name}: container_name {service.get('container_name')!r}")
-        if service.get("labels") != context["labels"]:
+        if service.get("labels") != labels:
             problems.append(f"{name}: labels differ from the stack's labels")
     declared_volumes = set((compose.get("volumes") or {}).keys())
-    if declared_volumes != set(context["volumes"].values()):
+    if declared_volumes != {written(v) for v in context["volumes"].values()}:
         problems.append(f"volumes {sorted(declared_volumes)} differ from the manifest's")
     if problems:
         raise RenderError(
@@ -519,7 +538,8 @@ def audit_service(manifest: Manifest, name: str, service: dict[str, Any]) -> lis
     user = str(service.get("user", "")).strip()
     uid = user.split(":", 1)[0].strip()
     root_required = spec.root_required if spec else ""
-    if (not uid or uid in _ROOT_UIDS) and not root_required:
+    runs_as_root = not uid or uid in _ROOT_UIDS or (uid.lstrip("+").isdigit() and int(uid) == 0)
+    if runs_as_root and not root_required:
         flag("non-root-user", f"runs as {user or 'the image default (root)'}")
     writable_root = spec.writable_root if spec else ""
     if service.get("read_only") is not True and not writable_root:

@@ -238,20 +238,22 @@ def coolify_deploy_calls(
             "step": "ensure_project",
             "method": "GET",
             "path": "/api/v1/projects",
-            "why": f"find project {project_name!r} (reused if it exists)",
+            "why": f"find project {project_name!r}; skipped when the tenant's other stacks "
+            "already recorded it",
         },
         {
             "step": "ensure_project",
             "method": "POST",
             "path": "/api/v1/projects",
             "body": {"name": project_name},
-            "why": "only if the project does not exist yet",
+            "why": "only if no project of that name exists",
         },
         {
             "step": "create_service",
             "method": "GET",
             "path": "/api/v1/services",
-            "why": f"look for a service named {stack_name!r} left by an interrupted deploy",
+            "why": f"only when resuming an interrupted deploy: adopt the service named "
+            f"{stack_name!r} it may already have created",
         },
         {
             "step": "create_service",

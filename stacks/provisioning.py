@@ -34,8 +34,13 @@ from stacks.clients.pocketbase import PocketBaseClient
 from stacks.compose import Manifest, RenderedStack, load_manifest, render_stack
 from stacks.models import Operation, OperationStep, RemoteSnapshot, Stack
 from stacks.plan import service_urls
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
+
+# The one usable server, per Coolify URL: servers change rarely, calls are rationed (200/min).
+SERVER_CACHE_SECONDS = 600.0
+_server_cache: dict[str, tuple[float, str]] = {}
 
 HEALTHY = {"running:healthy", "running:unknown"}  # unknown: no healthcheck to report
 WORKING_STATUS = {
@@ -82,8 +87,24 @@ def get_pocketbase(**kwargs: Any) -> PocketBaseClient:
     )
 
 
+_process_remote: dict[tuple[str, ...], Remote] = {}
+
+
 def get_remote() -> Remote:
-    return Remote(coolify=get_coolify(), pocketbase=get_pocketbase())
+    """The clients of this worker process, kept between operations: connections stay open and
+    PocketBase's login is reused (a login per operation costs more than the operation's calls).
+    """
+    key = (
+        settings.COOLIFY_URL,
+        settings.COOLIFY_TOKEN,
+        settings.POCKETBASE_URL,
+        settings.POCKETBASE_EMAIL,
+        settings.POCKETBASE_TOKEN,
+    )
+    remote = _process_remote.get(key)
+    if remote is None:
+        remote = _process_remote[key] = Remote(coolify=get_coolify(), pocketbase=get_pocketbase())
+    return remote
 
 
 # --- shared status polling ------------------------------------------------------------------
@@ -187,7 +208,6 @@ class OperationRunner:
     delete_timeout: float = field(default_factory=lambda: settings.PROVISION_DELETE_TIMEOUT)
     step_attempts: int = field(default_factory=lambda: settings.PROVISION_STEP_ATTEMPTS)
     sleep: Callable[[float], None] = time.sleep
-    environment_uuid: str = ""
     rendered: RenderedStack | None = None
 
     @property
@@ -454,42 +474,43 @@ class OperationRunner:
         return done(f"{manifest.name} {manifest.version}, all hardening rules hold")
 
     def ensure_project(self) -> Outcome:
+        return self._resolve_project(trust_records=True)
+
+    def _resolve_project(self, *, trust_records: bool) -> Outcome:
+        """Find or create the stack's Coolify project (its tenant's stacks share it)."""
         stack = self.stack
-        if stack.coolify_project_uuid:
-            try:
-                project = self.coolify.get_project(stack.coolify_project_uuid)
-            except NotFound:
-                self._save_stack(coolify_project_uuid="")
-            else:
-                self.environment_uuid = self._environment_of(project)
-                return already(f"project {project['name']} ({project['uuid']})")
-        existing = self.coolify.find_project(stack.project_name)
-        if existing is not None:
-            uuid, outcome = existing["uuid"], already(f"reusing project {stack.project_name}")
-        else:
+        if trust_records and stack.coolify_project_uuid:
+            return already(f"project {stack.coolify_project_uuid} (recorded on the stack)")
+        with transaction.atomic():
+            # One worker at a time per tenant decides, so two first deploys never make two
+            # projects of one name (Coolify allows duplicate names).
+            list(Tenant.objects.select_for_update().filter(pk=stack.tenant_id))
+            sibling = (
+                Stack.objects.filter(tenant_id=stack.tenant_id, project_name=stack.project_name)
+                .exclude(coolify_project_uuid="")
+                .exclude(pk=stack.pk)
+                .values_list("coolify_project_uuid", flat=True)
+                .first()
+            )
+            if trust_records and sibling:
+                self._save_stack(coolify_project_uuid=sibling)
+                return already(f"project {sibling}, shared with the tenant's other stacks")
+            existing = self.coolify.find_project(stack.project_name)
+            if existing is not None:
+                self._save_stack(coolify_project_uuid=existing["uuid"])
+                return already(f"found project {stack.project_name} ({existing['uuid']})")
             uuid = self.coolify.create_project(
                 stack.project_name, f"cfadmin: tenant {stack.tenant.slug}"
             )
-            outcome = done(f"created project {stack.project_name}")
-        self._save_stack(coolify_project_uuid=uuid)
-        self.environment_uuid = self._environment_of(self.coolify.get_project(uuid))
-        return Outcome(outcome.outcome, f"{outcome.detail} ({uuid})")
-
-    def _environment_of(self, project: dict[str, Any]) -> str:
-        wanted = settings.COOLIFY_ENVIRONMENT
-        for environment in project.get("environments", []):
-            if environment.get("name") == wanted:
-                return str(environment.get("uuid", ""))
-        raise StepFailed(
-            "ensure_project",
-            f"project {project.get('name')} has no environment {wanted!r}",
-            f"Create the environment {wanted!r} in the Coolify project, then "
-            "retry (or set COOLIFY_ENVIRONMENT).",
-        )
+            self._save_stack(coolify_project_uuid=uuid)
+            return done(f"created project {stack.project_name} ({uuid})")
 
     def _server_uuid(self) -> str:
         if settings.COOLIFY_SERVER_UUID:
             return settings.COOLIFY_SERVER_UUID
+        cached = _server_cache.get(self.coolify.base_url)
+        if cached and time.monotonic() - cached[0] < SERVER_CACHE_SECONDS:
+            return cached[1]
         usable = [
             s
             for s in self.coolify.list_servers()
@@ -502,7 +523,9 @@ class OperationRunner:
                 f"Coolify has {len(usable)} usable servers; cfadmin cannot choose",
                 "Set COOLIFY_SERVER_UUID to the server stacks should run on.",
             )
-        return str(usable[0]["uuid"])
+        uuid = str(usable[0]["uuid"])
+        _server_cache[self.coolify.base_url] = (time.monotonic(), uuid)
+        return uuid
 
     def _find_service_by_name(self) -> dict[str, Any] | None:
         project = self.coolify.get_project(self.stack.coolify_project_uuid)
@@ -533,25 +556,30 @@ class OperationRunner:
             if found is not None:
                 self._save_stack(coolify_service_uuid=found["uuid"])
                 return already(f"adopted service {found['uuid']} from an interrupted attempt")
-        assert self.rendered is not None
         self._save_stack(service_create_requested_at=timezone.now())
         try:
-            created = self.coolify.create_service(
-                project_uuid=stack.coolify_project_uuid,
-                server_uuid=self._server_uuid(),
-                environment_name=settings.COOLIFY_ENVIRONMENT,
-                environment_uuid=self.environment_uuid,
-                name=stack.stack_name,
-                description=f"cfadmin stack {stack} ({self.manifest.name} {self.manifest.version})",
-                compose=self.rendered.text,
-                urls=service_urls(self.manifest, self._domains()),
-            )
+            created = self._post_service()
         except NotFound as error:
-            if "Project" in error.message:
-                self._save_stack(coolify_project_uuid="")  # deleted meanwhile: start again
-            raise
+            if "Project" not in error.message:
+                raise
+            # The recorded project was deleted in Coolify: look it up (or make it) afresh.
+            self._resolve_project(trust_records=False)
+            created = self._post_service()
         self._save_stack(coolify_service_uuid=created["uuid"])
         return done(f"created service {created['uuid']}")
+
+    def _post_service(self) -> dict[str, Any]:
+        assert self.rendered is not None
+        stack = self.stack
+        return self.coolify.create_service(
+            project_uuid=stack.coolify_project_uuid,
+            server_uuid=self._server_uuid(),
+            environment_name=settings.COOLIFY_ENVIRONMENT,
+            name=stack.stack_name,
+            description=f"cfadmin stack {stack} ({self.manifest.name} {self.manifest.version})",
+            compose=self.rendered.text,
+            urls=service_urls(self.manifest, self._domains()),
+        )
 
     def update_service(self) -> Outcome:
         assert self.rendered is not None
@@ -729,13 +757,7 @@ def run_operation(operation_id: int, *, remote: Remote | None = None, **options:
     if not Operation.objects.claim(operation_id):
         return False
     operation = Operation.objects.select_related("stack__tenant").get(pk=operation_id)
-    own_remote = remote is None
-    remote = remote or get_remote()
-    try:
-        OperationRunner(operation, remote, **options).run()
-    finally:
-        if own_remote:
-            remote.close()
+    OperationRunner(operation, remote or get_remote(), **options).run()
     return True
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 
-from cfadmin.roles import ADMIN, OPERATOR, SUPPORT, VIEWER
+from cfadmin.roles import ADMIN, OPERATOR, SUPPORT, VIEWER, sync_roles
 from stacks.clients.coolify import CoolifyClient
 from stacks.clients.pocketbase import PocketBaseClient
 from stacks.coolify_simulator.api import Timings
@@ -21,6 +22,8 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 def _persona(role: str) -> User:
+    if not Group.objects.filter(name=role).exists():
+        sync_roles(django_apps)  # a transactional test before this one flushed the migration's rows
     user = User.objects.create_user(username=role, password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name=role))
     return user

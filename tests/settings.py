@@ -5,6 +5,7 @@ environment wins (DATABASE_URL selects PostgreSQL in CI).
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-only-" + "k" * 60)
@@ -24,3 +25,10 @@ os.environ.setdefault("Q_SYNC", "false")
 os.environ.setdefault("CFADMIN_ENV_FILE", "/nonexistent/.env")  # a developer's .env stays out
 
 from cfadmin.settings import *  # noqa: F403
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not memory, so a real qcluster process can share the test database; one per
+    # pytest process, so parallel runs never meet.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"cfadmin-test-{os.getpid()}.sqlite3")
+    }

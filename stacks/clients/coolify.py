@@ -119,18 +119,20 @@ class CoolifyClient(JsonHttpClient):
         project_uuid: str,
         server_uuid: str,
         environment_name: str,
-        environment_uuid: str,
         name: str,
         description: str,
         compose: str,
         urls: list[dict[str, str]],
     ) -> dict[str, Any]:
-        """POST /services from a compose file; returns {uuid, domains}. Not started."""
+        """POST /services from a compose file; returns {uuid, domains}. Not started.
+
+        Only the environment's name is sent: Coolify needs one of name or uuid (the spec marks
+        both required; API-NOTES §4), and the uuid would cost a call per deploy.
+        """
         body = {
             "project_uuid": project_uuid,
             "server_uuid": server_uuid,
             "environment_name": environment_name,
-            "environment_uuid": environment_uuid,
             "name": name,
             "description": description,
             "docker_compose_raw": encode_compose(compose),

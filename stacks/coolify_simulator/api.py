@@ -19,7 +19,7 @@ import secrets
 import string
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +34,7 @@ SENSITIVE = frozenset({"root", "read:sensitive"})
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 PROJECT_NAME = re.compile(r"[A-Za-z0-9 \-_.@/&()#,:+]{3,255}")
 SHELL_META = re.compile(r"[;&|`$<>(){}\[\]\\'\"!*?\s]")
+ROUTE_UUID = re.compile(r"/[a-z0-9]{24}(?=/|$)")
 VAR_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}")
 
 SERVICE_CREATE_FIELDS = frozenset(
@@ -150,6 +151,8 @@ class SimulatedCoolify:
         self.clock = clock or Clock()
         self.calls: dict[str, deque[float]] = {}
         self.call_count = 0
+        self.calls_by_route: Counter[str] = Counter()
+        self.rate_limited = 0
         self.reset()
 
     # --- state ----------------------------------------------------------------------------
@@ -164,6 +167,8 @@ class SimulatedCoolify:
             self.deleted_services: list[dict[str, Any]] = []
             self.calls.clear()
             self.call_count = 0
+            self.calls_by_route = Counter()
+            self.rate_limited = 0
             server_uuid = "sim0server0localhost00000"[:24]
             self.servers = {
                 server_uuid: {
@@ -214,7 +219,46 @@ class SimulatedCoolify:
                 "volumes": sorted(self.volumes),
                 "deleted_services": self.deleted_services,
                 "call_count": self.call_count,
+                "calls_by_route": dict(self.calls_by_route),
+                "rate_limited": self.rate_limited,
             }
+
+    def export_state(self) -> dict[str, Any]:
+        """The state as JSON-safe data, with every pending transition settled (for restarts)."""
+        with self.lock:
+            self._finish_deletes()
+            services = {}
+            for uuid, service in self.services.items():
+                self._advance(service)
+                if service["_next"] is not None:  # settle: a restart loses no started stack
+                    service["_status"] = service["_next"][1]
+                services[uuid] = {**service, "_next": None}
+            return {
+                "next_id": self._next_id,
+                "projects": self.projects,
+                "services": services,
+                "envs": self.envs,
+                "volumes": sorted(self.volumes),
+                "deleted_services": self.deleted_services,
+            }
+
+    def import_state(self, data: dict[str, Any]) -> None:
+        with self.lock:
+            self.reset()
+            self._next_id = int(data.get("next_id", 1))
+            self.projects = data.get("projects", {})
+            self.services = {
+                uuid: service
+                for uuid, service in data.get("services", {}).items()
+                if service.get("_deleting_at") is None  # a queued delete finished meanwhile
+            }
+            self.envs = {
+                uuid: envs for uuid, envs in data.get("envs", {}).items() if uuid in self.services
+            }
+            self.volumes = {
+                v for v in data.get("volumes", []) if v.split("_", 1)[0] in self.services
+            }
+            self.deleted_services = data.get("deleted_services", [])
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -224,6 +268,7 @@ class SimulatedCoolify:
         query = _parse_query(parts.query)
         with self.lock:
             self.call_count += 1
+            self.calls_by_route[f"{method} {ROUTE_UUID.sub('/{uuid}', path)}"] += 1
             if path in ("/api/health", "/api/v1/health") and method == "GET":
                 return Response(200, "OK", content_type="text/html")
             if not path.startswith("/api/v1/"):
@@ -233,6 +278,7 @@ class SimulatedCoolify:
                 return error(401, "Unauthenticated.")
             limited = self._rate_limit(token)
             if limited is not None:
+                self.rate_limited += 1
                 return limited
             response = self._route(method, path[len("/api/v1") :], query, headers, body, token)
             response.headers.update(self._rate_headers(token))

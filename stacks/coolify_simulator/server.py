@@ -107,6 +107,12 @@ class SimulatorServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet by default
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes; without this, Nagle's algorithm and
+                # delayed ACKs add ~40 ms to every answer — a latency Coolify does not have.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def _dispatch(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""

@@ -16,7 +16,9 @@ TELEGRAM_TOKEN = "123456789:test-telegram-token-value"
 
 def runbook_stack(make_stack):
     return make_stack(
-        "customer-123", "customer-123-main", template_name="openclaw-agent",
+        "customer-123",
+        "customer-123-main",
+        template_name="openclaw-agent",
         domains={"webui": "demo.customer123.com"},
         secrets={"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN},
     )
@@ -29,8 +31,9 @@ def run(operation, remote):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_runbook_example_deploys_and_deletes_leaving_nothing(make_stack, remote, coolify_sim,
-                                                                 operator):
+def test_the_runbook_example_deploys_and_deletes_leaving_nothing(
+    make_stack, remote, coolify_sim, operator
+):
     stack = runbook_stack(make_stack)
 
     deploy = run(request_operation(stack, OperationKind.DEPLOY, actor=operator), remote)
@@ -38,8 +41,14 @@ def test_the_runbook_example_deploys_and_deletes_leaving_nothing(make_stack, rem
     assert deploy.status == OperationStatus.SUCCEEDED, deploy.error
     stack.refresh_from_db()
     assert stack.status == StackStatus.RUNNING
-    assert set(deploy.result) == {"ok", "project_uuid", "service_uuid", "domains",
-                                  "pocketbase_id", "duration_ms"}
+    assert set(deploy.result) == {
+        "ok",
+        "project_uuid",
+        "service_uuid",
+        "domains",
+        "pocketbase_id",
+        "duration_ms",
+    }
     assert deploy.result["domains"] == ["demo.customer123.com"]
     state = coolify_sim.api.snapshot()
     [service] = state["services"]

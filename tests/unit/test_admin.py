@@ -211,7 +211,7 @@ def _tenants_with_stacks(make_stack, first: int, last: int) -> None:
         for i, status in enumerate(statuses):
             make_stack(
                 f"tenant-{n:03d}",
-                f"stack-{i}",
+                f"tenant-{n:03d}-stack-{i}",  # stack names are unique platform-wide
                 status=status,
                 domains={"webui": f"s{i}.t{n}.example.com", "api": f"api{i}.t{n}.example.com"},
             )
@@ -383,11 +383,12 @@ def test_stack_changelist_search(client, superuser, three_stacks, term, expected
 
 
 def test_stack_changelist_search_by_tenant_slug_only(client, superuser, make_stack):
+    # Neither stack name nor domain contains the slug: only the tenant slug can match.
     make_stack("acme", "web", domains={"webui": "www.example.net"})
-    make_stack("globex", "web", domains={"webui": "www.example.com"})
+    make_stack("globex", "site", domains={"webui": "www.example.com"})
     login(client, superuser)
     rows = changelist_rows(client.get(STACK_CHANGELIST, {"q": "globex"}))
-    assert [(row["stack_name"], row["tenant_link"]) for row in rows] == [("web", "globex")]
+    assert [(row["stack_name"], row["tenant_link"]) for row in rows] == [("site", "globex")]
 
 
 # --- remote ids are read-only ---------------------------------------------------------------------

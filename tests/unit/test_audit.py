@@ -65,6 +65,11 @@ def _mount(entry: Any) -> Break:
     return lambda s: s["volumes"].append(entry)
 
 
+def _security_opt(option: str) -> Break:
+    # Added beside no-new-privileges, so only the new option can be at fault.
+    return lambda s: s["security_opt"].append(option)
+
+
 CASES: list[tuple[str, str, Break]] = [
     ("no-privileged", "privileged-true", _set(privileged=True)),
     ("no-privileged", "privileged-string", _set(privileged="true")),
@@ -112,6 +117,16 @@ CASES: list[tuple[str, str, Break]] = [
     ("no-host-namespaces", "ipc-host", _set(ipc="host")),
     ("no-host-namespaces", "uts-host", _set(uts="host")),
     ("no-host-namespaces", "userns-host", _set(userns_mode="host")),
+    ("no-host-namespaces", "cgroup-host", _set(cgroup="host")),
+    ("no-host-namespaces", "network_mode-HOST", _set(network_mode="HOST")),
+    # Joining another container's namespace can reach another tenant's container.
+    ("no-host-namespaces", "network_mode-container", _set(network_mode="container:other")),
+    ("no-host-namespaces", "pid-container", _set(pid="container:other")),
+    ("no-host-namespaces", "ipc-container", _set(ipc="container:other")),
+    ("no-unconfined", "seccomp-unconfined", _security_opt("seccomp:unconfined")),
+    ("no-unconfined", "seccomp=unconfined", _security_opt("seccomp=unconfined")),
+    ("no-unconfined", "apparmor-unconfined", _security_opt("apparmor:unconfined")),
+    ("no-unconfined", "apparmor=unconfined", _security_opt("apparmor=unconfined")),
     ("no-host-ports", "ports", _set(ports=["18789:18789"])),
     ("no-host-ports", "ports-long", _set(ports=[{"target": 18789, "published": 80}])),
     ("no-devices", "devices", _set(devices=["/dev/kvm:/dev/kvm"])),
@@ -134,8 +149,27 @@ CASES: list[tuple[str, str, Break]] = [
 ]
 
 
+# Top-level volume declarations: the service only names the volume, so these rules are
+# checked on the whole compose (audit_compose), not per service.
+VOLUME_CASES: list[tuple[str, str, Any]] = [
+    ("own-volumes", "external", {"external": True}),
+    ("own-volumes", "external-legacy-name", {"external": {"name": "cf-agent-other_x-data"}}),
+    ("own-volumes", "renamed", {"name": "cf-agent-other_x-data"}),
+    (
+        "own-volumes",
+        "host-path-bind",
+        {"driver": "local", "driver_opts": {"type": "none", "o": "bind", "device": "/"}},
+    ),
+    ("own-volumes", "host-path-device-only", {"driver_opts": {"device": "/srv/other"}}),
+    ("own-volumes", "bind-option-only", {"driver_opts": {"type": "none", "o": "bind,ro"}}),
+    ("own-volumes", "nfs-device", {"driver_opts": {"type": "nfs", "device": ":/exports/all"}}),
+    ("own-volumes", "other-driver", {"driver": "rexray/ebs"}),
+    ("own-volumes", "not-a-mapping", "external"),
+]
+
+
 def test_every_rule_has_a_case():
-    assert {rule for rule, _, _ in CASES} == set(RULES)
+    assert {rule for rule, _, _ in CASES} | {rule for rule, _, _ in VOLUME_CASES} == set(RULES)
 
 
 def test_every_rule_has_a_reason():
@@ -301,7 +335,7 @@ def test_a_service_that_is_not_a_mapping_fails_every_required_rule():
     assert {"cap-drop-all", "healthcheck", "pinned-image", "memory-limit"} <= rules_of(findings)
 
 
-def test_a_named_volume_backed_by_a_host_path_is_a_host_mount():
+def test_a_named_volume_backed_by_a_host_path_is_not_an_own_volume():
     # `driver_opts: {type: none, o: bind, device: /}` turns a named volume into a bind mount of
     # a host path: the service only names the volume, so the audit must read the declaration.
     manifest = load_manifest(TEMPLATE)
@@ -314,7 +348,74 @@ def test_a_named_volume_backed_by_a_host_path_is_a_host_mount():
 
     findings = audit_compose(manifest, compose)
 
-    assert "no-host-mounts" in rules_of(findings), [str(f) for f in findings]
+    assert [(f.service, f.rule) for f in findings] == [(SERVICE, "own-volumes")]
+    assert volume in findings[0].message and "'/'" in findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("rule", "declaration"),
+    [(r, d) for r, _, d in VOLUME_CASES],
+    ids=[i for _, i, _ in VOLUME_CASES],
+)
+def test_each_volume_rule_catches_a_bad_declaration(rule, declaration):
+    manifest = load_manifest(TEMPLATE)
+    compose = copy.deepcopy(render_sample(manifest).compose)
+    (volume,) = compose["volumes"]
+    compose["volumes"][volume] = declaration
+
+    findings = audit_compose(manifest, compose)
+
+    # Named against the service that mounts it, with the volume and the reason.
+    assert [(f.template, f.service, f.rule) for f in findings] == [(TEMPLATE, SERVICE, rule)]
+    assert volume in findings[0].message
+    assert findings[0].why == RULES[rule]
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [None, {}, {"driver": "local"}, {"external": False}, {"labels": {"cf.tenant": "x"}}],
+    ids=["none", "empty", "local-driver", "external-false", "labels"],
+)
+def test_a_plain_volume_of_the_stack_is_its_own(declaration):
+    manifest = load_manifest(TEMPLATE)
+    compose = copy.deepcopy(render_sample(manifest).compose)
+    (volume,) = compose["volumes"]
+    compose["volumes"][volume] = declaration
+    assert audit_compose(manifest, compose) == []
+
+
+def test_a_foreign_volume_is_flagged_for_each_service_that_mounts_it():
+    manifest = load_manifest("base-llm")
+    compose = copy.deepcopy(render_sample(manifest).compose)
+    compose["volumes"]["shared"] = {"external": True}
+    compose["volumes"]["unused"] = {"external": True}
+    for service in compose["services"].values():
+        service["volumes"].append("shared:/shared")
+
+    findings = audit_compose(manifest, compose)
+
+    assert sorted((f.service, f.rule, f.message.split()[1]) for f in findings) == [
+        ("(none)", "own-volumes", "unused"),  # declared but mounted by nobody: still flagged
+        ("llm", "own-volumes", "shared"),
+        ("webui", "own-volumes", "shared"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "option", ["seccomp:default", "apparmor:docker-default", "label:type:container_t"]
+)
+def test_confined_security_options_are_accepted(option):
+    service = good_service()
+    service["security_opt"].append(option)
+    assert audit_service(load_manifest(TEMPLATE), SERVICE, service) == []
+
+
+@pytest.mark.parametrize("user", ["1000", "1000:1000", "node", "1000:0", " 1000 : 1000 "])
+def test_a_non_root_uid_is_accepted_whatever_the_group(user):
+    # Only the uid part decides: a uid other than 0 is not root even in group 0.
+    service = good_service()
+    service["user"] = user
+    assert audit_service(load_manifest(TEMPLATE), SERVICE, service) == []
 
 
 # --- the command -----------------------------------------------------------------------------
@@ -376,6 +477,7 @@ def fixture_template(
 
 AFTER_NAME = "    container_name: {{ containers.webui }}\n"
 MOUNTS = "    volumes:\n"  # the service's list (the top-level key is not indented)
+VOLUME_DECLARATION = "  {{ volumes.data }}: {}"  # under the top-level `volumes:`
 
 BAD_FIXTURES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
     "no-privileged": ([(AFTER_NAME, AFTER_NAME + "    privileged: true\n")], []),
@@ -393,6 +495,16 @@ BAD_FIXTURES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
     ),
     "no-host-mounts": ([(MOUNTS, MOUNTS + "      - /etc:/host-etc:ro\n")], []),
     "no-host-namespaces": ([(AFTER_NAME, AFTER_NAME + "    network_mode: host\n")], []),
+    "no-unconfined": (
+        [
+            (
+                '    security_opt: ["no-new-privileges:true"]\n',
+                '    security_opt: ["no-new-privileges:true", "seccomp:unconfined"]\n',
+            )
+        ],
+        [],
+    ),
+    "own-volumes": ([(VOLUME_DECLARATION, "  {{ volumes.data }}: {external: true}")], []),
     "no-host-ports": ([(AFTER_NAME, AFTER_NAME + '    ports: ["18789:18789"]\n')], []),
     "no-devices": ([(AFTER_NAME, AFTER_NAME + '    devices: ["/dev/kvm:/dev/kvm"]\n')], []),
     "non-root-user": ([("user: {{ services.webui.user }}", "user: root")], []),
@@ -404,13 +516,57 @@ BAD_FIXTURES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
 }
 
 
+# More ways to break a rule, beyond the one fixture each rule has.
+MORE_BAD_FIXTURES: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "network_mode-container": (
+        "no-host-namespaces",
+        [(AFTER_NAME, AFTER_NAME + '    network_mode: "container:other"\n')],
+    ),
+    "apparmor-unconfined": (
+        "no-unconfined",
+        [
+            (
+                '    security_opt: ["no-new-privileges:true"]\n',
+                '    security_opt: ["no-new-privileges:true", "apparmor=unconfined"]\n',
+            )
+        ],
+    ),
+    "volume-renamed": (
+        "own-volumes",
+        [(VOLUME_DECLARATION, '  {{ volumes.data }}: {name: "cf-agent-other_main-data"}')],
+    ),
+    "volume-host-path": (
+        "own-volumes",
+        [
+            (
+                VOLUME_DECLARATION,
+                "  {{ volumes.data }}:\n    driver_opts: {type: none, o: bind, device: /}",
+            )
+        ],
+    ),
+    "user-uid-0-other-group": (
+        "non-root-user",
+        [("user: {{ services.webui.user }}", 'user: "0:1000"')],
+    ),
+}
+FIXTURE_IDS = sorted(BAD_FIXTURES) + sorted(MORE_BAD_FIXTURES)
+
+
+def fixture_edits(fixture_id: str) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
+    if fixture_id in BAD_FIXTURES:
+        return fixture_id, *BAD_FIXTURES[fixture_id]
+    rule, compose_edits = MORE_BAD_FIXTURES[fixture_id]
+    return rule, compose_edits, []
+
+
 def test_every_rule_has_a_bad_fixture():
     assert set(BAD_FIXTURES) == set(RULES)
+    assert {rule for rule, _ in MORE_BAD_FIXTURES.values()} <= set(RULES)
 
 
-@pytest.mark.parametrize("rule", sorted(BAD_FIXTURES))
-def test_command_fails_on_a_bad_fixture_naming_the_rule(rule, tmp_path):
-    compose_edits, manifest_edits = BAD_FIXTURES[rule]
+@pytest.mark.parametrize("fixture_id", FIXTURE_IDS)
+def test_command_fails_on_a_bad_fixture_naming_the_rule(fixture_id, tmp_path):
+    rule, compose_edits, manifest_edits = fixture_edits(fixture_id)
     folder = fixture_template(tmp_path, compose_edits, manifest_edits)
 
     out, error = run_audit("--templates-dir", str(folder))

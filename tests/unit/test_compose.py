@@ -8,6 +8,7 @@ refused or land in the file as plain strings, leaving the structure exactly as i
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from stacks.catalog import TEMPLATES_DIR, template_names
 from stacks.compose import (
     COMPOSE_FILE,
+    EnvReference,
     Manifest,
     RenderError,
     TemplateError,
@@ -254,7 +256,7 @@ def test_each_template_renders_as_its_manifest_says(name):
     assert set(compose) == {"services", "volumes"}
     assert set(compose["services"]) == set(EXPECTED_SERVICES[name])
     expected_volumes = {
-        f"cf-agent-{TENANT}-{STACK}-{purpose}"
+        f"cf-agent-{TENANT}_{STACK}-{purpose}"
         for spec in manifest.services.values()
         for purpose in spec.volumes
     }
@@ -276,11 +278,20 @@ def test_each_template_renders_as_its_manifest_says(name):
         }
         mounts = service["volumes"]
         for purpose, path in spec.volumes.items():
-            assert f"cf-agent-{TENANT}-{STACK}-{purpose}:{path}" in mounts
+            assert f"cf-agent-{TENANT}_{STACK}-{purpose}:{path}" in mounts
         assert len(mounts) == len(spec.volumes)
         assert env_refs(service) == {key: f"{key}=${{{key}}}" for key in spec.env}
         if spec.user:
             assert str(service["user"]) == spec.user
+
+
+def test_volume_names_separate_tenant_and_stack_with_an_underscore():
+    # "_" cannot occur in a slug, so no tenant/stack split can produce another pair's name.
+    assert volume_name("a", "b-c", "data") == "cf-agent-a_b-c-data"
+    assert volume_name("a-b", "c", "data") == "cf-agent-a-b_c-data"
+    assert volume_name("a", "b-c", "data") != volume_name("a-b", "c", "data")
+    # The runbook's `docker volume ls | grep cf-agent-<customer>` still finds the data.
+    assert volume_name(TENANT, STACK, "data").startswith(f"cf-agent-{TENANT}")
 
 
 def test_base_llm_has_an_agent_and_a_webui_container():
@@ -358,6 +369,69 @@ def test_render_sample_renders_every_env_key_with_no_findings(name):
     assert referenced == set(manifest.env_keys)
 
 
+def test_env_entries_are_references_with_a_single_dollar():
+    rendered = render("openclaw-agent", env_keys=["ANTHROPIC_API_KEY"])
+    assert '"ANTHROPIC_API_KEY=${ANTHROPIC_API_KEY}"' in rendered.text
+    assert "$${ANTHROPIC_API_KEY}" not in rendered.text
+
+
+def test_env_reference_renders_as_a_compose_reference():
+    assert str(EnvReference("ANTHROPIC_API_KEY")) == "ANTHROPIC_API_KEY=${ANTHROPIC_API_KEY}"
+    assert str(EnvReference("_X1")) == "_X1=${_X1}"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "lower_case",
+        "1STARTS_WITH_DIGIT",
+        "HAS-DASH",
+        "HAS SPACE",
+        "KEY=${OTHER}",
+        "A}${B",
+        "KEY\n",
+        "KEY\nprivileged: true",
+        "ÜMLAUT",
+        SECRET,
+    ],
+)
+def test_env_reference_refuses_a_name_that_is_not_an_env_var(key):
+    with pytest.raises(RenderError, match="not an environment variable name"):
+        EnvReference(key)
+
+
+def test_a_bad_env_key_in_a_manifest_is_refused_at_render():
+    manifest = load_manifest("openclaw-agent")
+    spec = dataclasses.replace(manifest.services["webui"], env=("bad-key",))
+    bad = dataclasses.replace(manifest, services={"webui": spec})
+    with pytest.raises(RenderError, match="not an environment variable name: 'bad-key'"):
+        render_stack(bad, tenant=TENANT, stack_name=STACK, env_keys=["bad-key"])
+
+
+def test_a_dollar_in_a_template_string_value_is_escaped_for_compose():
+    # Only EnvReference emits a `$` compose interpolates; any other value is written as `$$`.
+    manifest = load_manifest("openclaw-agent")
+    source = manifest.compose_source.replace('- "HOME=/home/node"', '- {{ "HOME=${EVIL}" }}')
+    assert source != manifest.compose_source
+    rendered = render_stack(with_source(manifest, source), tenant=TENANT, stack_name=STACK)
+    assert '"HOME=$${EVIL}"' in rendered.text
+    assert "HOME=$${EVIL}" in rendered.compose["services"]["webui"]["environment"]
+    assert "${EVIL}" not in rendered.text.replace("$${EVIL}", "")
+
+
+@pytest.mark.parametrize("field", ["tenant", "stack_name"])
+def test_a_dollar_in_a_hostile_name_is_written_as_a_double_dollar(field):
+    value = "x${OTHER}$HOME"
+    names = {"tenant": TENANT, "stack_name": STACK, field: value}
+    rendered = render_stack(load_manifest("openclaw-agent"), **names)
+    escaped = "x$${OTHER}$$HOME"
+    assert json.dumps(escaped) in rendered.text  # compose reads `$$` as a literal `$`
+    assert "${OTHER}" not in rendered.text.replace("$${OTHER}", "")
+    labels = rendered.compose["services"]["webui"]["labels"]
+    assert labels["cf.tenant" if field == "tenant" else "cf.stack"] == escaped
+
+
 def test_rendering_is_deterministic():
     assert render("base-llm").text == render("base-llm").text
 
@@ -379,14 +453,23 @@ def test_undefined_attribute_raises_render_error():
     source = manifest.compose_source.replace(
         "{{ services.bot.image }}", "{{ services.bot.no_such }}"
     )
-    with pytest.raises(RenderError, match="telegram-bot"):
+    assert source != manifest.compose_source
+    with pytest.raises(RenderError, match=r"telegram-bot.*no_such"):
         render_stack(with_source(manifest, source), tenant=TENANT, stack_name=STACK)
 
 
 def test_undefined_loop_source_raises_render_error():
     manifest = load_manifest("telegram-bot")
-    source = manifest.compose_source.replace("env_keys.bot", "env_keys.nobody")
-    with pytest.raises(RenderError, match="telegram-bot"):
+    source = manifest.compose_source.replace("env_entries.bot", "env_entries.nobody")
+    assert source != manifest.compose_source
+    with pytest.raises(RenderError, match=r"telegram-bot.*nobody"):
+        render_stack(with_source(manifest, source), tenant=TENANT, stack_name=STACK)
+
+
+def test_the_old_env_keys_context_variable_is_gone():
+    manifest = load_manifest("telegram-bot")
+    source = manifest.compose_source.replace("env_entries.bot", "env_keys.bot")
+    with pytest.raises(RenderError, match=r"telegram-bot.*env_keys"):
         render_stack(with_source(manifest, source), tenant=TENANT, stack_name=STACK)
 
 
@@ -476,6 +559,7 @@ def test_hostile_names_cannot_change_the_structure(name, field, value):
         return  # refused: fine
 
     compose = rendered.compose
+    escaped = value.replace("$", "$$")  # compose reads `$$` as a literal `$`
     assert compose_shape(compose) == compose_shape(benign.compose)
     assert not find_key(compose, "privileged")
     assert not find_key(compose, "evil")
@@ -485,12 +569,12 @@ def test_hostile_names_cannot_change_the_structure(name, field, value):
         labels = service["labels"]
         # The value is there, whole, as a plain string.
         if field == "tenant":
-            assert labels["cf.tenant"] == value
+            assert labels["cf.tenant"] == escaped
             assert labels["cf.stack"] == STACK
         else:
-            assert labels["cf.stack"] == value
+            assert labels["cf.stack"] == escaped
             prefix = manifest.services[service_name].container_prefix
-            assert service["container_name"] == f"{prefix}-{value}"
+            assert service["container_name"] == f"{prefix}-{escaped}"
         assert labels["cf.template"] == name
     assert all(isinstance(s, str) for s in all_strings(compose))
 

@@ -50,7 +50,7 @@ def test_a_finished_operation_does_not_block_a_new_one(make_stack, finished):
 def test_operations_of_different_stacks_are_independent(make_stack):
     one = make_stack("customer-123", "main")
     two = make_stack("customer-123", "other")
-    three = make_stack("customer-456", "main")
+    three = make_stack("customer-456", "customer-456-main")
     new_operation(one, OperationStatus.RUNNING)
     new_operation(two, OperationStatus.QUEUED)
     new_operation(three, OperationStatus.QUEUED)
@@ -107,7 +107,7 @@ def test_claim_of_a_missing_operation_is_false(db):
 # stack names and domains at the database level (full_clean bypassed)
 
 
-def test_the_database_refuses_two_live_stacks_with_one_name_per_tenant(make_stack):
+def test_the_database_refuses_two_live_stacks_with_one_name_in_one_tenant(make_stack):
     first = make_stack("customer-123", "main")
     with pytest.raises(IntegrityError), transaction.atomic():
         Stack.objects.create(
@@ -135,15 +135,32 @@ def test_the_database_allows_reusing_the_name_of_deleted_stacks(make_stack):
     assert statuses == ["deleted", "deleted", "pending"]
 
 
-def test_the_database_allows_the_same_stack_name_in_another_tenant(make_stack):
+def test_the_database_refuses_the_same_live_stack_name_in_another_tenant(make_stack, make_tenant):
+    # Container names (cf-agent-<stack>) share one namespace per Docker host.
     make_stack("customer-123", "main")
+    other = make_tenant("customer-456")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Stack.objects.create(
+            tenant=other, project_name="p", stack_name="main", template_name="base-llm"
+        )
+    assert list(Stack.objects.filter(stack_name="main").values_list("tenant__slug", flat=True)) == [
+        "customer-123"
+    ]
+
+
+def test_the_database_lets_another_tenant_reuse_the_name_of_a_deleted_stack(make_stack):
+    make_stack("customer-123", "main", status=StackStatus.DELETED)
     make_stack("customer-456", "main")
-    assert Stack.objects.filter(stack_name="main").count() == 2
+    rows = Stack.objects.filter(stack_name="main").order_by("tenant__slug")
+    assert list(rows.values_list("tenant__slug", "status")) == [
+        ("customer-123", "deleted"),
+        ("customer-456", "pending"),
+    ]
 
 
 def test_the_database_refuses_one_domain_on_two_live_stacks(make_stack):
     make_stack("customer-123", "main", domains={"webui": "demo.customer123.com"})
-    other = make_stack("customer-456", "main")
+    other = make_stack("customer-456", "other")
     with pytest.raises(IntegrityError), transaction.atomic():
         StackDomain.objects.create(stack=other, service="webui", domain="demo.customer123.com")
     assert StackDomain.objects.filter(domain="demo.customer123.com").count() == 1

@@ -77,7 +77,7 @@ def test_rotation_re_encrypts_old_secrets_under_the_new_key(settings, make_stack
     old, new = new_key(), new_key()
     settings.SECRETS_ENCRYPTION_KEYS = [old]
     make_stack("customer-123", "main", secrets={"ANTHROPIC_API_KEY": API_KEY, "TOKEN": "t" * 20})
-    make_stack("customer-456", "main", secrets={"ANTHROPIC_API_KEY": "other-value-0123456789"})
+    make_stack("customer-456", "other", secrets={"ANTHROPIC_API_KEY": "other-value-0123456789"})
     tokens_before = dict(StackSecret.objects.values_list("pk", "value_encrypted"))
 
     settings.SECRETS_ENCRYPTION_KEYS = [new]

@@ -110,8 +110,10 @@ def test_runbook_plan_compose(runbook_plan):
 
     assert list(compose["services"]) == ["webui"]
     assert webui["container_name"] == "cf-agent-customer-123-main"
-    assert "cf-agent-customer-123-customer-123-main-data:/home/node/.openclaw" in webui["volumes"]
-    assert list(compose["volumes"]) == ["cf-agent-customer-123-customer-123-main-data"]
+    assert "cf-agent-customer-123_customer-123-main-data:/home/node/.openclaw" in webui["volumes"]
+    assert list(compose["volumes"]) == ["cf-agent-customer-123_customer-123-main-data"]
+    # the runbook's `docker volume ls | grep cf-agent-customer-123` still finds it
+    assert all(name.startswith("cf-agent-customer-123") for name in compose["volumes"])
     assert "ANTHROPIC_API_KEY=${ANTHROPIC_API_KEY}" in webui["environment"]
     assert "TELEGRAM_BOT_TOKEN=${TELEGRAM_BOT_TOKEN}" in webui["environment"]
     assert webui["labels"] == {
@@ -387,11 +389,29 @@ def test_stack_name_taken_by_a_live_stack_but_not_by_a_deleted_one(make_stack):
     assert plan["ok"] is True, plan["errors"]
 
 
-def test_stack_name_of_another_tenant_is_not_taken(make_tenant, make_stack):
+@pytest.mark.parametrize("status", sorted(set(StackStatus.values) - {StackStatus.DELETED}))
+def test_stack_name_of_another_tenants_live_stack_is_taken(make_tenant, make_stack, status):
+    # Stack names are unique platform-wide: the container is cf-agent-<stack> on a shared host.
     make_tenant("customer-123")
-    make_stack("customer-456", "shared-name")
+    make_stack("customer-456", "shared-name", status=status)
+
     plan = build_deploy_plan(runbook_request(stack_name="shared-name"))
-    assert "stack_name" not in codes(plan)
+
+    assert plan["ok"] is False
+    assert codes(plan) == {"stack_name": {"stack_name_taken"}}
+    message = errors_by_field(plan)["stack_name"][0]["message"]
+    assert "shared-name" in message
+    assert "customer-456" in message  # names the owning tenant
+
+
+def test_stack_name_of_another_tenants_deleted_stack_is_free(make_tenant, make_stack):
+    make_tenant("customer-123")
+    make_stack("customer-456", "shared-name", status=StackStatus.DELETED)
+
+    plan = build_deploy_plan(runbook_request(stack_name="shared-name"))
+
+    assert plan["ok"] is True, plan["errors"]
+    assert plan["stack_name"] == "shared-name"
 
 
 def test_domain_owned_by_another_live_stack(make_tenant, make_stack):
@@ -636,7 +656,7 @@ def test_template_page_shows_the_rendered_preview(client, viewer):
     webui = compose["services"]["webui"]
     assert webui["container_name"] == "cf-agent-demo"
     assert webui["labels"]["cf.tenant"] == "customer-9"
-    assert list(compose["volumes"]) == ["cf-agent-customer-9-demo-data"]
+    assert list(compose["volumes"]) == ["cf-agent-customer-9_demo-data"]
     assert "ANTHROPIC_API_KEY=${ANTHROPIC_API_KEY}" in webui["environment"]
     assert f"All {len(RULES)} hardening rules hold" in page
     assert load_manifest("openclaw-agent").version in page

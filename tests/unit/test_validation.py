@@ -291,7 +291,13 @@ def test_admin_stack_add_accepts_a_63_character_stack_name(admin_client_, tenant
 
 
 # --------------------------------------------------------------------------------------------
-# stack name unique per tenant among live stacks
+# stack name unique across the platform among live stacks (containers are cf-agent-<stack>)
+
+
+def stack_name_error_codes(obj: Any) -> list[str]:
+    with pytest.raises(ValidationError) as caught:
+        obj.full_clean()
+    return [error.code for error in caught.value.error_dict.get("stack_name", [])]
 
 
 def test_stack_name_taken_by_a_live_stack_of_the_same_tenant_is_refused(make_stack):
@@ -299,8 +305,9 @@ def test_stack_name_taken_by_a_live_stack_of_the_same_tenant_is_refused(make_sta
     second = Stack(tenant=first.tenant, project_name="p", stack_name="main", template_name=TEMPLATE)
     errors = model_errors(second)
     assert set(errors) == {"stack_name"}
-    assert mentions(errors["stack_name"], "already has a live stack")
-    assert mentions(errors["stack_name"], "customer-123")
+    assert mentions(errors["stack_name"], "a live stack named main already exists")
+    assert mentions(errors["stack_name"], "tenant customer-123")
+    assert stack_name_error_codes(second) == ["stack_name_taken"]
 
 
 def test_stack_full_clean_of_an_existing_stack_does_not_clash_with_itself(make_stack):
@@ -318,13 +325,33 @@ def test_the_name_of_a_tombstoned_stack_can_be_reused(make_stack):
     assert Stack.objects.filter(tenant=old.tenant, stack_name="main").count() == 2
 
 
-def test_another_tenant_may_use_the_same_stack_name(make_stack, make_tenant):
-    make_stack("customer-123", "main")
+@pytest.mark.parametrize("status", sorted(set(StackStatus.values) - {StackStatus.DELETED}))
+def test_another_tenant_may_not_use_the_name_of_a_live_stack(make_stack, make_tenant, status):
+    make_stack("customer-123", "main", status=status)
+    other = make_tenant("customer-456")
+    stack = Stack(tenant=other, project_name="p", stack_name="main", template_name=TEMPLATE)
+    errors = model_errors(stack)
+    assert set(errors) == {"stack_name"}
+    assert mentions(errors["stack_name"], "a live stack named main already exists")
+    assert mentions(errors["stack_name"], "tenant customer-123")  # the owner, not the requester
+    assert not mentions(errors["stack_name"], "customer-456")
+    assert stack_name_error_codes(stack) == ["stack_name_taken"]
+    assert Stack.objects.filter(stack_name="main").count() == 1
+
+
+def test_another_tenant_may_reuse_the_name_of_a_tombstoned_stack(make_stack, make_tenant):
+    old = make_stack("customer-123", "main")
+    old.transition_to(StackStatus.DELETING)
+    old.transition_to(StackStatus.DELETED)
     other = make_tenant("customer-456")
     stack = Stack(tenant=other, project_name="p", stack_name="main", template_name=TEMPLATE)
     stack.full_clean()
     stack.save()
-    assert Stack.objects.filter(stack_name="main").count() == 2
+    rows = Stack.objects.filter(stack_name="main").order_by("tenant__slug")
+    assert list(rows.values_list("tenant__slug", "status")) == [
+        ("customer-123", "deleted"),
+        ("customer-456", "pending"),
+    ]
 
 
 def test_admin_refuses_a_taken_stack_name_next_to_the_field_and_saves_nothing(
@@ -340,7 +367,29 @@ def test_admin_refuses_a_taken_stack_name_next_to_the_field_and_saves_nothing(
     )
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 200
-    assert mentions(field_errors(response, "stack_name"), "already has a live stack")
+    errors = field_errors(response, "stack_name")
+    assert mentions(errors, "a live stack named customer-123-main already exists")
+    assert mentions(errors, "tenant customer-123")
+    assert row_counts() == before
+
+
+def test_admin_refuses_the_live_stack_name_of_another_tenant_and_saves_nothing(
+    admin_client_, make_stack, make_tenant
+):
+    make_stack("customer-123", "customer-123-main")
+    other = make_tenant("customer-456")
+    before = row_counts()
+    data = stack_post(
+        other,
+        stack_name="customer-123-main",
+        domains=[("webui", "new.customer456.com")],
+        secrets=[("ANTHROPIC_API_KEY", "sk-ant-0123456789abcdef")],
+    )
+    response = admin_client_.post(STACK_ADD, data)
+    assert response.status_code == 200
+    errors = field_errors(response, "stack_name")
+    assert mentions(errors, "a live stack named customer-123-main already exists")
+    assert mentions(errors, "tenant customer-123)")
     assert row_counts() == before
 
 
@@ -454,7 +503,7 @@ def test_admin_refuses_the_same_domain_twice_in_one_stack(admin_client_, tenant)
 )
 def test_a_domain_of_a_live_stack_cannot_be_taken_by_another_tenant(make_stack, claimed):
     make_stack("customer-123", "main", domains={"webui": "demo.customer123.com"})
-    other = make_stack("customer-456", "main")
+    other = make_stack("customer-456", "other")
     errors = model_errors(StackDomain(stack=other, service="webui", domain=claimed))
     assert set(errors) == {"domain"}
     assert mentions(errors["domain"], "already used by stack customer-123/main")
@@ -462,7 +511,7 @@ def test_a_domain_of_a_live_stack_cannot_be_taken_by_another_tenant(make_stack, 
 
 def test_a_domain_is_free_once_its_stack_is_tombstoned(make_stack):
     first = make_stack("customer-123", "main", domains={"webui": "demo.customer123.com"})
-    other = make_stack("customer-456", "main")
+    other = make_stack("customer-456", "other")
     first.transition_to(StackStatus.DELETING)
     first.transition_to(StackStatus.DELETED)
     domain = StackDomain(stack=other, service="webui", domain="demo.customer123.com")
@@ -474,7 +523,7 @@ def test_a_domain_is_free_once_its_stack_is_tombstoned(make_stack):
 
 def test_a_domain_of_a_stack_only_being_deleted_is_still_owned(make_stack):
     first = make_stack("customer-123", "main", domains={"webui": "demo.customer123.com"})
-    other = make_stack("customer-456", "main")
+    other = make_stack("customer-456", "other")
     first.transition_to(StackStatus.DELETING)
     errors = model_errors(StackDomain(stack=other, service="webui", domain="demo.customer123.com"))
     assert mentions(errors["domain"], "already used")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -37,6 +39,11 @@ class Command(BaseCommand):
             help="a queued deletion finishes after this long",
         )
         parser.add_argument(
+            "--state-file",
+            default="",
+            help="load the state from this JSON file and save it there on exit",
+        )
+        parser.add_argument(
             "--fault",
             action="append",
             default=[],
@@ -55,6 +62,9 @@ class Command(BaseCommand):
                 start_seconds=options["start_seconds"], delete_seconds=options["delete_seconds"]
             ),
         )
+        state_file = Path(options["state_file"]) if options["state_file"] else None
+        if state_file and state_file.is_file():
+            server.api.import_state(json.loads(state_file.read_text()))
         for raw in options["fault"]:
             try:
                 server.add_fault(Fault(**json.loads(raw)))
@@ -68,9 +78,17 @@ class Command(BaseCommand):
             )
         )
         self.stdout.flush()
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             server.serve_forever()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             pass
         finally:
-            server.stop()
+            server.httpd.server_close()
+            if state_file:
+                state_file.parent.mkdir(parents=True, exist_ok=True)
+                state_file.write_text(json.dumps(server.api.export_state()))
+
+
+def _exit_on_sigterm(*_: Any) -> None:
+    raise SystemExit(0)
