@@ -69,40 +69,6 @@ class AuditedModelAdmin(admin.ModelAdmin):
         return super().log_deletions(request, queryset)
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the trail is append-only, for everyone including superusers."""
-
-    list_display = (
-        "occurred_at",
-        "actor_repr",
-        "action",
-        "target_repr",
-        "tenant_slug",
-        "stack_name",
-        "message",
-    )
-    list_filter = (
-        "action",
-        ("actor", admin.RelatedOnlyFieldListFilter),
-        "target_type",
-        "occurred_at",
-    )
-    search_fields = ("actor_repr", "target_repr", "tenant_slug", "stack_name", "message")
-    date_hierarchy = "occurred_at"
-    list_select_related = ("target_type",)
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 class TextInputFilter(admin.SimpleListFilter):
     """A sidebar filter with a text box: stays small when there are thousands of values."""
 
@@ -126,6 +92,60 @@ class TextInputFilter(admin.SimpleListFilter):
         everything["kept_params"] = kept
         everything["placeholder"] = self.placeholder
         yield everything
+
+
+class AuditTenantFilter(TextInputFilter):
+    title = "tenant"
+    parameter_name = "tenant"
+    placeholder = "tenant slug"
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(tenant_slug=self.value().strip()) if self.value() else queryset
+
+
+class AuditStackFilter(TextInputFilter):
+    title = "stack"
+    parameter_name = "stack"
+    placeholder = "stack name"
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(stack_name=self.value().strip()) if self.value() else queryset
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the trail is append-only, for everyone including superusers."""
+
+    list_display = (
+        "occurred_at",
+        "actor_repr",
+        "action",
+        "target_repr",
+        "tenant_slug",
+        "stack_name",
+        "message",
+    )
+    list_filter = (
+        "action",
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        "target_type",
+        "occurred_at",
+        AuditTenantFilter,
+        AuditStackFilter,
+    )
+    search_fields = ("actor_repr", "target_repr", "tenant_slug", "stack_name", "message")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("target_type",)
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class StaffUserAdmin(UserAdmin):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin
@@ -14,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from cfadmin.admin import AuditedModelAdmin, TextInputFilter
 from cfadmin.validators import validate_dns_label
+from stacks.admin_operations import StackOperationsMixin
 from stacks.catalog import template_names
 from stacks.choices import StackStatus
 from stacks.compose import (
@@ -27,6 +29,7 @@ from stacks.compose import (
 )
 from stacks.forms import StackDomainFormSet, StackForm, StackSecretForm
 from stacks.models import Operation, OperationStep, Stack, StackDomain, StackSecret
+from stacks.services import tenant_stack_listing
 from tenants.admin import TenantAdmin
 from tenants.models import Tenant
 
@@ -133,8 +136,17 @@ class OperationInline(admin.TabularInline):
 
 
 @admin.register(Stack)
-class StackAdmin(AuditedModelAdmin):
+class StackAdmin(StackOperationsMixin, AuditedModelAdmin):
     form = StackForm
+    actions = (
+        "restart_stacks",
+        "stop_stacks",
+        "start_stacks",
+        "redeploy_stacks",
+        "rotate_secrets",
+        "retry_failed",
+        "delete_stacks",
+    )
     list_display = (
         "stack_name",
         "tenant_link",
@@ -206,6 +218,7 @@ class StackAdmin(AuditedModelAdmin):
         return [
             path("templates/", view(self.templates_view), name="stacks_templates"),
             path("templates/<str:name>/", view(self.template_view), name="stacks_template"),
+            *self.operation_urls(),
             *super().get_urls(),
         ]
 
@@ -273,8 +286,34 @@ class StackAdmin(AuditedModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "templates_url": reverse("admin:stacks_templates"),
+            **self._deploy_link(request),
         }
         return super().changelist_view(request, extra_context)
+
+    def _deploy_link(self, request: HttpRequest, tenant: Tenant | None = None) -> dict[str, str]:
+        url = reverse("admin:stacks_stack_deploy") + (f"?tenant={tenant.slug}" if tenant else "")
+        if self.has_deploy_permission(request):
+            return {"deploy_url": url, "deploy_label": "Deploy a new stack"}
+        if self.has_dry_run_permission(request):
+            return {"deploy_url": url, "deploy_label": "Preview a deploy (dry-run)"}
+        return {}
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> Any:
+        if obj is not None:
+            context["stack_buttons"] = self.stack_buttons(request, obj)
+            context["operation"] = obj.operations.first()
+            context["progress_url"] = reverse("admin:stacks_stack_progress", args=[obj.pk])
+            context["changelist_url"] = reverse("admin:stacks_stack_changelist")
+            context["action_checkbox_name"] = admin.helpers.ACTION_CHECKBOX_NAME
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="template", ordering="template_name")
     def template_display(self, obj: Stack) -> str:
@@ -432,9 +471,40 @@ class TenantWithStacksAdmin(TenantAdmin):
         self, request: HttpRequest, context: dict, *args: Any, **kwargs: Any
     ) -> Any:
         obj = context.get("original")
-        if obj is not None and request.user.has_perm("stacks.add_stack"):
-            context["add_stack_url"] = (
-                reverse("admin:stacks_stack_add") + f"?tenant={obj.pk}"
-                f"&project_name={obj.slug}-project"
-            )
+        if obj is not None:
+            stack_admin = self.admin_site._registry[Stack]
+            context.update(stack_admin._deploy_link(request, obj))
+            context["stacks_list_url"] = reverse("admin:tenants_tenant_stacks", args=[obj.pk])
+            if request.user.has_perm("stacks.add_stack"):
+                context["add_stack_url"] = (
+                    reverse("admin:stacks_stack_add") + f"?tenant={obj.pk}"
+                    f"&project_name={obj.slug}-project"
+                )
         return super().render_change_form(request, context, *args, **kwargs)
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/stacks/",
+                self.admin_site.admin_view(self.stacks_view),
+                name="tenants_tenant_stacks",
+            ),
+            *super().get_urls(),
+        ]
+
+    def stacks_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The runbook's "List Customer Stacks": the same rows as `provision list`."""
+        tenant = self.get_object(request, object_id)
+        if tenant is None or not self.has_view_permission(request, tenant):
+            raise Http404
+        listing = tenant_stack_listing(tenant)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": tenant,
+            "title": f"Stacks of {tenant.slug}",
+            "listing": listing,
+            "listing_json": json.dumps(listing, indent=2),
+            **self.admin_site._registry[Stack]._deploy_link(request, tenant),
+        }
+        return TemplateResponse(request, "admin/tenants/tenant/stacks.html", context)

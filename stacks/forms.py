@@ -9,7 +9,10 @@ from django.core.exceptions import ValidationError
 
 from cfadmin.validators import normalize_domain, validate_env_value
 from stacks.catalog import template_names
+from stacks.compose import Manifest, load_manifest
 from stacks.models import Stack, StackSecret
+from stacks.plan import DeployRequest
+from tenants.models import Tenant
 
 
 def _template_choices() -> list[tuple[str, str]]:
@@ -84,3 +87,97 @@ class StackDomainFormSet(forms.BaseInlineFormSet):
             if domain in seen:
                 form.add_error("domain", f"{domain} is listed twice for this stack.")
             seen[domain] = index
+
+
+class DeployForm(forms.Form):
+    """The runbook's deploy flags as a form; the template decides the domain and env fields."""
+
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.all(), to_field_name="slug")
+    project_name = forms.CharField(max_length=100, help_text="e.g. customer-123-project")
+    template = forms.ChoiceField(choices=_template_choices)
+    stack_name = forms.CharField(max_length=63, help_text="DNS label, e.g. customer-123-main")
+
+    def __init__(self, *args: Any, manifest: Manifest | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.manifest = manifest
+        self.fields["tenant"].widget.attrs["autofocus"] = True
+        if manifest is None:
+            return
+        for service, port in manifest.exposed.items():
+            self.fields[f"domain_{service}"] = forms.CharField(
+                required=False,
+                label=f"Domain for {service}",
+                help_text=f"Host name only, served by {service} on container port {port}, "
+                "e.g. demo.customer123.com. Several: separate with commas.",
+            )
+        for key in manifest.env_keys:
+            self.fields[f"env_{key}"] = forms.CharField(
+                required=False,
+                strip=False,
+                label=key,
+                widget=forms.PasswordInput(
+                    render_value=False, attrs={"autocomplete": "new-password"}
+                ),
+                help_text=("Required. " if key in manifest.required_env else "Optional. ")
+                + "Write-only: never shown again after the preview.",
+            )
+
+    @staticmethod
+    def field_for(error_field: str) -> str:
+        """The form field a plan error belongs to (`domain.webui` → `domain_webui`)."""
+        if error_field == "template":
+            return "template"
+        return error_field.replace(".", "_", 1)
+
+    def to_request(self) -> DeployRequest:
+        data = self.cleaned_data
+        assert self.manifest is not None
+        domains = [
+            (service, host.strip())
+            for service in self.manifest.exposed
+            for host in (data.get(f"domain_{service}") or "").split(",")
+            if host.strip()
+        ]
+        env = {key: data[f"env_{key}"] for key in self.manifest.env_keys if data.get(f"env_{key}")}
+        return DeployRequest(
+            tenant=data["tenant"].slug,
+            project_name=data["project_name"],
+            template=data["template"],
+            stack_name=data["stack_name"].strip(),
+            domains=domains,
+            env=env,
+        )
+
+
+class RotateSecretsForm(forms.Form):
+    """New values for some of a stack's env keys; blank keeps a key as it is."""
+
+    def __init__(self, *args: Any, stack: Stack, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stack = stack
+        current = dict(stack.secrets.values_list("key", "masked_value"))
+        for key in load_manifest(stack.template_name).env_keys:
+            self.fields[key] = forms.CharField(
+                required=False,
+                strip=False,
+                label=key,
+                widget=forms.PasswordInput(
+                    render_value=False, attrs={"autocomplete": "new-password"}
+                ),
+                help_text=f"Now: {current[key]}" if key in current else "Not set yet.",
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for key, value in cleaned.items():
+            if value:
+                try:
+                    validate_env_value(value)
+                except ValidationError as error:
+                    self.add_error(key, error)
+        if not any(cleaned.values()):
+            raise ValidationError("Enter a new value for at least one key.")
+        return cleaned
+
+    def new_values(self) -> dict[str, str]:
+        return {key: value for key, value in self.cleaned_data.items() if value}

@@ -52,6 +52,8 @@ class DeployRequest:
     stack_name: str
     domains: list[tuple[str, str]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    # The CLI creates a tenant it does not know yet; the admin deploys for existing tenants.
+    create_tenant: bool = False
 
     def masked_env(self) -> dict[str, str]:
         return {key: mask(value) for key, value in self.env.items()}
@@ -85,7 +87,9 @@ def validate_deploy_request(request: DeployRequest) -> tuple[list[FieldError], d
 
     if _check(errors, "tenant", validate_dns_label, request.tenant):
         tenant = Tenant.objects.filter(slug=request.tenant).first()
-        if tenant is None:
+        if tenant is None and request.create_tenant:
+            pass  # the deploy creates it, as the runbook's CLI took any tenant slug
+        elif tenant is None:
             errors.append(
                 FieldError(
                     "tenant",
@@ -137,7 +141,7 @@ def validate_deploy_request(request: DeployRequest) -> tuple[list[FieldError], d
             errors.append(FieldError("stack_name", " ".join(error.messages), error.code))
 
     _validate_domains(request, manifest, errors, cleaned)
-    _validate_env(request, manifest, errors)
+    check_env(request, manifest, errors)
     return errors, cleaned
 
 
@@ -185,9 +189,7 @@ def _validate_domains(
         cleaned["domains"].append((service, domain))
 
 
-def _validate_env(
-    request: DeployRequest, manifest: Manifest | None, errors: list[FieldError]
-) -> None:
+def check_env(request: DeployRequest, manifest: Manifest | None, errors: list[FieldError]) -> None:
     for key, value in request.env.items():
         name = f"env.{key}"
         if not _check(errors, name, validate_env_key, key):
