@@ -43,6 +43,31 @@ _OPERATE = [
     "stacks.redeploy_stack",
     "stacks.rotate_stack_secrets",
 ]
+_OPS_VIEW = [
+    "ops.view_healthcheckresult",
+    "ops.view_outage",
+    "ops.view_procedure",
+    "ops.view_procedurestep",
+    "ops.view_checklistrun",
+    "ops.view_checklistitem",
+    "ops.view_escalationcontact",
+]
+_OPS_SUPPORT = [
+    "ops.add_checklistrun",
+    "ops.change_checklistrun",
+    "ops.change_checklistitem",
+    "ops.run_healthcheck",
+]
+_OPS_ADMINISTER = [
+    "ops.add_procedure",
+    "ops.change_procedure",
+    "ops.add_procedurestep",
+    "ops.change_procedurestep",
+    "ops.delete_procedurestep",
+    "ops.add_escalationcontact",
+    "ops.change_escalationcontact",
+    "ops.delete_escalationcontact",
+]
 _ADMINISTER = [
     "stacks.delete_stack",
     "tenants.delete_tenant",
@@ -53,18 +78,21 @@ _ADMINISTER = [
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    VIEWER: _VIEW,
-    SUPPORT: _VIEW + _SUPPORT,
-    OPERATOR: _VIEW + _SUPPORT + _OPERATE,
-    ADMIN: _VIEW + _SUPPORT + _OPERATE + _ADMINISTER,
+    VIEWER: _VIEW + _OPS_VIEW,
+    SUPPORT: _VIEW + _OPS_VIEW + _SUPPORT + _OPS_SUPPORT,
+    OPERATOR: _VIEW + _OPS_VIEW + _SUPPORT + _OPS_SUPPORT + _OPERATE,
+    ADMIN: _VIEW + _OPS_VIEW + _SUPPORT + _OPS_SUPPORT + _OPERATE + _ADMINISTER
+    + _OPS_ADMINISTER,
 }
 
 
-def sync_roles(apps: Any) -> None:
+def sync_roles(apps: Any, *, strict: bool = True) -> None:
     """Create the groups and set their permissions exactly to ROLE_PERMISSIONS.
 
     `apps` is a migration's app registry (or django.apps.apps). Permissions of models whose
     migrations have not run yet are created first, as `migrate` would only do at its end.
+    An early migration passes strict=False: permissions of models it predates are skipped
+    (the migration that adds those models syncs again, strictly).
     """
     from django.contrib.auth.management import create_permissions
 
@@ -83,7 +111,9 @@ def sync_roles(apps: Any) -> None:
                 content_type__app_label=app_label, codename=codename
             ).first()
             if permission is None:
-                raise LookupError(f"role {role}: permission {name} does not exist")
+                if strict:
+                    raise LookupError(f"role {role}: permission {name} does not exist")
+                continue
             wanted.add(permission)
         group, _ = Group.objects.get_or_create(name=role)
         group.permissions.set(wanted)

@@ -205,6 +205,25 @@ PROVISION_STEP_ATTEMPTS: int = env.int("PROVISION_STEP_ATTEMPTS", default=3)
 # PROVISION_MAX_ATTEMPTS times, then failed.
 PROVISION_STALE_AFTER: float = env.float("PROVISION_STALE_AFTER", default=300.0)
 PROVISION_MAX_ATTEMPTS: int = env.int("PROVISION_MAX_ATTEMPTS", default=3)
+# Called with the operation after one succeeds (dotted paths; the ops app opens the runbook's
+# post-deploy / post-delete validation checklist and verifies what a machine can).
+OPERATION_SUCCESS_HOOKS: list[str] = ["ops.checklists.open_validation_run"]
+
+# --- Health checks and automatic checklist probes (ops/) -------------------------------------
+HEALTHCHECK_TIMEOUT: float = env.float("HEALTHCHECK_TIMEOUT", default=10.0)
+HEALTHCHECK_INTERVAL_MINUTES: int = env.int("HEALTHCHECK_INTERVAL_MINUTES", default=5)
+# The runbook's disk check; production: e.g. "ssh root@coolify.example.com df -P /".
+HEALTHCHECK_DISK_COMMAND: str = env.str("HEALTHCHECK_DISK_COMMAND", default="df -P /")
+HEALTHCHECK_DISK_WARN_PERCENT: int = env.int("HEALTHCHECK_DISK_WARN_PERCENT", default=80)
+HEALTHCHECK_DISK_DOWN_PERCENT: int = env.int("HEALTHCHECK_DISK_DOWN_PERCENT", default=90)
+# Probing customers' domains (DNS, HTTPS) reaches the internet: off unless enabled.
+HEALTHCHECK_HTTPS: bool = env.bool("HEALTHCHECK_HTTPS", default=False)
+PROBE_EXTERNAL: bool = env.bool("PROBE_EXTERNAL", default=False)
+# host=ip:port pairs that probes use instead of DNS (tests, staging): "a.example=127.0.0.1:8443"
+PROBE_RESOLVE: dict[str, str] = env.dict("PROBE_RESOLVE", default={})
+# A CA bundle for HTTPS probes (tests use a local CA); empty: the system's.
+PROBE_CA_FILE: str = env.str("PROBE_CA_FILE", default="")
+HTTPS_CERT_WARN_DAYS: int = env.int("HTTPS_CERT_WARN_DAYS", default=14)
 
 # --- Local run (`make run`) ------------------------------------------------------------------
 CFADMIN_ADMIN_USERNAME: str = env.str("CFADMIN_ADMIN_USERNAME", default="admin")

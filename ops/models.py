@@ -1,1 +1,275 @@
-"""Health checks, runbook checklists, incidents and escalation contacts (see DESIGN.md)."""
+"""The runbook's operations side: health checks with history and outages, procedures run as
+checklists (with items a machine verifies), and the escalation table.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from stacks.models import Stack
+from tenants.models import Tenant
+
+
+class CheckStatus(models.TextChoices):
+    OK = "ok", "OK"
+    WARNING = "warning", "Warning"
+    DOWN = "down", "Down"
+
+
+class HealthCheckResult(models.Model):
+    """One run of one check: status, what it saw, how long it took."""
+
+    check_name = models.CharField("check", max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=CheckStatus.choices)
+    critical = models.BooleanField(default=False)
+    message = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    checked_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        indexes = [models.Index(fields=["check_name", "-checked_at"])]
+        permissions = [("run_healthcheck", "Can run the health checks on demand")]
+
+    def __str__(self) -> str:
+        return f"{self.check_name}: {self.status}"
+
+    @property
+    def is_ok(self) -> bool:
+        return self.status == CheckStatus.OK
+
+
+class OutageQuerySet(models.QuerySet):
+    def open(self) -> OutageQuerySet:
+        return self.filter(ended_at__isnull=True)
+
+
+class Outage(models.Model):
+    """Consecutive failures of one check, as one event (a flapping dependency is one row)."""
+
+    check_name = models.CharField("check", max_length=64, db_index=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=1)
+    first_message = models.TextField(blank=True)
+    last_message = models.TextField(blank=True)
+
+    objects = OutageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["check_name"],
+                condition=Q(ended_at__isnull=True),
+                name="one_open_outage_per_check",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.check_name} outage from {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self) -> timedelta:
+        return (self.ended_at or timezone.now()) - self.started_at
+
+
+class ProcedureCategory(models.TextChoices):
+    VALIDATION = "validation", "Validation"
+    MONITORING = "monitoring", "Monitoring"
+    MAINTENANCE = "maintenance", "Maintenance"
+    EMERGENCY = "emergency", "Emergency"
+    SECURITY = "security", "Security incident"
+
+
+class Procedure(models.Model):
+    """A runbook procedure; a change makes a new version, so old runs keep their steps."""
+
+    slug = models.SlugField(max_length=64)
+    version = models.PositiveIntegerField(default=1)
+    title = models.CharField(max_length=200)
+    category = models.CharField(max_length=16, choices=ProcedureCategory.choices)
+    when = models.CharField(max_length=300, blank=True, help_text="When to run it.")
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True, help_text="The version offered for new runs.")
+
+    class Meta:
+        ordering = ["category", "title", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["slug", "version"], name="procedure_version_unique"),
+            models.UniqueConstraint(
+                fields=["slug"], condition=Q(active=True), name="one_active_version_per_procedure"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} (v{self.version})"
+
+
+class Probe(models.TextChoices):
+    """Checks a machine can make for a checklist item (ops/probes.py)."""
+
+    SERVICE_PRESENT = "service_present", "Service present in Coolify and healthy"
+    DOMAIN_RESOLVES = "domain_resolves", "Domain resolves (DNS)"
+    HTTPS_SERVES = "https_serves", "Domain serves HTTPS"
+    RECORD_RUNNING = "record_running", "PocketBase record present with status running"
+    LOGS_SHOW_STARTUP = "logs_show_startup", "Container logs show start-up"
+    SERVICE_GONE = "service_gone", "Service gone from Coolify"
+    DOMAIN_NOT_SERVED = "domain_not_served", "Domain no longer served"
+    RECORD_GONE = "record_gone", "PocketBase record gone"
+    COOLIFY_API = "coolify_api", "Coolify API answers"
+    POCKETBASE_HEALTH = "pocketbase_health", "PocketBase answers"
+    ACTIVE_STACKS = "active_stacks", "Active stacks match cfadmin"
+    DISK_USAGE = "disk_usage", "Disk usage below the threshold"
+
+
+class ProcedureStep(models.Model):
+    procedure = models.ForeignKey(Procedure, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    text = models.CharField(max_length=300)
+    command = models.TextField(blank=True, help_text="The runbook's command for this step.")
+    probe = models.CharField(
+        max_length=32,
+        choices=Probe.choices,
+        blank=True,
+        help_text="Verified by cfadmin itself when set.",
+    )
+
+    class Meta:
+        ordering = ["procedure", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["procedure", "position"], name="step_order_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.text}"
+
+
+class RunStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETED = "completed", "Completed"
+
+
+class ChecklistRun(models.Model):
+    """One run of a procedure, optionally for a tenant or a stack."""
+
+    procedure = models.ForeignKey(Procedure, on_delete=models.PROTECT, related_name="runs")
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="checklist_runs"
+    )
+    stack = models.ForeignKey(
+        Stack, null=True, blank=True, on_delete=models.SET_NULL, related_name="checklist_runs"
+    )
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.OPEN, db_index=True
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_by_repr = models.CharField("started by", max_length=150)
+    started_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        subject = self.stack or self.tenant
+        return f"{self.procedure.title}{f' — {subject}' if subject else ''} #{self.pk}"
+
+    def audit_scope(self) -> tuple[str, str]:
+        if self.stack_id:
+            return self.stack.audit_scope()
+        return (self.tenant.slug if self.tenant_id else ""), ""
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        items = list(self.items.all())
+        return sum(item.is_settled for item in items), len(items)
+
+
+class ItemState(models.TextChoices):
+    PENDING = "pending", "To do"
+    DONE = "done", "Done"
+    SKIPPED = "skipped", "Skipped"
+    PASSED = "passed", "Verified automatically"
+    FAILED = "failed", "Automatic check failed"
+    OVERRIDDEN = "overridden", "Overridden by a person"
+
+
+SETTLED_STATES = (ItemState.DONE, ItemState.SKIPPED, ItemState.PASSED, ItemState.OVERRIDDEN)
+
+
+class ChecklistItem(models.Model):
+    run = models.ForeignKey(ChecklistRun, on_delete=models.CASCADE, related_name="items")
+    step = models.ForeignKey(ProcedureStep, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=16, choices=ItemState.choices, default=ItemState.PENDING)
+    note = models.TextField(blank=True, help_text="What you saw, or why it was skipped.")
+    evidence = models.JSONField(default=dict, blank=True, help_text="The automatic probe's output.")
+    settled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    settled_by_repr = models.CharField("by", max_length=150, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "step__position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step"], name="one_item_per_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step.text}: {self.get_state_display()}"
+
+    @property
+    def is_settled(self) -> bool:
+        return self.state in SETTLED_STATES
+
+    def audit_scope(self) -> tuple[str, str]:
+        return self.run.audit_scope()
+
+
+class EscalationContact(models.Model):
+    """The runbook's escalation table, with the details a person needs at 3 a.m."""
+
+    issue_type = models.CharField(max_length=100, unique=True)
+    team = models.CharField(max_length=100)
+    response_minutes = models.PositiveIntegerField(help_text="Target time to respond.")
+    business_hours_only = models.BooleanField(
+        default=False, help_text="The target counts business hours only."
+    )
+    priority = models.PositiveSmallIntegerField(default=100, help_text="Lower comes first.")
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    chat = models.CharField(max_length=200, blank=True, help_text="Channel or pager handle.")
+    hours = models.CharField(max_length=100, blank=True, default="24/7")
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["priority", "issue_type"]
+
+    def __str__(self) -> str:
+        return f"{self.issue_type} → {self.team}"
+
+    @property
+    def response_target(self) -> str:
+        minutes = self.response_minutes
+        text = f"{minutes // 60}h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes}min"
+        return f"{text} business" if self.business_hours_only else text
+
+
+def uptime(check_name: str, since: Any) -> float | None:
+    """Share of results that were OK since a moment (None when there are none)."""
+    results = HealthCheckResult.objects.filter(check_name=check_name, checked_at__gte=since)
+    total = results.count()
+    if not total:
+        return None
+    return results.filter(status=CheckStatus.OK).count() / total

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from cfadmin import audit
 from cfadmin.models import AuditAction
@@ -411,6 +412,17 @@ class OperationRunner:
                 target=self.operation,
                 message=f"{self.operation.get_kind_display()} succeeded",
             )
+        self._run_success_hooks()
+
+    def _run_success_hooks(self) -> None:
+        """Configured follow-ups (settings.OPERATION_SUCCESS_HOOKS), e.g. the validation
+        checklist. A failing hook is logged; it never turns a done operation into a failure."""
+        operation = Operation.objects.select_related("stack__tenant").get(pk=self.operation.pk)
+        for path in settings.OPERATION_SUCCESS_HOOKS:
+            try:
+                import_string(path)(operation)
+            except Exception:
+                logger.exception("operation %s: success hook %s failed", operation.pk, path)
 
     def result(self, stack: Stack, duration_ms: int) -> dict[str, Any]:
         """The runbook's JSON for deploy and delete; a summary for the others."""

@@ -1,0 +1,175 @@
+"""Checklist runs: start one, settle its items (person or probe), complete it. Each audits."""
+
+from __future__ import annotations
+
+import logging
+from string import Formatter
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from cfadmin import audit
+from cfadmin.models import AuditAction
+from ops.models import (
+    ChecklistItem,
+    ChecklistRun,
+    ItemState,
+    Procedure,
+    RunStatus,
+)
+from ops.procedures import POST_DELETE, POST_DEPLOY
+from stacks.choices import OperationKind
+from stacks.models import Operation, Stack
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+def active_procedure(slug: str) -> Procedure:
+    return Procedure.objects.get(slug=slug, active=True)
+
+
+def start_run(
+    procedure: Procedure,
+    *,
+    actor: Any,
+    tenant: Tenant | None = None,
+    stack: Stack | None = None,
+    note: str = "",
+) -> ChecklistRun:
+    if stack is not None and tenant is None:
+        tenant = stack.tenant
+    with transaction.atomic():
+        run = ChecklistRun.objects.create(
+            procedure=procedure,
+            tenant=tenant,
+            stack=stack,
+            note=note,
+            started_by=actor if hasattr(actor, "pk") else None,
+            started_by_repr=audit.actor_label(actor)[:150],
+        )
+        ChecklistItem.objects.bulk_create(
+            ChecklistItem(run=run, step=step) for step in procedure.steps.all()
+        )
+        audit.record(
+            actor=actor,
+            action=AuditAction.CREATE,
+            target=run,
+            message=f"Started checklist: {procedure}",
+        )
+    return run
+
+
+def run_probes(run: ChecklistRun) -> int:
+    """Run the automatic checks of the run's unsettled items; returns how many ran."""
+    from ops.probes import run_probe  # probes talk to remote services; import on use
+
+    ran = 0
+    items = (
+        run.items.select_related("step")
+        .filter(state__in=[ItemState.PENDING, ItemState.FAILED])
+        .exclude(step__probe="")
+    )
+    for item in items:
+        passed, evidence = run_probe(item.step.probe, run)
+        ran += 1
+        evidence = {**evidence, "probe": item.step.probe, "checked_at": timezone.now().isoformat()}
+        if passed is None:  # a person must look; keep the reason
+            ChecklistItem.objects.filter(pk=item.pk).update(evidence=evidence)
+            continue
+        ChecklistItem.objects.filter(pk=item.pk).update(
+            state=ItemState.PASSED if passed else ItemState.FAILED,
+            evidence=evidence,
+            settled_by=None,
+            settled_by_repr="cfadmin probe",
+            settled_at=timezone.now(),
+        )
+    _complete_if_settled(run, actor=None)
+    return ran
+
+
+def settle_item(item: ChecklistItem, state: str, *, actor: Any, note: str = "") -> None:
+    """A person ticks, skips or overrides an item. Skips and overrides need a reason."""
+    note = note.strip()
+    if item.run.status == RunStatus.COMPLETED:
+        raise ValidationError("This checklist run is completed.")
+    if state == ItemState.SKIPPED and not note:
+        raise ValidationError({"note": "Say why you skip this step."})
+    if item.state == ItemState.FAILED:
+        if state != ItemState.OVERRIDDEN or not note:
+            raise ValidationError(
+                {"note": "The automatic check failed: override it only with a reason."}
+            )
+    elif state == ItemState.OVERRIDDEN:
+        raise ValidationError("Only a failed automatic check can be overridden.")
+    if state not in (ItemState.DONE, ItemState.SKIPPED, ItemState.OVERRIDDEN):
+        raise ValidationError(f"Cannot set an item to {state}.")
+    with transaction.atomic():
+        ChecklistItem.objects.filter(pk=item.pk).update(
+            state=state,
+            note=note,
+            settled_by=actor if hasattr(actor, "pk") else None,
+            settled_by_repr=audit.actor_label(actor)[:150],
+            settled_at=timezone.now(),
+        )
+        audit.record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            target=item.run,
+            message=f"{item.step.text}: {ItemState(state).label}" + (f" — {note}" if note else ""),
+        )
+        _complete_if_settled(item.run, actor=actor)
+
+
+def _complete_if_settled(run: ChecklistRun, *, actor: Any) -> None:
+    settled, total = ChecklistRun.objects.get(pk=run.pk).progress
+    if total and settled == total:
+        changed = ChecklistRun.objects.filter(pk=run.pk, status=RunStatus.OPEN).update(
+            status=RunStatus.COMPLETED, completed_at=timezone.now()
+        )
+        if changed:
+            audit.record(
+                actor=actor, action=AuditAction.UPDATE, target=run, message="Checklist completed"
+            )
+
+
+def open_validation_run(operation: Operation) -> ChecklistRun | None:
+    """Hook run after a deploy or delete succeeds: open its validation run and probe it."""
+    slug = {OperationKind.DEPLOY: POST_DEPLOY, OperationKind.DELETE: POST_DELETE}.get(
+        operation.kind
+    )
+    if slug is None:
+        return None
+    run = start_run(
+        active_procedure(slug), actor=None, stack=operation.stack, note=f"Opened by {operation}"
+    )
+    run_probes(run)
+    return run
+
+
+class _Placeholders(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def command_for(command: str, run: ChecklistRun) -> str:
+    """The step's runbook command with the run's stack filled in ({stack}, {domain}…)."""
+    values = _Placeholders()
+    if run.tenant_id:
+        values["tenant"] = run.tenant.slug
+    if run.stack_id:
+        stack = run.stack
+        values.update(
+            stack=stack.stack_name,
+            tenant=stack.tenant.slug,
+            service_uuid=stack.coolify_service_uuid or "{service_uuid}",
+        )
+        domain = stack.domains.values_list("domain", flat=True).first()
+        if domain:
+            values["domain"] = domain
+    try:
+        return Formatter().vformat(command, (), values)
+    except (ValueError, IndexError):
+        return command

@@ -1,0 +1,364 @@
+"""Health checks: the runbook's "run every morning", run by a schedule and `manage.py healthcheck`.
+
+Checks run concurrently, each with its own short timeout, so one dead dependency never delays
+the others: the whole run takes about as long as the slowest check, at most HEALTHCHECK_TIMEOUT.
+Everything a check needs from the database is read first, in the calling thread; the threads
+only talk to remote services.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ops.models import CheckStatus, HealthCheckResult, Outage
+from ops.netprobe import ProbeSkipped, serves_https
+from stacks.choices import StackStatus
+from stacks.clients.coolify import CoolifyClient
+from stacks.clients.errors import ClientError
+from stacks.clients.pocketbase import PocketBaseClient
+from stacks.models import Stack, StackDomain
+
+
+@dataclass
+class CheckOutcome:
+    name: str
+    status: str
+    message: str
+    critical: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+    latency_ms: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "critical": self.critical,
+            "message": self.message,
+            "latency_ms": self.latency_ms,
+            "details": self.details,
+        }
+
+
+@dataclass
+class HealthContext:
+    """What the checks need, gathered before the threads start."""
+
+    timeout: float
+    running_stacks: dict[str, str]  # Coolify service uuid -> "tenant/stack" expected running
+    known_services: set[str]  # every live stack's service uuid
+    domains: list[str]
+
+    def coolify(self) -> CoolifyClient:
+        if not settings.COOLIFY_URL:
+            raise ClientError("COOLIFY_URL is not set", service="Coolify")
+        return CoolifyClient(
+            settings.COOLIFY_URL, settings.COOLIFY_TOKEN, timeout=self.timeout, attempts=1
+        )
+
+    def pocketbase(self) -> PocketBaseClient:
+        if not settings.POCKETBASE_URL:
+            raise ClientError("POCKETBASE_URL is not set", service="PocketBase")
+        return PocketBaseClient(
+            settings.POCKETBASE_URL,
+            email=settings.POCKETBASE_EMAIL,
+            password=settings.POCKETBASE_PASSWORD,
+            token=settings.POCKETBASE_TOKEN,
+            timeout=self.timeout,
+            attempts=1,
+        )
+
+
+Result = tuple[str, str, dict[str, Any]]  # status, message, details
+
+
+def check_coolify_api(ctx: HealthContext) -> Result:
+    with ctx.coolify() as coolify:
+        version = coolify.version()  # needs the `read` ability: proves the token too
+    return CheckStatus.OK, f"Coolify API OK (version {version})", {"version": version}
+
+
+def check_pocketbase(ctx: HealthContext) -> Result:
+    with ctx.pocketbase() as pocketbase:
+        pocketbase.healthy()
+        pocketbase.login()  # the service account still works
+    return CheckStatus.OK, "PocketBase OK (healthy, service login works)", {}
+
+
+def check_active_stacks(ctx: HealthContext) -> Result:
+    with ctx.coolify() as coolify:
+        services = {s["uuid"]: s for s in coolify.list_services()}
+    running = {
+        uuid for uuid, s in services.items() if str(s.get("status", "")).startswith("running")
+    }
+    not_running = sorted(
+        f"{name} ({services[uuid].get('status', '?') if uuid in services else 'missing'})"
+        for uuid, name in ctx.running_stacks.items()
+        if uuid not in running
+    )
+    unknown = sorted(
+        f"{s.get('name')} ({uuid})"
+        for uuid, s in services.items()
+        if uuid not in ctx.known_services
+    )
+    details = {
+        "expected_running": len(ctx.running_stacks),
+        "running_in_coolify": len(running),
+        "not_running": not_running,
+        "unknown_to_cfadmin": unknown,
+    }
+    message = (
+        f"Active stacks: {len(running)} running in Coolify, "
+        f"{len(ctx.running_stacks)} expected by cfadmin"
+    )
+    if not_running or unknown:
+        parts = []
+        if not_running:
+            parts.append(f"not running: {', '.join(not_running)}")
+        if unknown:
+            parts.append(f"unknown to cfadmin: {', '.join(unknown)}")
+        return CheckStatus.WARNING, f"{message}; " + "; ".join(parts), details
+    return CheckStatus.OK, message, details
+
+
+def check_coolify_servers(ctx: HealthContext) -> Result:
+    with ctx.coolify() as coolify:
+        servers = coolify.list_servers()
+    rows = [
+        {
+            "name": s.get("name"),
+            "uuid": s.get("uuid"),
+            "reachable": bool((s.get("settings") or {}).get("is_reachable", True)),
+            "usable": bool((s.get("settings") or {}).get("is_usable", True)),
+        }
+        for s in servers
+    ]
+    bad = [r["name"] for r in rows if not (r["reachable"] and r["usable"])]
+    if not rows or len(bad) == len(rows):
+        return CheckStatus.DOWN, "No reachable, usable Coolify server", {"servers": rows}
+    if bad:
+        return (
+            CheckStatus.WARNING,
+            f"Servers not reachable/usable: {', '.join(bad)}",
+            {"servers": rows},
+        )
+    return CheckStatus.OK, f"{len(rows)} server(s) reachable and usable", {"servers": rows}
+
+
+DF_LINE = re.compile(r"^(?P<fs>\S+)\s+\d+\s+\d+\s+\d+\s+(?P<use>\d+)%\s+(?P<mount>\S+)$")
+
+
+def parse_df(output: str) -> list[dict[str, Any]]:
+    """`df -P` lines → [{filesystem, use_percent, mount}]."""
+    rows = []
+    for line in output.splitlines():
+        match = DF_LINE.match(line.strip())
+        if match:
+            rows.append(
+                {
+                    "filesystem": match["fs"],
+                    "use_percent": int(match["use"]),
+                    "mount": match["mount"],
+                }
+            )
+    return rows
+
+
+def check_disk_usage(ctx: HealthContext) -> Result:
+    command = settings.HEALTHCHECK_DISK_COMMAND
+    completed = subprocess.run(
+        shlex.split(command), capture_output=True, text=True, timeout=ctx.timeout, check=False
+    )
+    rows = parse_df(completed.stdout)
+    if completed.returncode != 0 or not rows:
+        return (
+            CheckStatus.DOWN,
+            (
+                f"`{command}` failed (exit {completed.returncode}): "
+                f"{completed.stderr.strip()[:200] or 'no df output'}"
+            ),
+            {},
+        )
+    worst = max(rows, key=lambda row: row["use_percent"])
+    details = {"command": command, "filesystems": rows}
+    message = f"Disk {worst['mount']} at {worst['use_percent']}%"
+    if worst["use_percent"] >= settings.HEALTHCHECK_DISK_DOWN_PERCENT:
+        return CheckStatus.DOWN, message, details
+    if worst["use_percent"] >= settings.HEALTHCHECK_DISK_WARN_PERCENT:
+        return CheckStatus.WARNING, message, details
+    return CheckStatus.OK, message, details
+
+
+def check_https_domains(ctx: HealthContext) -> Result:
+    if not ctx.domains:
+        return CheckStatus.OK, "No live domains to check", {"domains": []}
+    results, failing, expiring = [], [], []
+    for domain in ctx.domains:
+        try:
+            ok, facts = serves_https(domain, timeout=ctx.timeout / 2)
+        except ProbeSkipped as skipped:
+            ok, facts = False, {"host": domain, "error": str(skipped)}
+        results.append(facts)
+        if not ok:
+            failing.append(domain)
+        elif facts["days_left"] < settings.HTTPS_CERT_WARN_DAYS:
+            expiring.append(f"{domain} ({facts['days_left']} days)")
+    details = {"domains": results}
+    if failing:
+        return CheckStatus.DOWN, f"HTTPS failing: {', '.join(failing)}", details
+    if expiring:
+        return CheckStatus.WARNING, f"Certificates expiring: {', '.join(expiring)}", details
+    return CheckStatus.OK, f"{len(results)} domain(s) serve HTTPS", details
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    function: Callable[[HealthContext], Result]
+    critical: bool
+    enabled: Callable[[], bool] = lambda: True
+
+
+CHECKS: list[Check] = [
+    Check("coolify_api", check_coolify_api, critical=True),
+    Check("pocketbase", check_pocketbase, critical=True),
+    Check("active_stacks", check_active_stacks, critical=False),
+    Check("coolify_servers", check_coolify_servers, critical=True),
+    Check("disk_usage", check_disk_usage, critical=False),
+    Check(
+        "https_domains",
+        check_https_domains,
+        critical=False,
+        enabled=lambda: settings.HEALTHCHECK_HTTPS,
+    ),
+]
+CHECK_NAMES = [check.name for check in CHECKS]
+
+
+def build_context(timeout: float) -> HealthContext:
+    live = Stack.objects.exclude(status=StackStatus.DELETED).exclude(coolify_service_uuid="")
+    running = {
+        s.coolify_service_uuid: str(s)
+        for s in live.filter(status=StackStatus.RUNNING).select_related("tenant")
+    }
+    return HealthContext(
+        timeout=timeout,
+        running_stacks=running,
+        known_services=set(live.values_list("coolify_service_uuid", flat=True)),
+        domains=list(
+            StackDomain.objects.filter(
+                released_at__isnull=True, stack__status=StackStatus.RUNNING
+            ).values_list("domain", flat=True)
+        ),
+    )
+
+
+def _timed(check: Check, ctx: HealthContext) -> CheckOutcome:
+    started = time.monotonic()
+    try:
+        status, message, details = check.function(ctx)
+    except ClientError as error:
+        status, message, details = CheckStatus.DOWN, str(error), {}
+    except subprocess.TimeoutExpired:
+        status, message, details = CheckStatus.DOWN, f"no answer within {ctx.timeout:g}s", {}
+    except Exception as exc:  # a check must report, never crash the run
+        status, message, details = CheckStatus.DOWN, f"{type(exc).__name__}: {exc}", {}
+    return CheckOutcome(
+        check.name,
+        status,
+        message,
+        check.critical,
+        details,
+        int((time.monotonic() - started) * 1000),
+    )
+
+
+def run_checks(
+    names: list[str] | None = None, *, timeout: float | None = None
+) -> list[CheckOutcome]:
+    timeout = settings.HEALTHCHECK_TIMEOUT if timeout is None else timeout
+    checks = [c for c in CHECKS if (names is None or c.name in names) and c.enabled()]
+    ctx = build_context(timeout)
+    executor = ThreadPoolExecutor(max_workers=max(1, len(checks)), thread_name_prefix="healthcheck")
+    started = time.monotonic()
+    futures = {executor.submit(_timed, check, ctx): check for check in checks}
+    # A little grace over the per-call timeout for the check's own work.
+    wait(futures, timeout=timeout + 1.0)
+    outcomes = []
+    for future, check in futures.items():
+        if future.done():
+            outcomes.append(future.result())
+        else:
+            outcomes.append(
+                CheckOutcome(
+                    check.name,
+                    CheckStatus.DOWN,
+                    f"no answer within {timeout:g}s",
+                    check.critical,
+                    {},
+                    int((time.monotonic() - started) * 1000),
+                )
+            )
+    executor.shutdown(wait=False, cancel_futures=True)
+    return outcomes
+
+
+def record(outcomes: list[CheckOutcome]) -> list[HealthCheckResult]:
+    """Store results; open an outage on the first failure, close it on the next success."""
+    now = timezone.now()
+    stored = []
+    with transaction.atomic():
+        for outcome in outcomes:
+            stored.append(
+                HealthCheckResult.objects.create(
+                    check_name=outcome.name,
+                    status=outcome.status,
+                    critical=outcome.critical,
+                    message=outcome.message[:2000],
+                    details=outcome.details,
+                    latency_ms=outcome.latency_ms,
+                    checked_at=now,
+                )
+            )
+            open_outage = Outage.objects.open().filter(check_name=outcome.name).first()
+            failing = outcome.status != CheckStatus.OK
+            if failing and open_outage is None:
+                Outage.objects.create(
+                    check_name=outcome.name,
+                    started_at=now,
+                    first_message=outcome.message[:2000],
+                    last_message=outcome.message[:2000],
+                )
+            elif failing:
+                Outage.objects.filter(pk=open_outage.pk).update(
+                    failures=open_outage.failures + 1, last_message=outcome.message[:2000]
+                )
+            elif open_outage is not None:
+                Outage.objects.filter(pk=open_outage.pk).update(ended_at=now)
+    return stored
+
+
+def run_and_record(names: list[str] | None = None) -> dict[str, Any]:
+    outcomes = run_checks(names)
+    record(outcomes)
+    return report(outcomes)
+
+
+def report(outcomes: list[CheckOutcome]) -> dict[str, Any]:
+    critical_down = [o.name for o in outcomes if o.critical and o.status == CheckStatus.DOWN]
+    return {
+        "ok": not critical_down,
+        "checked_at": timezone.now().isoformat(),
+        "critical_down": critical_down,
+        "checks": [o.as_dict() for o in outcomes],
+    }

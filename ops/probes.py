@@ -1,0 +1,190 @@
+"""Automatic checks behind checklist items. Each returns (passed, evidence), or (None,
+evidence) when a machine cannot tell and a person must look (e.g. external probes are off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+
+from ops.health import run_checks
+from ops.models import ChecklistRun, CheckStatus, Probe
+from ops.netprobe import ProbeSkipped, resolve, serves_https
+from stacks.clients.errors import ClientError, NotFound
+from stacks.compose import load_manifest
+from stacks.provisioning import get_coolify, get_pocketbase
+
+ProbeResult = tuple[bool | None, dict[str, Any]]
+
+
+def _stack(run: ChecklistRun) -> Any:
+    if run.stack is None:
+        raise LookupError("this checklist run is not for a stack")
+    return run.stack
+
+
+def _domains(run: ChecklistRun, *, live_only: bool = True) -> list[str]:
+    domains = _stack(run).domains.all()
+    if live_only:
+        domains = domains.filter(released_at__isnull=True)
+    return list(domains.values_list("domain", flat=True))
+
+
+def service_present(run: ChecklistRun) -> ProbeResult:
+    uuid = _stack(run).coolify_service_uuid
+    if not uuid:
+        return False, {"error": "the stack has no Coolify service uuid"}
+    with get_coolify(attempts=1) as coolify:
+        service = coolify.get_service(uuid)
+    status = str(service.get("status", ""))
+    return status == "running:healthy", {
+        "service_uuid": uuid,
+        "status": status,
+        "name": service.get("name"),
+    }
+
+
+def service_gone(run: ChecklistRun) -> ProbeResult:
+    uuid = _stack(run).coolify_service_uuid
+    if not uuid:
+        return True, {"note": "the stack never had a Coolify service"}
+    with get_coolify(attempts=1) as coolify:
+        try:
+            service = coolify.get_service(uuid)
+        except NotFound:
+            return True, {"service_uuid": uuid, "answer": "404 Service not found."}
+    return False, {"service_uuid": uuid, "status": service.get("status")}
+
+
+def domain_resolves(run: ChecklistRun) -> ProbeResult:
+    domains = _domains(run)
+    if not domains:
+        return True, {"note": "the stack has no domains"}
+    evidence: dict[str, Any] = {}
+    for domain in domains:
+        try:
+            target = resolve(domain)
+        except ProbeSkipped as skipped:
+            return None, {"note": str(skipped)}
+        except OSError as exc:
+            evidence[domain] = f"does not resolve: {exc}"
+            return False, evidence
+        evidence[domain] = f"{target.address}:{target.port}"
+    return True, evidence
+
+
+def https_serves(run: ChecklistRun) -> ProbeResult:
+    domains = _domains(run)
+    if not domains:
+        return True, {"note": "the stack has no domains"}
+    evidence, passed = {}, True
+    for domain in domains:
+        try:
+            ok, facts = serves_https(domain, timeout=settings.HEALTHCHECK_TIMEOUT)
+        except ProbeSkipped as skipped:
+            return None, {"note": str(skipped)}
+        evidence[domain] = facts
+        passed = passed and ok
+    return passed, evidence
+
+
+def domain_not_served(run: ChecklistRun) -> ProbeResult:
+    domains = _domains(run, live_only=False)
+    if not domains:
+        return True, {"note": "the stack had no domains"}
+    evidence, passed = {}, True
+    for domain in domains:
+        try:
+            ok, facts = serves_https(domain, timeout=settings.HEALTHCHECK_TIMEOUT)
+        except ProbeSkipped as skipped:
+            return None, {"note": str(skipped)}
+        evidence[domain] = facts
+        passed = passed and not ok
+    return passed, evidence
+
+
+def record_running(run: ChecklistRun) -> ProbeResult:
+    stack = _stack(run)
+    with get_pocketbase(attempts=1) as pocketbase:
+        record = pocketbase.find_record(stack.tenant.slug, stack.stack_name)
+    if record is None:
+        return False, {"error": f"no agent_stacks record for {stack}"}
+    facts = {
+        key: record.get(key) for key in ("id", "tenant", "stack_name", "status", "service_uuid")
+    }
+    return record.get("status") == "running", facts
+
+
+def record_gone(run: ChecklistRun) -> ProbeResult:
+    stack = _stack(run)
+    with get_pocketbase(attempts=1) as pocketbase:
+        record = pocketbase.find_record(stack.tenant.slug, stack.stack_name)
+    if record is None:
+        return True, {"note": f"no agent_stacks record for {stack}"}
+    return False, {"id": record.get("id"), "status": record.get("status")}
+
+
+STARTUP_WORDS = ("started", "listening", "ready", "running on")
+
+
+def logs_show_startup(run: ChecklistRun) -> ProbeResult:
+    stack = _stack(run)
+    if not stack.coolify_service_uuid:
+        return False, {"error": "the stack has no Coolify service uuid"}
+    services = list(load_manifest(stack.template_name).services)
+    evidence = {}
+    with get_coolify(attempts=1) as coolify:
+        for name in services:
+            try:
+                logs = coolify.service_logs(stack.coolify_service_uuid, name, lines=50)
+            except NotFound:
+                return None, {
+                    "note": "Coolify's logs endpoint is not available here: "
+                    "read the logs in Coolify"
+                }
+            evidence[name] = logs[-1000:]
+            if not any(word in logs.lower() for word in STARTUP_WORDS):
+                return False, evidence
+    return True, evidence
+
+
+def from_health_check(name: str) -> Callable[[ChecklistRun], ProbeResult]:
+    def probe(run: ChecklistRun) -> ProbeResult:
+        [outcome] = run_checks([name])
+        return outcome.status == CheckStatus.OK, {
+            "status": outcome.status,
+            "message": outcome.message,
+            "details": outcome.details,
+        }
+
+    return probe
+
+
+PROBES: dict[str, Callable[[ChecklistRun], ProbeResult]] = {
+    Probe.SERVICE_PRESENT: service_present,
+    Probe.DOMAIN_RESOLVES: domain_resolves,
+    Probe.HTTPS_SERVES: https_serves,
+    Probe.RECORD_RUNNING: record_running,
+    Probe.LOGS_SHOW_STARTUP: logs_show_startup,
+    Probe.SERVICE_GONE: service_gone,
+    Probe.DOMAIN_NOT_SERVED: domain_not_served,
+    Probe.RECORD_GONE: record_gone,
+    Probe.COOLIFY_API: from_health_check("coolify_api"),
+    Probe.POCKETBASE_HEALTH: from_health_check("pocketbase"),
+    Probe.ACTIVE_STACKS: from_health_check("active_stacks"),
+    Probe.DISK_USAGE: from_health_check("disk_usage"),
+}
+
+
+def run_probe(name: str, run: ChecklistRun) -> ProbeResult:
+    """Never raises: a probe that cannot run says why, as evidence of a failure."""
+    try:
+        return PROBES[name](run)
+    except LookupError as exc:
+        return None, {"note": str(exc)}
+    except ClientError as error:
+        return False, {"error": str(error)}
+    except OSError as exc:
+        return False, {"error": f"{type(exc).__name__}: {exc}"}

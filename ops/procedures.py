@@ -1,0 +1,247 @@
+"""The runbook's procedures, as data: seeded by a migration, versioned in the database.
+
+Commands keep the runbook's shape; hosts are placeholders ($COOLIFY_HOST, $POCKETBASE_URL)
+and {stack}, {tenant}, {domain}, {service_uuid} are filled in for a run's stack.
+"""
+
+from __future__ import annotations
+
+POST_DEPLOY = "post-deploy-validation"
+POST_DELETE = "post-delete-validation"
+DAILY_HEALTH_CHECK = "daily-health-check"
+
+# (slug, title, category, when, [(step, command, probe)])
+RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] = [
+    (
+        POST_DEPLOY,
+        "Post-deploy validation",
+        "validation",
+        "After every deploy (opens by itself when a deploy succeeds)",
+        [
+            (
+                "Service appears in Coolify and is healthy",
+                'curl -H "Authorization: Bearer $COOLIFY_TOKEN" '
+                "https://$COOLIFY_HOST/api/v1/services/{service_uuid}",
+                "service_present",
+            ),
+            ("Domain resolves", "dig +short {domain}", "domain_resolves"),
+            ("Domain serves HTTPS", "curl -sI https://{domain}", "https_serves"),
+            (
+                'PocketBase record created with status "running"',
+                'curl -H "Authorization: Bearer $PB_TOKEN" "$POCKETBASE_URL/api/collections/'
+                "agent_stacks/records?filter=stack_name='{stack}'\"",
+                "record_running",
+            ),
+            (
+                "Container logs show successful startup",
+                "docker logs cf-agent-{stack}",
+                "logs_show_startup",
+            ),
+        ],
+    ),
+    (
+        POST_DELETE,
+        "Post-delete validation",
+        "validation",
+        "After every delete (opens by itself when a delete succeeds)",
+        [
+            (
+                "Service removed from Coolify",
+                'curl -H "Authorization: Bearer $COOLIFY_TOKEN" '
+                "https://$COOLIFY_HOST/api/v1/services/{service_uuid}",
+                "service_gone",
+            ),
+            ("Domain no longer served", "curl -sI https://{domain}", "domain_not_served"),
+            (
+                "PocketBase record deleted",
+                'curl -H "Authorization: Bearer $PB_TOKEN" "$POCKETBASE_URL/api/collections/'
+                "agent_stacks/records?filter=stack_name='{stack}'\"",
+                "record_gone",
+            ),
+            ("Docker volumes cleaned up", "docker volume ls | grep cf-agent-{tenant}", ""),
+        ],
+    ),
+    (
+        DAILY_HEALTH_CHECK,
+        "Daily health check",
+        "monitoring",
+        "Every morning",
+        [
+            (
+                "Coolify API OK",
+                "curl -f https://$COOLIFY_HOST/api/v1/projects >/dev/null",
+                "coolify_api",
+            ),
+            ("PocketBase OK", "curl -f $POCKETBASE_URL/api/health >/dev/null", "pocketbase_health"),
+            ("Count active stacks", "docker ps | grep -c cf-agent", "active_stacks"),
+            (
+                "Check disk usage",
+                "ssh root@$COOLIFY_HOST \"df -h | grep -E '(Filesystem|/$)'\"",
+                "disk_usage",
+            ),
+        ],
+    ),
+    (
+        "weekly-resource-check",
+        "Weekly resource check",
+        "monitoring",
+        "Every week",
+        [
+            ("Container resource usage", "docker stats --no-stream | head -10", ""),
+            ("Disk usage by project", "du -sh /var/lib/docker/volumes/cf-* | sort -h", ""),
+            (
+                "Top resource consumers",
+                'docker ps --format "table {{{{.Names}}}}\\t{{{{.Status}}}}" | head -20',
+                "",
+            ),
+        ],
+    ),
+    (
+        "weekly-template-updates",
+        "Weekly template updates",
+        "maintenance",
+        "Before deploying template changes",
+        [
+            (
+                "Test locally: dry-run with a test tenant",
+                "python manage.py provision deploy --tenant test-tenant ... --dry-run",
+                "",
+            ),
+            (
+                "Deploy to staging: test tenant first",
+                "python manage.py provision deploy --tenant test-tenant ...",
+                "",
+            ),
+            (
+                "Validate security: run the security audit on the new template",
+                "python manage.py audit_templates",
+                "",
+            ),
+            ("Document changes: update the template documentation", "", ""),
+            (
+                "Gradual rollout: high-value customers last",
+                "Admin > Stacks > filter 'template version: outdated' > Redeploy…",
+                "",
+            ),
+        ],
+    ),
+    (
+        "monthly-coolify-updates",
+        "Monthly Coolify updates",
+        "maintenance",
+        "Coolify maintenance window",
+        [
+            ("Announce maintenance: 48h advance notice", "", ""),
+            ("Backup critical data: PocketBase + key volumes", "", ""),
+            ("Update Coolify: follow the upstream guide", "", ""),
+            ("Restart services: all containers auto-restart", "", ""),
+            ("Health check: verify all stacks operational", "python manage.py healthcheck", ""),
+            ("Monitor: 24h post-update monitoring", "", ""),
+        ],
+    ),
+    (
+        "complete-service-outage",
+        "Complete service outage",
+        "emergency",
+        "If the Coolify server is down",
+        [
+            ("Immediate: post a status update on the status page", "", ""),
+            ("SSH to the server", "ssh root@$COOLIFY_HOST", ""),
+            ("Check system status", "systemctl status coolify", ""),
+            ("Restart if needed", "systemctl restart coolify", ""),
+            ("Verify: all services auto-restart via Docker", "python manage.py healthcheck", ""),
+        ],
+    ),
+    (
+        "mass-container-failures",
+        "Mass container failures",
+        "emergency",
+        "If multiple stacks fail simultaneously",
+        [
+            (
+                "Check server resources: RAM, disk, CPU",
+                'ssh root@$COOLIFY_HOST "df -h && free -h"',
+                "",
+            ),
+            (
+                "Identify the pattern: same template? same tenant? time-based?",
+                "Admin > Stacks > filter by status, template, tenant",
+                "",
+            ),
+            (
+                "Emergency stop: high-resource stacks first (base-llm)",
+                "Admin > Stacks > template base-llm > Stop selected  (or: docker ps "
+                "| grep cf-webui | awk '{{print $1}}' | xargs docker stop)",
+                "",
+            ),
+            (
+                "Gradual restart after the resource situation improves",
+                "Admin > Stacks > Start selected",
+                "",
+            ),
+        ],
+    ),
+    (
+        "data-recovery",
+        "Data recovery",
+        "emergency",
+        "If customer data is lost",
+        [
+            ("Don't panic: check if the volume still exists", "", ""),
+            ("List volumes", "docker volume ls | grep cf-agent-{tenant}", ""),
+            (
+                "If the volume exists: redeploy the stack with the same volume name",
+                "Admin > the stack > Redeploy…",
+                "",
+            ),
+            ("If the volume is gone: check daily backups (if implemented)", "", ""),
+            ("Communicate: update the customer immediately with the status", "", ""),
+        ],
+    ),
+    (
+        "suspected-container-compromise",
+        "Suspected container compromise",
+        "security",
+        "A stack's container may be compromised",
+        [
+            ("Isolate immediately", "docker network disconnect coolify cf-agent-{stack}", ""),
+            ("Capture state", "docker exec cf-agent-{stack} ps aux > incident-$(date +%F).log", ""),
+            (
+                "Stop the container",
+                "Admin > the stack > Stop  (or: docker stop cf-agent-{stack})",
+                "",
+            ),
+            (
+                "Preserve evidence: create a container snapshot",
+                "docker commit cf-agent-{stack}",
+                "",
+            ),
+            ("Notify the security team and the customer", "See the escalation contacts", ""),
+            ("Investigate: logs, template changes, env vars", "", ""),
+        ],
+    ),
+    (
+        "api-key-exposure",
+        "API key exposure",
+        "security",
+        "An API key or bot token leaked",
+        [
+            (
+                "Rotate immediately: all affected API keys",
+                "Admin > the stack > Rotate secrets…",
+                "",
+            ),
+            ("Update the stack: deploy with the new keys (rotation restarts it)", "", ""),
+            ("Audit access: check the provider's API usage logs", "", ""),
+            ("Document in the incident tracking system", "", ""),
+        ],
+    ),
+]
+
+# (issue type, team, response minutes, business hours only, priority)
+ESCALATION_CONTACTS: list[tuple[str, str, int, bool, int]] = [
+    ("Security Incident", "Security Team", 15, False, 10),
+    ("Platform Down", "Platform Team", 30, False, 20),
+    ("Customer Data Loss", "Backup Team", 60, False, 30),
+    ("Billing Issues", "Billing Team", 240, True, 40),
+]
