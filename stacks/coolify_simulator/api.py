@@ -280,6 +280,7 @@ class SimulatedCoolify:
             if limited is not None:
                 self.rate_limited += 1
                 return limited
+            self._finish_deletes()  # a finished deletion is visible to every endpoint
             response = self._route(method, path[len("/api/v1") :], query, headers, body, token)
             response.headers.update(self._rate_headers(token))
             return response
@@ -784,8 +785,8 @@ class SimulatedCoolify:
         wanted = {urlsplit(u).hostname: u for url in fqdn.values() for u in url.split(",") if u}
         conflicts = []
         for other in self.services.values():
-            if other["uuid"] == uuid or other["_deleting_at"] is not None:
-                continue
+            if other["uuid"] == uuid:
+                continue  # a service queued for deletion keeps its domains until it is gone
             for app in other["applications"]:
                 for url in filter(None, app["fqdn"].split(",")):
                     host = urlsplit(url).hostname

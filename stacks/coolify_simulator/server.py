@@ -66,7 +66,10 @@ class SimulatorServer:
         return f"http://{host}:{port}"
 
     def start(self) -> SimulatorServer:
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval: stop() returns quickly (tests start and stop many of these).
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
         return self
 
