@@ -28,6 +28,7 @@ from stacks.clients.coolify import CoolifyClient
 from stacks.clients.errors import ClientError
 from stacks.clients.pocketbase import PocketBaseClient
 from stacks.models import Stack, StackDomain
+from stacks.provisioning import get_coolify, get_pocketbase
 
 
 @dataclass
@@ -60,23 +61,10 @@ class HealthContext:
     domains: list[str]
 
     def coolify(self) -> CoolifyClient:
-        if not settings.COOLIFY_URL:
-            raise ClientError("COOLIFY_URL is not set", service="Coolify")
-        return CoolifyClient(
-            settings.COOLIFY_URL, settings.COOLIFY_TOKEN, timeout=self.timeout, attempts=1
-        )
+        return get_coolify(timeout=self.timeout, attempts=1)  # a check reports, not retries
 
     def pocketbase(self) -> PocketBaseClient:
-        if not settings.POCKETBASE_URL:
-            raise ClientError("POCKETBASE_URL is not set", service="PocketBase")
-        return PocketBaseClient(
-            settings.POCKETBASE_URL,
-            email=settings.POCKETBASE_EMAIL,
-            password=settings.POCKETBASE_PASSWORD,
-            token=settings.POCKETBASE_TOKEN,
-            timeout=self.timeout,
-            attempts=1,
-        )
+        return get_pocketbase(timeout=self.timeout, attempts=1)
 
 
 Result = tuple[str, str, dict[str, Any]]  # status, message, details

@@ -75,34 +75,35 @@ def domain_resolves(run: ChecklistRun) -> ProbeResult:
     return True, evidence
 
 
+def _https_results(domains: list[str]) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """Each domain's HTTPS answer; raises ProbeSkipped when probing would leave the machine."""
+    return {
+        domain: serves_https(domain, timeout=settings.HEALTHCHECK_TIMEOUT) for domain in domains
+    }
+
+
 def https_serves(run: ChecklistRun) -> ProbeResult:
     domains = _domains(run)
     if not domains:
         return True, {"note": "the stack has no domains"}
-    evidence, passed = {}, True
-    for domain in domains:
-        try:
-            ok, facts = serves_https(domain, timeout=settings.HEALTHCHECK_TIMEOUT)
-        except ProbeSkipped as skipped:
-            return None, {"note": str(skipped)}
-        evidence[domain] = facts
-        passed = passed and ok
-    return passed, evidence
+    try:
+        results = _https_results(domains)
+    except ProbeSkipped as skipped:
+        return None, {"note": str(skipped)}
+    return all(ok for ok, _ in results.values()), {d: facts for d, (_, facts) in results.items()}
 
 
 def domain_not_served(run: ChecklistRun) -> ProbeResult:
     domains = _domains(run, live_only=False)
     if not domains:
         return True, {"note": "the stack had no domains"}
-    evidence, passed = {}, True
-    for domain in domains:
-        try:
-            ok, facts = serves_https(domain, timeout=settings.HEALTHCHECK_TIMEOUT)
-        except ProbeSkipped as skipped:
-            return None, {"note": str(skipped)}
-        evidence[domain] = facts
-        passed = passed and not ok
-    return passed, evidence
+    try:
+        results = _https_results(domains)
+    except ProbeSkipped as skipped:
+        return None, {"note": str(skipped)}
+    return not any(ok for ok, _ in results.values()), {
+        d: facts for d, (_, facts) in results.items()
+    }
 
 
 def record_running(run: ChecklistRun) -> ProbeResult:

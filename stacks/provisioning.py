@@ -67,15 +67,19 @@ class Remote:
         self.pocketbase.close()
 
 
-def get_coolify(**kwargs: Any) -> CoolifyClient:
+def get_coolify(**options: Any) -> CoolifyClient:
+    """A client for settings' Coolify; `options` (timeout, attempts…) override the defaults."""
     if not settings.COOLIFY_URL:
         raise ClientError("COOLIFY_URL is not set", service="Coolify")
     return CoolifyClient(
-        settings.COOLIFY_URL, settings.COOLIFY_TOKEN, timeout=settings.COOLIFY_TIMEOUT, **kwargs
+        settings.COOLIFY_URL,
+        settings.COOLIFY_TOKEN,
+        **{"timeout": settings.COOLIFY_TIMEOUT, **options},
     )
 
 
-def get_pocketbase(**kwargs: Any) -> PocketBaseClient:
+def get_pocketbase(**options: Any) -> PocketBaseClient:
+    """A client for settings' PocketBase; `options` override the defaults."""
     if not settings.POCKETBASE_URL:
         raise ClientError("POCKETBASE_URL is not set", service="PocketBase")
     return PocketBaseClient(
@@ -83,8 +87,7 @@ def get_pocketbase(**kwargs: Any) -> PocketBaseClient:
         email=settings.POCKETBASE_EMAIL,
         password=settings.POCKETBASE_PASSWORD,
         token=settings.POCKETBASE_TOKEN,
-        timeout=settings.POCKETBASE_TIMEOUT,
-        **kwargs,
+        **{"timeout": settings.POCKETBASE_TIMEOUT, **options},
     )
 
 
