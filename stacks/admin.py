@@ -88,6 +88,7 @@ class TemplateVersionFilter(admin.SimpleListFilter):
 class StackDomainInline(admin.TabularInline):
     model = StackDomain
     verbose_name = "domain"
+    verbose_name_plural = "domains (a change takes effect at the next redeploy)"
     formset = StackDomainFormSet
     fields = ("service", "domain", "released_at")
     readonly_fields = ("released_at",)
@@ -101,7 +102,9 @@ class StackSecretInline(admin.TabularInline):
     readonly_fields = ("current_value", "updated_at")
     extra = 1
     verbose_name = "secret (env var)"
-    verbose_name_plural = "secrets (env vars, write-only)"
+    verbose_name_plural = (
+        "secrets (env vars, write-only; a change takes effect at the next redeploy or rotation)"
+    )
 
     @admin.display(description="current value (masked)")
     def current_value(self, obj: StackSecret) -> str:

@@ -331,6 +331,9 @@ class StackOperationsMixin:
             "plan": plan,
             "plan_json": json.dumps(plan, indent=2) if plan else "",
             "calls_json": json.dumps(plan["coolify_calls"], indent=2) if plan else "",
+            "pocketbase_json": json.dumps((plan.get("pocketbase") or {}).get("record"), indent=2)
+            if plan
+            else "",
             "token": token,
             "can_deploy": can_deploy,
         }

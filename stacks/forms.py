@@ -92,7 +92,13 @@ class StackDomainFormSet(forms.BaseInlineFormSet):
 class DeployForm(forms.Form):
     """The runbook's deploy flags as a form; the template decides the domain and env fields."""
 
-    tenant = forms.ModelChoiceField(queryset=Tenant.objects.all(), to_field_name="slug")
+    tenant = forms.ModelChoiceField(
+        queryset=Tenant.objects.all(),
+        to_field_name="slug",
+        widget=forms.TextInput(attrs={"placeholder": "customer-123"}),  # usable at 1,000 tenants
+        help_text="The tenant's slug.",
+        error_messages={"invalid_choice": "No tenant with this slug: create the tenant first."},
+    )
     project_name = forms.CharField(max_length=100, help_text="e.g. customer-123-project")
     template = forms.ChoiceField(choices=_template_choices)
     stack_name = forms.CharField(max_length=63, help_text="DNS label, e.g. customer-123-main")
