@@ -20,6 +20,7 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/python -m cfadmin.devenv
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py install_schedules
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py runlocal
 

@@ -198,8 +198,7 @@ class OutageAdmin(ReadOnlyAdmin):
 
     @admin.display(description="duration")
     def duration_display(self, obj: Outage) -> str:
-        seconds = int(obj.duration.total_seconds())
-        return f"{seconds // 3600}h {seconds % 3600 // 60}m" + ("" if obj.ended_at else " (open)")
+        return obj.duration_text + ("" if obj.ended_at else " (ongoing)")
 
 
 class ProcedureStepInline(admin.TabularInline):
@@ -254,6 +253,15 @@ class ProcedureAdmin(AuditedModelAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:ops_procedure_change", args=[procedure.pk])
                 )
+        if stack is None and procedure.category == "validation":
+            self.message_user(
+                request,
+                f"{procedure.title} checks one stack: give it as tenant/stack.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(
+                request.META.get("HTTP_REFERER") or reverse("admin:ops_dashboard")
+            )
         run = checklists.start_run(procedure, actor=request.user, tenant=tenant, stack=stack)
         if procedure.steps.exclude(probe="").exists():
             enqueue("ops.tasks.run_checklist_probes_task", run.pk)

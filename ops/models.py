@@ -80,6 +80,14 @@ class Outage(models.Model):
     def duration(self) -> timedelta:
         return (self.ended_at or timezone.now()) - self.started_at
 
+    @property
+    def duration_text(self) -> str:
+        seconds = int(self.duration.total_seconds())
+        if seconds < 60:
+            return f"{seconds}s"
+        hours, minutes = seconds // 3600, seconds % 3600 // 60
+        return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+
 
 class ProcedureCategory(models.TextChoices):
     VALIDATION = "validation", "Validation"

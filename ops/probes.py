@@ -14,7 +14,7 @@ from ops.models import ChecklistRun, CheckStatus, Probe
 from ops.netprobe import ProbeSkipped, resolve, serves_https
 from stacks.clients.errors import ClientError, NotFound
 from stacks.compose import load_manifest
-from stacks.provisioning import get_coolify, get_pocketbase
+from stacks.provisioning import HEALTHY, get_coolify, get_pocketbase
 
 ProbeResult = tuple[bool | None, dict[str, Any]]
 
@@ -39,7 +39,7 @@ def service_present(run: ChecklistRun) -> ProbeResult:
     with get_coolify(attempts=1) as coolify:
         service = coolify.get_service(uuid)
     status = str(service.get("status", ""))
-    return status == "running:healthy", {
+    return status in HEALTHY, {
         "service_uuid": uuid,
         "status": status,
         "name": service.get("name"),

@@ -38,16 +38,9 @@ def seed(apps, schema_editor):
                 "hours": "business hours" if business_only else "24/7",
             },
         )
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.update_or_create(
-        name=HEALTHCHECK_SCHEDULE,
-        defaults={
-            "func": "ops.tasks.run_health_checks_task",
-            "schedule_type": "I",
-            "minutes": 5,
-            "repeats": -1,
-        },
-    )
+    from ops.schedules import install_schedules
+
+    install_schedules(apps.get_model("django_q", "Schedule"))
     sync_roles(apps, strict=True)
 
 

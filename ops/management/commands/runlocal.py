@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django_q.tasks import async_task
 
 
 class Command(BaseCommand):
@@ -41,6 +42,8 @@ class Command(BaseCommand):
                 self.started.append(
                     (name, subprocess.Popen(argv, env=child_env, start_new_session=True))
                 )
+            # A first health-check round now, so the dashboard has something to show.
+            async_task("ops.tasks.run_health_checks_task")
             self.stdout.write(
                 self.style.SUCCESS(
                     f"cfadmin is up: http://{options['bind']}/admin/  (Ctrl-C stops everything)"

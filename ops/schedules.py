@@ -1,0 +1,25 @@
+"""The ops app's django-q2 schedules, from settings. Installed by a migration; `manage.py
+install_schedules` (run by `make run`, and after changing HEALTHCHECK_INTERVAL_MINUTES)
+brings them in step with the settings again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+HEALTHCHECK_SCHEDULE = "cfadmin.health_checks"
+
+
+def install_schedules(schedule_model: Any = None) -> None:
+    if schedule_model is None:
+        from django_q.models import Schedule as schedule_model
+    schedule_model.objects.update_or_create(
+        name=HEALTHCHECK_SCHEDULE,
+        defaults={
+            "func": "ops.tasks.run_health_checks_task",
+            "schedule_type": "I",
+            "minutes": settings.HEALTHCHECK_INTERVAL_MINUTES,
+            "repeats": -1,
+        },
+    )
