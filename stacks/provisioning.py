@@ -35,7 +35,6 @@ from stacks.clients.pocketbase import PocketBaseClient
 from stacks.compose import Manifest, RenderedStack, load_manifest, render_stack
 from stacks.models import Operation, OperationStep, RemoteSnapshot, Stack
 from stacks.plan import service_urls
-from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +131,45 @@ def service_statuses(coolify: CoolifyClient, *, max_age: float) -> dict[str, str
     )
     if not claimed:
         return RemoteSnapshot.objects.get(name=name).data
-    statuses = {s["uuid"]: str(s.get("status", "")) for s in coolify.list_services()}
+    try:
+        statuses = {s["uuid"]: str(s.get("status", "")) for s in coolify.list_services()}
+    except ClientError:
+        # No answer is not a fresh snapshot: give the round back, so the next poll asks again.
+        RemoteSnapshot.objects.filter(name=name, fetched_at=now).update(
+            fetched_at=snapshot.fetched_at
+        )
+        raise
     RemoteSnapshot.objects.filter(name=name).update(data=statuses, fetched_at=timezone.now())
     return statuses
+
+
+# --- PocketBase records ----------------------------------------------------------------------
+
+
+def pocketbase_record(stack: Stack, status: str) -> dict[str, Any]:
+    """The agent_stacks record of a stack: names, uuids, domains. Never a secret."""
+    return {
+        "tenant": stack.tenant.slug,
+        "stack_name": stack.stack_name,
+        "template": stack.template_name,
+        "status": status,
+        "project_uuid": stack.coolify_project_uuid,
+        "service_uuid": stack.coolify_service_uuid,
+        "domains": list(
+            stack.domains.filter(released_at__isnull=True).values_list("domain", flat=True)
+        ),
+        "django_id": stack.pk,
+    }
+
+
+def mark_error_in_pocketbase(stack: Stack, pocketbase: PocketBaseClient, *, kind: str) -> None:
+    """The runbook expects status=error in PocketBase; best effort, PocketBase may be down."""
+    if kind == OperationKind.DELETE and not stack.pocketbase_id:
+        return  # never make a record for a stack that is being removed
+    try:
+        pocketbase.upsert_record(pocketbase_record(stack, StackStatus.ERROR))
+    except ClientError as error:
+        logger.warning("%s: could not mark the PocketBase record as error: %s", stack, error)
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -349,7 +384,9 @@ class OperationRunner:
             stack.transition_to(working, detail=f"{self.operation} in progress")
 
     def _fail(self, failure: StepFailed, started: float) -> None:
-        message = f"Step '{failure.step}' failed: {failure.reason}. Next: {failure.hint}"
+        message = (
+            f"Step '{failure.step}' failed: {failure.reason.rstrip('.')}. Next: {failure.hint}"
+        )
         with transaction.atomic():
             Operation.objects.filter(pk=self.operation.pk).update(
                 status=OperationStatus.FAILED,
@@ -375,20 +412,7 @@ class OperationRunner:
                 target=self.operation,
                 message=message,
             )
-        self._report_error_to_pocketbase(stack)
-
-    def _report_error_to_pocketbase(self, stack: Stack) -> None:
-        """The runbook expects status=error in PocketBase; best effort, PocketBase may be down."""
-        if self.operation.kind == OperationKind.DELETE and not stack.pocketbase_id:
-            return
-        try:
-            self.pocketbase.upsert_record(self._record_data(StackStatus.ERROR))
-        except ClientError as error:
-            logger.warning(
-                "operation %s: could not mark the PocketBase record as error: %s",
-                self.operation.pk,
-                error,
-            )
+        mark_error_in_pocketbase(stack, self.pocketbase, kind=self.operation.kind)
 
     def _succeed(self, started: float) -> None:
         stack = Stack.objects.get(pk=self.stack.pk)
@@ -496,29 +520,44 @@ class OperationRunner:
         stack = self.stack
         if trust_records and stack.coolify_project_uuid:
             return already(f"project {stack.coolify_project_uuid} (recorded on the stack)")
-        with transaction.atomic():
-            # One worker at a time per tenant decides, so two first deploys never make two
-            # projects of one name (Coolify allows duplicate names).
-            list(Tenant.objects.select_for_update().filter(pk=stack.tenant_id))
-            sibling = (
-                Stack.objects.filter(tenant_id=stack.tenant_id, project_name=stack.project_name)
-                .exclude(coolify_project_uuid="")
-                .exclude(pk=stack.pk)
-                .values_list("coolify_project_uuid", flat=True)
-                .first()
-            )
-            if trust_records and sibling:
-                self._save_stack(coolify_project_uuid=sibling)
-                return already(f"project {sibling}, shared with the tenant's other stacks")
-            existing = self.coolify.find_project(stack.project_name)
-            if existing is not None:
-                self._save_stack(coolify_project_uuid=existing["uuid"])
-                return already(f"found project {stack.project_name} ({existing['uuid']})")
-            uuid = self.coolify.create_project(
-                stack.project_name, f"cfadmin: tenant {stack.tenant.slug}"
-            )
-            self._save_stack(coolify_project_uuid=uuid)
-            return done(f"created project {stack.project_name} ({uuid})")
+        sibling = (
+            Stack.objects.filter(tenant_id=stack.tenant_id, project_name=stack.project_name)
+            .exclude(coolify_project_uuid="")
+            .exclude(pk=stack.pk)
+            .values_list("coolify_project_uuid", flat=True)
+            .first()
+        )
+        if trust_records and sibling:
+            self._save_stack(coolify_project_uuid=sibling)
+            return already(f"project {sibling}, shared with the tenant's other stacks")
+        existing = self.coolify.find_project(stack.project_name)
+        if existing is not None:
+            self._save_stack(coolify_project_uuid=existing["uuid"])
+            return already(f"found project {stack.project_name} ({existing['uuid']})")
+        created = self.coolify.create_project(
+            stack.project_name, f"cfadmin: tenant {stack.tenant.slug}"
+        )
+        uuid = self._settle_duplicate_projects(created)
+        self._save_stack(coolify_project_uuid=uuid)
+        if uuid != created:
+            return already(f"another worker created project {stack.project_name} first ({uuid})")
+        return done(f"created project {stack.project_name} ({uuid})")
+
+    def _settle_duplicate_projects(self, created: str) -> str:
+        """Two first deploys of a tenant may both create its project (Coolify allows one name
+        twice). Look after creating: everyone keeps the oldest; ours goes if it lost."""
+        same_name = [
+            p for p in self.coolify.list_projects() if p.get("name") == self.stack.project_name
+        ]
+        if len(same_name) <= 1:
+            return created
+        keep = min(same_name, key=lambda p: p.get("id", 0))["uuid"]
+        if keep != created:
+            try:
+                self.coolify.delete_project(created)
+            except ClientError as error:  # it has resources already: leave it, log it
+                logger.warning("duplicate project %s not removed: %s", created, error)
+        return keep
 
     def _server_uuid(self) -> str:
         if settings.COOLIFY_SERVER_UUID:
@@ -638,18 +677,23 @@ class OperationRunner:
         uuid = self._require_service(step)
         deadline = time.monotonic() + timeout
         last = "unknown"
+        answered = False
+        last_error: ClientError | None = None
         while True:
             try:
                 status = service_statuses(self.coolify, max_age=self.poll_interval).get(uuid)
+                answered = True
             except ClientError as error:
                 if not error.transient:
                     raise
-                status = None  # a failed poll is not an answer: keep waiting
+                status, last_error = None, error  # a failed poll is not an answer: wait on
             if status:
                 last = status
                 if accept(status):
                     return done(f"status {status}")
             if time.monotonic() >= deadline:
+                if not answered and last_error is not None:  # Coolify, not the service
+                    raise StepFailed(step, str(last_error), hint_for(step, last_error))
                 raise StepFailed(
                     step,
                     f"service still '{last}' after {int(timeout)}s",
@@ -668,21 +712,8 @@ class OperationRunner:
             self.health_timeout,
         )
 
-    def _record_data(self, status: str) -> dict[str, Any]:
-        stack = self.stack
-        return {
-            "tenant": stack.tenant.slug,
-            "stack_name": stack.stack_name,
-            "template": stack.template_name,
-            "status": status,
-            "project_uuid": stack.coolify_project_uuid,
-            "service_uuid": stack.coolify_service_uuid,
-            "domains": [domain for _, domain in self._domains()],
-            "django_id": stack.pk,
-        }
-
     def _sync_pocketbase(self, status: str) -> Outcome:
-        record = self.pocketbase.upsert_record(self._record_data(status))
+        record = self.pocketbase.upsert_record(pocketbase_record(self.stack, status))
         self._save_stack(pocketbase_id=record["id"])
         return done(f"record {record['id']} status {status}")
 
@@ -811,5 +842,9 @@ def recover_stale_operations(
             audit.record(
                 actor=None, action=AuditAction.OPERATION_RESULT, target=operation, message=message
             )
+            try:
+                mark_error_in_pocketbase(stack, get_remote().pocketbase, kind=operation.kind)
+            except ClientError as error:  # PocketBase not configured here: said in the log
+                logger.warning("%s: PocketBase not updated: %s", stack, error)
             report["failed"].append(operation.pk)
     return report

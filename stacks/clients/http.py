@@ -158,6 +158,13 @@ class JsonHttpClient:
                         field_errors[name] = [str(value)]
             elif isinstance(raw_errors, list):
                 field_errors["_"] = [str(v) for v in raw_errors]
+            conflicts = body.get("conflicts")
+            if isinstance(conflicts, list):  # Coolify's 409: which domain, used by whom
+                field_errors["conflicts"] = [
+                    str(c.get("message") or c.get("domain"))
+                    for c in conflicts
+                    if isinstance(c, dict)
+                ]
         if not message:
             message = response.reason_phrase or "error"
         retry_after = None
