@@ -24,7 +24,7 @@ from django.utils.module_loading import import_string
 from cfadmin import audit
 from cfadmin.models import AuditAction
 from stacks.choices import OperationKind, OperationStatus, StackStatus, StepOutcome
-from stacks.clients.coolify import CoolifyClient, MissingAbility, parse_status
+from stacks.clients.coolify import SERVICE_URLS, CoolifyClient, MissingAbility, parse_status
 from stacks.clients.errors import (
     AlreadyInState,
     ClientError,
@@ -610,6 +610,7 @@ class OperationRunner:
             if found is not None:
                 self._save_stack(coolify_service_uuid=found["uuid"])
                 return already(f"adopted service {found['uuid']} from an interrupted attempt")
+        self.coolify.require_version(SERVICE_URLS, "service domains (`urls`)")
         self._save_stack(service_create_requested_at=timezone.now())
         try:
             created = self._post_service()

@@ -39,6 +39,7 @@ class CoolifyClient(JsonHttpClient):
     def __init__(self, base_url: str, token: str, **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)
         self._token = token
+        self._version: tuple[int, ...] | None = None
 
     def __repr__(self) -> str:  # never the token
         return f"CoolifyClient({self.base_url!r})"
@@ -58,6 +59,21 @@ class CoolifyClient(JsonHttpClient):
     def version(self) -> str:
         """`4.3.11`: plain text, not JSON. Needs the `read` ability (so it checks the token)."""
         return self.request("GET", f"{API}/version", idempotent=True).text.strip().strip('"')
+
+    def version_tuple(self) -> tuple[int, ...]:
+        """The version, comparable (`4.0.0-beta.474` < `4.3.11`); read once per client."""
+        if self._version is None:
+            self._version = parse_version(self.version())
+        return self._version
+
+    def require_version(self, minimum: tuple[int, ...], feature: str) -> None:
+        """Refuse early, with a clear message, what this Coolify cannot do (API-NOTES §8)."""
+        if self.version_tuple() < minimum:
+            raise ClientError(
+                f"Coolify {format_version(self.version_tuple())} is too old for {feature}: "
+                f"cfadmin needs {format_version(minimum)} or newer",
+                service=self.service,
+            )
 
     def healthy(self) -> bool:
         return self.request("GET", "/api/health", idempotent=True).text.strip() == "OK"
@@ -201,6 +217,28 @@ class CoolifyClient(JsonHttpClient):
             json={"data": data},
             expect=(201,),
         )
+
+
+RELEASE = 10**6  # sorts a release after every beta of the same version
+# Features we use, by the release that brought them (API-NOTES §8).
+SERVICE_URLS = (4, 0, 0, 461)  # `urls` on POST/PATCH /services
+BULK_SERVICE_ENVS = (4, 0, 0, 330)
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """`4.3.11` → (4, 3, 11, RELEASE); `4.0.0-beta.474` → (4, 0, 0, 474); junk → (0,)."""
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)(?:-beta\.(\d+))?", text.strip())
+    if not match:
+        return (0,)
+    major, minor, patch, beta = match.groups()
+    return (int(major), int(minor), int(patch), int(beta) if beta else RELEASE)
+
+
+def format_version(version: tuple[int, ...]) -> str:
+    if len(version) < 4:
+        return "unknown"
+    base = ".".join(str(part) for part in version[:3])
+    return base if version[3] == RELEASE else f"{base}-beta.{version[3]}"
 
 
 def encode_compose(compose: str) -> str:
