@@ -94,6 +94,17 @@ class TextInputFilter(admin.SimpleListFilter):
         yield everything
 
 
+class AuditActorFilter(TextInputFilter):
+    """Users and command-line actors (`cli:root`) alike: the trail keeps the actor's name."""
+
+    title = "actor"
+    parameter_name = "actor"
+    placeholder = "user name or cli:user"
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(actor_repr=self.value().strip()) if self.value() else queryset
+
+
 class AuditTenantFilter(TextInputFilter):
     title = "tenant"
     parameter_name = "tenant"
@@ -127,8 +138,8 @@ class AuditEventAdmin(admin.ModelAdmin):
     )
     list_filter = (
         "action",
-        ("actor", admin.RelatedOnlyFieldListFilter),
-        "target_type",
+        AuditActorFilter,
+        ("target_type", admin.RelatedOnlyFieldListFilter),
         "occurred_at",
         AuditTenantFilter,
         AuditStackFilter,

@@ -81,8 +81,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     VIEWER: _VIEW + _OPS_VIEW,
     SUPPORT: _VIEW + _OPS_VIEW + _SUPPORT + _OPS_SUPPORT,
     OPERATOR: _VIEW + _OPS_VIEW + _SUPPORT + _OPS_SUPPORT + _OPERATE,
-    ADMIN: _VIEW + _OPS_VIEW + _SUPPORT + _OPS_SUPPORT + _OPERATE + _ADMINISTER
-    + _OPS_ADMINISTER,
+    ADMIN: _VIEW + _OPS_VIEW + _SUPPORT + _OPS_SUPPORT + _OPERATE + _ADMINISTER + _OPS_ADMINISTER,
 }
 
 
@@ -97,9 +96,14 @@ def sync_roles(apps: Any, *, strict: bool = True) -> None:
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        # create_permissions skips apps whose models_module is None (as in a migration's
+        # registry); set it for the call, and put back what was there.
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = original or True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = original
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

@@ -110,6 +110,12 @@ class StackSecretInline(admin.TabularInline):
     def current_value(self, obj: StackSecret) -> str:
         return obj.masked_value or "—"
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if not self.has_change_permission(request, obj):
+            fields.remove("value")  # nothing to write: the mask says all there is to see
+        return fields
+
 
 class OperationInline(admin.TabularInline):
     model = Operation
@@ -210,6 +216,11 @@ class StackAdmin(StackOperationsMixin, AuditedModelAdmin):
         if tenant and not Tenant.objects.filter(pk=tenant).exists():
             initial.pop("tenant")
         return initial
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and not obj.is_live:
+            return False  # a deleted stack is a tombstone for the audit trail: look, not touch
+        return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Deleting a stack tears down remote resources: it is an operation, never a row delete

@@ -159,6 +159,7 @@ class StackOperationsMixin:
             "action": action,
             "stacks": stacks,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "return_to": request.POST.get("_return_to", ""),
         }
 
     @admin.action(

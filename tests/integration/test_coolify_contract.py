@@ -511,6 +511,14 @@ def call_version(client, world):
     assert client.version() == "4.3.11"
 
 
+def call_version_tuple(client, world):
+    assert client.version_tuple() == (4, 3, 11, 10**6)
+
+
+def call_require_version(client, world):
+    client.require_version((4, 0, 0, 461), "service domains")  # passes: 4.3.11 is newer
+
+
 def call_healthy(client, world):
     assert client.healthy() is True
 
@@ -611,6 +619,8 @@ def call_upsert_service_envs(client, world):
 
 HAPPY_CALLS: dict[str, tuple[Callable[..., None], set[str]]] = {
     "version": (call_version, set()),
+    "version_tuple": (call_version_tuple, set()),
+    "require_version": (call_require_version, set()),
     "healthy": (call_healthy, {"health-outside-api-v1"}),
     "list_projects": (call_list_projects, set()),
     "find_project": (call_find_project, set()),

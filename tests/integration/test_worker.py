@@ -22,7 +22,9 @@ def database_url() -> str:
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     user = db.get("USER") or "postgres"
-    return f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    return (
+        f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    )
 
 
 @pytest.fixture
@@ -43,7 +45,10 @@ def worker(coolify_sim, pocketbase_server, tmp_path):
     log = (tmp_path / "qcluster.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     yield process
     process.terminate()
@@ -62,10 +67,13 @@ def wait_for(operation, timeout: float = 60.0):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_deploys_the_runbook_stack(make_stack, worker, coolify_sim, pocketbase,
-                                                 operator):
+def test_a_real_worker_deploys_the_runbook_stack(
+    make_stack, worker, coolify_sim, pocketbase, operator
+):
     stack = make_stack(
-        "customer-123", "customer-123-main", domains={"webui": "demo.customer123.com"},
+        "customer-123",
+        "customer-123-main",
+        domains={"webui": "demo.customer123.com"},
         secrets={"ANTHROPIC_API_KEY": "sk-test-worker-0123456789abcdef"},
     )
 

@@ -170,6 +170,8 @@ def canned(request: httpx.Request) -> httpx.Response:
 
 ALL_CALLS: dict[str, Callable[[CoolifyClient], Any]] = {
     "version": lambda c: c.version(),
+    "version_tuple": lambda c: c.version_tuple(),
+    "require_version": lambda c: c.require_version((0,), "anything"),
     "healthy": lambda c: c.healthy(),
     "list_projects": lambda c: c.list_projects(),
     "find_project": lambda c: c.find_project("x"),

@@ -52,15 +52,27 @@ class JsonArgumentParser(CommandParser):
     """Bad flags become the JSON error shape, not argparse's usage text."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse quotes what it did not understand, which may be a secret: keep it out.
+        prefix = "unrecognized arguments:"
+        if message.startswith(prefix):
+            words = message[len(prefix) :].split()
+            options = [word for word in words if word.startswith("-")]
+            hidden = len(words) - len(options)
+            message = (
+                f"{prefix} {' '.join(options)}".rstrip()
+                + (f" and {hidden} value(s) not shown (they may hold secrets)" if hidden else "")
+                + "; see `manage.py provision --help`"
+            )
         raise ProvisionError("bad_flag", message)
 
 
 def key_value(text: str, *, flag: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
+        # Never echo the text: an --env value is often a secret.
         raise ProvisionError(
             "bad_flag",
-            f"{flag} takes KEY=VALUE, got {text.split('=')[0]!r}",
+            f"{flag} takes KEY=VALUE (the text given has no KEY= part; it is not shown here)",
             field=flag.lstrip("-"),
         )
     return key.strip(), value
@@ -149,6 +161,7 @@ class Command(BaseCommand):
             stack_name=options["stack_name"],
             domains=[(service, host.strip()) for service, host in domains],
             env=env,
+            create_tenant=True,  # the runbook's CLI took any tenant slug
         )
         if options["dry_run"]:
             plan = build_deploy_plan(request)
