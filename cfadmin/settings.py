@@ -207,7 +207,11 @@ PROVISION_STALE_AFTER: float = env.float("PROVISION_STALE_AFTER", default=300.0)
 PROVISION_MAX_ATTEMPTS: int = env.int("PROVISION_MAX_ATTEMPTS", default=3)
 # Called with the operation after one succeeds (dotted paths; the ops app opens the runbook's
 # post-deploy / post-delete validation checklist and verifies what a machine can).
-OPERATION_SUCCESS_HOOKS: list[str] = ["ops.checklists.open_validation_run"]
+OPERATION_SUCCESS_HOOKS: list[str] = [
+    hook
+    for hook in env.list("OPERATION_SUCCESS_HOOKS", default=["ops.checklists.open_validation_run"])
+    if hook
+]
 
 # --- Health checks and automatic checklist probes (ops/) -------------------------------------
 HEALTHCHECK_TIMEOUT: float = env.float("HEALTHCHECK_TIMEOUT", default=10.0)
