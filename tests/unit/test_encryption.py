@@ -15,7 +15,7 @@ from cfadmin.encryption import MASK, InvalidToken
 from cfadmin.models import AuditAction, AuditEvent
 from stacks.models import StackSecret
 
-API_KEY = "sk-ant-api03-Zx8Qw2Lm5Np7Rt9Vb1Cd3Ef5Gh7f3a9"
+API_KEY = "sk-test-api03-Zx8Qw2Lm5Np7Rt9Vb1Cd3Ef5Gh7f3a9"
 
 
 def new_key() -> str:
@@ -143,7 +143,7 @@ def test_needs_rotation_is_true_only_for_tokens_the_first_key_cannot_open(settin
 @pytest.mark.parametrize(
     ("plaintext", "masked"),
     [
-        ("sk-ant-api03-0123456789f3a9", "sk-…f3a9"),
+        ("sk-test-api03-0123456789f3a9", "sk-…f3a9"),
         (API_KEY, "sk-…f3a9"),
         ("0123456789abcdef", "012…cdef"),  # 16: long enough to reveal the ends
         ("0123456789abcde", MASK),  # 15

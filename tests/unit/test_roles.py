@@ -52,7 +52,7 @@ def stack_post(tenant: Tenant, **fields) -> dict:
         "secrets-MIN_NUM_FORMS": "0",
         "secrets-MAX_NUM_FORMS": "1000",
         "secrets-0-key": "ANTHROPIC_API_KEY",
-        "secrets-0-value": "sk-ant-0123456789abcdef",
+        "secrets-0-value": "sk-test-0123456789abcdef",
         "operations-TOTAL_FORMS": "0",
         "operations-INITIAL_FORMS": "0",
         "operations-MIN_NUM_FORMS": "0",
@@ -90,7 +90,7 @@ def existing(make_stack):
         "customer-123",
         "customer-123-main",
         domains={"webui": "demo.customer123.com"},
-        secrets={"ANTHROPIC_API_KEY": "sk-ant-0123456789abcdef"},
+        secrets={"ANTHROPIC_API_KEY": "sk-test-0123456789abcdef"},
     )
 
 
@@ -252,7 +252,7 @@ def test_an_operator_adds_a_stack_with_its_domain_and_secret(client, operator, m
     assert response.status_code == 302
     stack = Stack.objects.get(tenant=tenant, stack_name="customer-123-new")
     assert [d.domain for d in stack.domains.all()] == ["new.customer123.com"]
-    assert stack.secrets.get().reveal() == "sk-ant-0123456789abcdef"
+    assert stack.secrets.get().reveal() == "sk-test-0123456789abcdef"
 
 
 def test_an_operator_cannot_delete_a_tenant(client, operator, make_tenant):
@@ -418,7 +418,7 @@ def test_an_admin_stack_add_is_recorded_with_its_scope(client, operator, make_te
         "customer-123",
         "customer-123-new",
     )
-    assert "sk-ant-0123456789abcdef" not in str(event.changes) + event.message
+    assert "sk-test-0123456789abcdef" not in str(event.changes) + event.message
 
 
 def test_a_refused_change_leaves_no_audit_event(client, viewer, existing):

@@ -274,7 +274,7 @@ def test_admin_stack_add_shows_the_stack_name_error_next_to_it_and_saves_nothing
         tenant,
         stack_name=value,
         domains=[("webui", "demo.customer123.com")],
-        secrets=[("ANTHROPIC_API_KEY", "sk-ant-0123456789abcdef")],
+        secrets=[("ANTHROPIC_API_KEY", "sk-test-0123456789abcdef")],
     )
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 200
@@ -363,7 +363,7 @@ def test_admin_refuses_a_taken_stack_name_next_to_the_field_and_saves_nothing(
         existing.tenant,
         stack_name="customer-123-main",
         domains=[("webui", "new.customer123.com")],
-        secrets=[("ANTHROPIC_API_KEY", "sk-ant-0123456789abcdef")],
+        secrets=[("ANTHROPIC_API_KEY", "sk-test-0123456789abcdef")],
     )
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 200
@@ -383,7 +383,7 @@ def test_admin_refuses_the_live_stack_name_of_another_tenant_and_saves_nothing(
         other,
         stack_name="customer-123-main",
         domains=[("webui", "new.customer456.com")],
-        secrets=[("ANTHROPIC_API_KEY", "sk-ant-0123456789abcdef")],
+        secrets=[("ANTHROPIC_API_KEY", "sk-test-0123456789abcdef")],
     )
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 200
@@ -465,7 +465,7 @@ def test_admin_shows_a_bad_domain_next_to_its_field_and_saves_nothing(
     data = stack_post(
         tenant,
         domains=[("webui", value)],
-        secrets=[("ANTHROPIC_API_KEY", "sk-ant-0123456789abcdef")],
+        secrets=[("ANTHROPIC_API_KEY", "sk-test-0123456789abcdef")],
     )
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 200
@@ -538,7 +538,7 @@ def test_admin_refuses_a_domain_owned_by_another_tenants_stack_and_saves_nothing
     data = stack_post(
         other,
         domains=[("webui", "demo.customer123.com")],
-        secrets=[("ANTHROPIC_API_KEY", "sk-ant-0123456789abcdef")],
+        secrets=[("ANTHROPIC_API_KEY", "sk-test-0123456789abcdef")],
     )
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 200
@@ -751,7 +751,7 @@ def test_admin_saves_a_valid_stack_with_its_domains_and_secrets(admin_client_, t
     data = stack_post(
         tenant,
         domains=[("webui", "demo.customer123.com")],
-        secrets=[("ANTHROPIC_API_KEY", "sk-ant-0123456789abcdef")],
+        secrets=[("ANTHROPIC_API_KEY", "sk-test-0123456789abcdef")],
     )
     response = admin_client_.post(STACK_ADD, data)
     assert response.status_code == 302
@@ -764,4 +764,4 @@ def test_admin_saves_a_valid_stack_with_its_domains_and_secrets(admin_client_, t
     assert [(d.service, d.domain) for d in stack.domains.all()] == [
         ("webui", "demo.customer123.com")
     ]
-    assert stack.secrets.get().reveal() == "sk-ant-0123456789abcdef"
+    assert stack.secrets.get().reveal() == "sk-test-0123456789abcdef"
