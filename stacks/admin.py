@@ -322,8 +322,8 @@ class StackAdmin(StackOperationsMixin, AuditedModelAdmin):
         obj: Any = None,
     ) -> Any:
         if obj is not None:
-            context["stack_buttons"] = self.stack_buttons(request, obj)
             context["operation"] = obj.operations.first()
+            context["stack_buttons"] = self.stack_buttons(request, obj, context["operation"])
             context["progress_url"] = reverse("admin:stacks_stack_progress", args=[obj.pk])
             context["changelist_url"] = reverse("admin:stacks_stack_changelist")
             context["action_checkbox_name"] = admin.helpers.ACTION_CHECKBOX_NAME

@@ -263,14 +263,15 @@ class StackOperationsMixin:
 
     # --- the stack page -----------------------------------------------------------------------
 
-    def stack_buttons(self, request: HttpRequest, stack: Stack) -> list[dict[str, Any]]:
+    def stack_buttons(
+        self, request: HttpRequest, stack: Stack, last: Operation | None
+    ) -> list[dict[str, Any]]:
         buttons = []
         for action, label, permission, kind in STACK_BUTTONS:
             if getattr(self, f"has_{permission}_permission")(request) and stack.accepts(kind):
                 buttons.append(
                     {"action": action, "label": label, "danger": kind == OperationKind.DELETE}
                 )
-        last = stack.operations.first()
         if last and last.status == "failed" and self.has_deploy_permission(request):
             buttons.insert(
                 0,

@@ -29,9 +29,6 @@ STACK_TRANSITIONS: dict[str, frozenset[str]] = {
     StackStatus.DELETED: frozenset(),
 }
 
-# Stacks that hold names and domains; a deleted stack is a tombstone and holds nothing.
-LIVE_STACK_STATUSES = frozenset(set(StackStatus.values) - {StackStatus.DELETED})
-
 
 class OperationKind(models.TextChoices):
     DEPLOY = "deploy", "Deploy"

@@ -610,7 +610,3 @@ def render_sample(
 ) -> RenderedStack:
     """The template rendered for sample names (the runbook's), with every env key provided."""
     return render_stack(manifest, tenant=tenant, stack_name=stack_name, env_keys=manifest.env_keys)
-
-
-def template_version_of(name: str) -> str:
-    return load_manifest(name).version

@@ -222,7 +222,6 @@ class CoolifyClient(JsonHttpClient):
 RELEASE = 10**6  # sorts a release after every beta of the same version
 # Features we use, by the release that brought them (API-NOTES §8).
 SERVICE_URLS = (4, 0, 0, 461)  # `urls` on POST/PATCH /services
-BULK_SERVICE_ENVS = (4, 0, 0, 330)
 
 
 def parse_version(text: str) -> tuple[int, ...]:

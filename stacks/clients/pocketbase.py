@@ -215,13 +215,5 @@ class PocketBaseClient(JsonHttpClient):
             return False
         return True
 
-    def get_record(self, record_id: str) -> dict[str, Any] | None:
-        try:
-            return self.request(
-                "GET", f"/api/collections/{COLLECTION}/records/{record_id}", idempotent=True
-            ).json()
-        except NotFound:
-            return None
-
 
 __all__ = ["AGENT_STACKS_SCHEMA", "COLLECTION", "ClientError", "PocketBaseClient", "filter_literal"]

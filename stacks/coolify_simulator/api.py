@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 VERSION = "4.3.11"
+SERVER_UUID = "sim0server0localhost0000"  # the one simulated server (24 characters)
 ROOT_ABILITIES = frozenset({"root"})
 SENSITIVE = frozenset({"root", "read:sensitive"})
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
@@ -169,7 +170,7 @@ class SimulatedCoolify:
             self.call_count = 0
             self.calls_by_route = Counter()
             self.rate_limited = 0
-            server_uuid = "sim0server0localhost00000"[:24]
+            server_uuid = SERVER_UUID
             self.servers = {
                 server_uuid: {
                     "id": 0,

@@ -56,8 +56,9 @@ from openapi_core import OpenAPI  # noqa: E402  (only once we know there is a sp
 from openapi_core.exceptions import OpenAPIError  # noqa: E402
 from openapi_core.testing import MockRequest, MockResponse  # noqa: E402
 
+from stacks.coolify_simulator.api import SERVER_UUID  # noqa: E402
+
 SPEC_HOST = "https://app.coolify.io"
-SERVER_UUID = "sim0server0localhost00000"[:24]
 MISSING_UUID = "nosuchuuid00000000000000"
 
 COMPOSE = """\

@@ -22,13 +22,13 @@ from typing import Any
 import httpx
 import pytest
 
+from stacks.coolify_simulator.api import SERVER_UUID
 from stacks.coolify_simulator.server import Fault
 from tests.conftest import SIM_TOKEN
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-SERVER_UUID = "sim0server0localhost00000"[:24]
 MISSING = "nosuchuuid00000000000000"
 
 COMPOSE = """\

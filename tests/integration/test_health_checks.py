@@ -38,6 +38,7 @@ from ops.health import CHECK_NAMES, CheckOutcome, record, run_checks
 from ops.models import CheckStatus, HealthCheckResult, Outage, uptime
 from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.clients.coolify import CoolifyClient
+from stacks.coolify_simulator.api import SERVER_UUID
 from stacks.coolify_simulator.server import Fault
 from stacks.provisioning import run_operation
 from stacks.services import request_operation
@@ -314,7 +315,7 @@ def test_every_check_is_healthy_against_the_simulator_and_real_pocketbase(health
     assert outcomes["coolify_servers"].details["servers"] == [
         {
             "name": "localhost",
-            "uuid": "sim0server0localhost0000",
+            "uuid": SERVER_UUID,
             "reachable": True,
             "usable": True,
         }

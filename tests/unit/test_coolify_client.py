@@ -38,9 +38,9 @@ from stacks.clients.errors import (
     ValidationFailed,
 )
 from stacks.clients.http import BACKOFF_BASE, BACKOFF_MAX, RETRY_AFTER_MAX
+from stacks.coolify_simulator.api import SERVER_UUID
 from stacks.coolify_simulator.server import Fault
 
-SERVER_UUID = "sim0server0localhost00000"[:24]
 SECRET = "42|cfadmin-SECRET-token-0123456789"  # Sanctum's <id>|<secret> shape
 BASE = "https://coolify.example.test"
 
