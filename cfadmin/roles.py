@@ -51,12 +51,16 @@ _OPS_VIEW = [
     "ops.view_checklistrun",
     "ops.view_checklistitem",
     "ops.view_escalationcontact",
+    "ops.view_incident",
+    "ops.view_incidentevent",
 ]
 _OPS_SUPPORT = [
     "ops.add_checklistrun",
     "ops.change_checklistrun",
     "ops.change_checklistitem",
     "ops.run_healthcheck",
+    "ops.add_incident",
+    "ops.change_incident",
 ]
 _OPS_ADMINISTER = [
     "ops.add_procedure",

@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from ops.business_hours import BusinessHours
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -228,6 +230,17 @@ PROBE_RESOLVE: dict[str, str] = env.dict("PROBE_RESOLVE", default={})
 # A CA bundle for HTTPS probes (tests use a local CA); empty: the system's.
 PROBE_CA_FILE: str = env.str("PROBE_CA_FILE", default="")
 HTTPS_CERT_WARN_DAYS: int = env.int("HTTPS_CERT_WARN_DAYS", default=14)
+
+# --- Incidents (ops/) -------------------------------------------------------------------------
+# When response targets marked "business hours only" run (the runbook's "4h business").
+try:
+    BUSINESS_HOURS = BusinessHours.parse(
+        env.str("BUSINESS_HOURS", default="09:00-17:00"),
+        env.list("BUSINESS_DAYS", default=["mon", "tue", "wed", "thu", "fri"]),
+        env.str("BUSINESS_TIME_ZONE", default=TIME_ZONE),
+    )
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
 
 # --- Local run (`make run`) ------------------------------------------------------------------
 CFADMIN_ADMIN_USERNAME: str = env.str("CFADMIN_ADMIN_USERNAME", default="admin")

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, Value, When
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -17,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from cfadmin.admin import AuditedModelAdmin
-from ops import checklists
+from ops import checklists, incidents
 from ops.health import CHECKS
 from ops.models import (
     ChecklistItem,
@@ -25,11 +26,14 @@ from ops.models import (
     CheckStatus,
     EscalationContact,
     HealthCheckResult,
+    Incident,
+    IncidentStatus,
     ItemState,
     Outage,
     Procedure,
     ProcedureStep,
     RunStatus,
+    duration_text,
     uptime,
 )
 from stacks.models import Stack
@@ -129,8 +133,17 @@ class HealthCheckResultAdmin(ReadOnlyAdmin):
             "opts": self.opts,
             "title": "Operations dashboard",
             "rows": rows,
-            "open_outages": Outage.objects.open(),
-            "recent_outages": Outage.objects.filter(ended_at__isnull=False)[:10],
+            "outages": [
+                *Outage.objects.open().prefetch_related("incidents"),
+                *Outage.objects.filter(ended_at__isnull=False).prefetch_related("incidents")[:10],
+            ],
+            "open_incidents": [
+                annotate_badges(incident)
+                for incident in Incident.objects.unresolved()
+                .select_related("escalation")
+                .order_by("severity", "opened_at")
+            ],
+            "can_open_incidents": request.user.has_perm("ops.add_incident"),
             "contacts": EscalationContact.objects.all(),
             "procedures": Procedure.objects.filter(active=True),
             "open_runs": ChecklistRun.objects.filter(status=RunStatus.OPEN).select_related(
@@ -193,12 +206,32 @@ class OutageAdmin(ReadOnlyAdmin):
         "duration_display",
         "failures",
         "last_message",
+        "incident_links",
     )
     list_filter = ("check_name", "started_at")
+    search_fields = ("check_name", "last_message")  # also what the incident form's picker searches
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("incidents")
 
     @admin.display(description="duration")
     def duration_display(self, obj: Outage) -> str:
         return obj.duration_text + ("" if obj.ended_at else " (ongoing)")
+
+    @admin.display(description="incidents")
+    def incident_links(self, obj: Outage) -> str:
+        return incident_links(obj.incidents.all())
+
+
+def incident_links(incidents_: Any) -> str:
+    return format_html_join(
+        ", ",
+        '<a href="{}">{}</a>',
+        (
+            (reverse("admin:ops_incident_change", args=[incident.pk]), str(incident))
+            for incident in incidents_
+        ),
+    )
 
 
 class ProcedureStepInline(admin.TabularInline):
@@ -395,3 +428,256 @@ class EscalationContactAdmin(AuditedModelAdmin):
     )
     search_fields = ("issue_type", "team")
     ordering = ("priority",)
+
+
+RESPONSE_BADGES = {
+    "met": ("#198754", "responded in time"),
+    "missed": ("#dc3545", "responded late"),
+    "overdue": ("#dc3545", "response overdue"),
+    "pending": ("#fd7e14", "awaiting response"),
+}
+SEVERITY_COLOURS = {"sev1": "#dc3545", "sev2": "#fd7e14", "sev3": "#0d6efd", "sev4": "#6c757d"}
+# Button labels for moving an incident to a status (from where it is allowed).
+TRANSITION_LABELS = {
+    IncidentStatus.ACKNOWLEDGED: "Acknowledge",
+    IncidentStatus.MITIGATED: "Mark mitigated",
+    IncidentStatus.OPEN: "Reopen",
+}
+
+
+def response_badge(incident: Incident) -> str:
+    """'awaiting response — by 03:40 (in 12m)' and the like, coloured."""
+    state = incident.response_state
+    if not state:
+        return "no target"
+    colour, label = RESPONSE_BADGES[state]
+    due = timezone.localtime(incident.response_due_at)
+    if state == "pending":
+        label += (
+            f" — by {due:%H:%M} (in {duration_text(incident.response_due_at - timezone.now())})"
+        )
+    elif state == "overdue":
+        label += f" by {duration_text(timezone.now() - incident.response_due_at)}"
+    elif incident.acknowledged_at:
+        label += f" ({duration_text(incident.acknowledged_at - incident.opened_at)})"
+    return format_html(
+        '<span class="cf-response cf-response-{}" style="color:{};font-weight:bold">{}</span>',
+        state,
+        colour,
+        label,
+    )
+
+
+def annotate_badges(incident: Incident) -> Incident:
+    incident.severity_badge = severity_badge(incident)
+    incident.response_badge = response_badge(incident)
+    return incident
+
+
+def severity_badge(incident: Incident) -> str:
+    return format_html(
+        '<span class="cf-severity" style="color:#fff;background:{};padding:1px 8px;'
+        'border-radius:8px">{}</span>',
+        SEVERITY_COLOURS.get(incident.severity, "#6c757d"),
+        incident.severity.upper(),
+    )
+
+
+@admin.register(Incident)
+class IncidentAdmin(AuditedModelAdmin):
+    list_display = (
+        "__str__",
+        "severity_display",
+        "status",
+        "escalation",
+        "response_display",
+        "opened_at",
+        "duration_display",
+        "owner",
+        "affected",
+    )
+    list_display_links = ("__str__",)
+    list_filter = ("status", "severity", "escalation", "opened_at")
+    search_fields = ("title", "summary", "tenants__slug", "stacks__stack_name")
+    autocomplete_fields = ("tenants", "stacks", "outages")
+    fields = ("title", "severity", "escalation", "owner", "summary", "tenants", "stacks", "outages")
+    list_select_related = ("escalation", "owner")
+    date_hierarchy = "opened_at"
+
+    # Unresolved incidents first, newest first within each group.
+    ordering = (
+        Case(When(status=IncidentStatus.RESOLVED, then=Value(1)), default=Value(0)).asc(),
+        "-opened_at",
+        "-id",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("tenants", "stacks__tenant")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # an incident is a record of what happened
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_display(self, obj: Incident) -> str:
+        return severity_badge(obj)
+
+    @admin.display(description="response", ordering="response_due_at")
+    def response_display(self, obj: Incident) -> str:
+        return response_badge(obj)
+
+    @admin.display(description="duration")
+    def duration_display(self, obj: Incident) -> str:
+        return obj.duration_text + ("" if obj.resolved_at else " (ongoing)")
+
+    @admin.display(description="affects")
+    def affected(self, obj: Incident) -> str:
+        names = [str(stack) for stack in obj.stacks.all()] or [t.slug for t in obj.tenants.all()]
+        return ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner":
+            from django.contrib.auth import get_user_model
+
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial: dict[str, Any] = {"owner": request.user.pk}
+        outage_id = request.GET.get("outage", "")
+        if outage_id.isdigit():
+            outage = Outage.objects.filter(pk=outage_id).first()
+            if outage is not None:
+                initial.update(incidents.initial_from_outage(outage))
+        stack_id = request.GET.get("stack", "")
+        if stack_id.isdigit():
+            stack = Stack.objects.filter(pk=stack_id).select_related("tenant").first()
+            if stack is not None:
+                initial.update(stacks=str(stack.pk), tenants=str(stack.tenant_id))
+        tenant_id = request.GET.get("tenant", "")
+        if tenant_id.isdigit():
+            initial["tenants"] = tenant_id
+        initial.update(super().get_changeform_initial_data(request))
+        initial.pop("outage", None)
+        initial.pop("stack", None)
+        initial.pop("tenant", None)
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: Incident, form: Any, change: bool) -> None:
+        if change:
+            obj._details_before = incidents.details(Incident.objects.get(pk=obj.pk))
+        else:
+            incidents.prepare_new(obj, actor=request.user)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        incident = form.instance
+        if change:
+            incidents.record_edit(
+                incident,
+                incident._details_before,
+                actor=request.user,
+                escalation_changed="escalation" in form.changed_data,
+            )
+        else:
+            incidents.record_opened(incident, actor=request.user)
+
+    def response_add(
+        self, request: HttpRequest, obj: Incident, post_url_continue: Any = None
+    ) -> Any:
+        # Straight to the incident's page: its timeline and actions are where work happens.
+        if "_addanother" not in request.POST and "_popup" not in request.POST:
+            self.message_user(request, f"Opened incident {obj}.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:ops_incident_change", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/<str:action>/do/",
+                view(require_POST(self.work_view)),
+                name="ops_incident_work",
+            ),
+            *super().get_urls(),
+        ]
+
+    def work_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """The buttons on an incident's page: status, note, escalate, start a checklist."""
+        if not request.user.has_perm("ops.change_incident"):
+            raise PermissionDenied
+        incident = get_object_or_404(Incident, pk=object_id)
+        post = request.POST
+        try:
+            if action == "status":
+                status = post.get("status", "")
+                incidents.change_status(
+                    incident,
+                    status,
+                    actor=request.user,
+                    note=post.get("note", ""),
+                    resolution=post.get("resolution", ""),
+                )
+                done = f"Incident is now {incident.get_status_display().lower()}."
+            elif action == "note":
+                incidents.add_note(incident, post.get("note", ""), actor=request.user)
+                done = "Note added."
+            elif action == "escalate":
+                contact = EscalationContact.objects.filter(pk=post.get("contact") or 0).first()
+                if contact is None:
+                    raise ValidationError({"contact": "Choose whom to escalate to."})
+                incidents.escalate(incident, contact, actor=request.user, how=post.get("how", ""))
+                done = f"Escalation to {contact.team} recorded."
+            elif action == "checklist":
+                if not request.user.has_perm("ops.add_checklistrun"):
+                    raise PermissionDenied
+                procedure = Procedure.objects.filter(
+                    pk=post.get("procedure") or 0, active=True
+                ).first()
+                if procedure is None:
+                    raise ValidationError({"procedure": "Choose a procedure to run."})
+                run = checklists.start_run_for_incident(procedure, incident, actor=request.user)
+                if procedure.steps.exclude(probe="").exists():
+                    enqueue("ops.tasks.run_checklist_probes_task", run.pk)
+                return HttpResponseRedirect(reverse("admin:ops_checklistrun_change", args=[run.pk]))
+            else:
+                raise Http404
+        except ValidationError as error:
+            self.message_user(
+                request, "Nothing changed: " + " ".join(error.messages), messages.ERROR
+            )
+        else:
+            self.message_user(request, done, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:ops_incident_change", args=[incident.pk]))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, *args: Any, **kwargs: Any
+    ) -> Any:
+        incident = context.get("original")
+        if incident is not None:
+            can_work = request.user.has_perm("ops.change_incident")
+            context.update(
+                incident=incident,
+                severity=severity_badge(incident),
+                response=response_badge(incident),
+                events=incident.events.all(),
+                runs=incident.checklist_runs.select_related("procedure").prefetch_related("items"),
+                can_work=can_work,
+                can_start_runs=can_work and request.user.has_perm("ops.add_checklistrun"),
+                transitions=[
+                    (status, label)
+                    for status, label in TRANSITION_LABELS.items()
+                    if incident.can_become(status)
+                ],
+                can_resolve=incident.can_become(IncidentStatus.RESOLVED),
+                contacts=EscalationContact.objects.all(),
+                procedures=Procedure.objects.filter(active=True).order_by(
+                    Case(
+                        When(category__in=["emergency", "security"], then=Value(0)),
+                        default=Value(1),
+                    ),
+                    "category",
+                    "title",
+                ),
+            )
+        return super().render_change_form(request, context, *args, **kwargs)

@@ -12,11 +12,15 @@ from django.utils import timezone
 
 from cfadmin import audit
 from cfadmin.models import AuditAction
+from ops import incidents
 from ops.models import (
     ChecklistItem,
     ChecklistRun,
+    Incident,
+    IncidentEventKind,
     ItemState,
     Procedure,
+    ProcedureCategory,
     RunStatus,
 )
 from ops.procedures import POST_DELETE, POST_DEPLOY
@@ -37,6 +41,7 @@ def start_run(
     actor: Any,
     tenant: Tenant | None = None,
     stack: Stack | None = None,
+    incident: Incident | None = None,
     note: str = "",
 ) -> ChecklistRun:
     if stack is not None and tenant is None:
@@ -46,6 +51,7 @@ def start_run(
             procedure=procedure,
             tenant=tenant,
             stack=stack,
+            incident=incident,
             note=note,
             started_by=actor if hasattr(actor, "pk") else None,
             started_by_repr=audit.actor_label(actor)[:150],
@@ -59,7 +65,31 @@ def start_run(
             target=run,
             message=f"Started checklist: {procedure}",
         )
+        if incident is not None:
+            incidents.add_event(
+                incident,
+                IncidentEventKind.CHECKLIST,
+                f"Started checklist “{procedure.title}” (run #{run.pk})",
+                actor=actor,
+            )
     return run
+
+
+def start_run_for_incident(procedure: Procedure, incident: Incident, *, actor: Any) -> ChecklistRun:
+    """A run inside an incident, about its one stack (or one tenant) when it has exactly one.
+    Validation procedures check one stack, so the incident must name exactly one."""
+    stacks = list(incident.stacks.select_related("tenant")[:2])
+    tenants = list(incident.tenants.all()[:2])
+    stack = stacks[0] if len(stacks) == 1 else None
+    tenant = tenants[0] if len(tenants) == 1 and stack is None else None
+    if procedure.category == ProcedureCategory.VALIDATION and stack is None:
+        raise ValidationError(
+            {
+                "procedure": f"{procedure.title} checks one stack: link exactly one stack to "
+                "the incident first, or start it from the procedure's page."
+            }
+        )
+    return start_run(procedure, actor=actor, tenant=tenant, stack=stack, incident=incident)
 
 
 def run_probes(run: ChecklistRun) -> int:
@@ -133,6 +163,14 @@ def _complete_if_settled(run: ChecklistRun, *, actor: Any) -> None:
             audit.record(
                 actor=actor, action=AuditAction.UPDATE, target=run, message="Checklist completed"
             )
+            run = ChecklistRun.objects.select_related("procedure", "incident").get(pk=run.pk)
+            if run.incident is not None:
+                incidents.add_event(
+                    run.incident,
+                    IncidentEventKind.CHECKLIST,
+                    f"Completed checklist “{run.procedure.title}” (run #{run.pk})",
+                    actor=actor,
+                )
 
 
 def open_validation_run(operation: Operation) -> ChecklistRun | None:

@@ -4,7 +4,7 @@ checklists (with items a machine verifies), and the escalation table.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -82,11 +82,7 @@ class Outage(models.Model):
 
     @property
     def duration_text(self) -> str:
-        seconds = int(self.duration.total_seconds())
-        if seconds < 60:
-            return f"{seconds}s"
-        hours, minutes = seconds // 3600, seconds % 3600 // 60
-        return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+        return duration_text(self.duration)
 
 
 class ProcedureCategory(models.TextChoices):
@@ -166,7 +162,7 @@ class RunStatus(models.TextChoices):
 
 
 class ChecklistRun(models.Model):
-    """One run of a procedure, optionally for a tenant or a stack."""
+    """One run of a procedure, optionally for a tenant, a stack or an incident."""
 
     procedure = models.ForeignKey(Procedure, on_delete=models.PROTECT, related_name="runs")
     tenant = models.ForeignKey(
@@ -174,6 +170,13 @@ class ChecklistRun(models.Model):
     )
     stack = models.ForeignKey(
         Stack, null=True, blank=True, on_delete=models.SET_NULL, related_name="checklist_runs"
+    )
+    incident = models.ForeignKey(
+        "Incident",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="checklist_runs",
     )
     status = models.CharField(
         max_length=16, choices=RunStatus.choices, default=RunStatus.OPEN, db_index=True
@@ -190,7 +193,11 @@ class ChecklistRun(models.Model):
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
-        subject = self.stack or self.tenant
+        subject = (
+            self.stack
+            or self.tenant
+            or (f"incident #{self.incident_id}" if self.incident_id else "")
+        )
         return f"{self.procedure.title}{f' — {subject}' if subject else ''} #{self.pk}"
 
     def audit_scope(self) -> tuple[str, str]:
@@ -272,6 +279,159 @@ class EscalationContact(models.Model):
         minutes = self.response_minutes
         text = f"{minutes // 60}h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes}min"
         return f"{text} business" if self.business_hours_only else text
+
+    def response_due(self, start: datetime) -> datetime:
+        """When this team should have responded to something raised at `start`."""
+        if self.business_hours_only:
+            return settings.BUSINESS_HOURS.add(start, self.response_minutes)
+        return start + timedelta(minutes=self.response_minutes)
+
+
+class Severity(models.TextChoices):
+    SEV1 = "sev1", "SEV1 — platform down or data at risk"
+    SEV2 = "sev2", "SEV2 — many customers affected"
+    SEV3 = "sev3", "SEV3 — one customer affected"
+    SEV4 = "sev4", "SEV4 — minor, no customer impact"
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    MITIGATED = "mitigated", "Mitigated"
+    RESOLVED = "resolved", "Resolved"
+
+
+# Where an incident may go from each status; "resolved → open" is a reopening.
+INCIDENT_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    IncidentStatus.OPEN: (
+        IncidentStatus.ACKNOWLEDGED,
+        IncidentStatus.MITIGATED,
+        IncidentStatus.RESOLVED,
+    ),
+    IncidentStatus.ACKNOWLEDGED: (IncidentStatus.MITIGATED, IncidentStatus.RESOLVED),
+    IncidentStatus.MITIGATED: (IncidentStatus.ACKNOWLEDGED, IncidentStatus.RESOLVED),
+    IncidentStatus.RESOLVED: (IncidentStatus.OPEN,),
+}
+
+
+class IncidentQuerySet(models.QuerySet):
+    def unresolved(self) -> IncidentQuerySet:
+        return self.exclude(status=IncidentStatus.RESOLVED)
+
+
+class Incident(models.Model):
+    """Something wrong that people work on: a timeline, who responds by when, what it touches."""
+
+    title = models.CharField(max_length=200)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.SEV3)
+    escalation = models.ForeignKey(
+        EscalationContact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="incidents",
+        verbose_name="issue type",
+        help_text="Who responds, and the response-time target (the escalation table).",
+    )
+    status = models.CharField(
+        max_length=16,
+        choices=IncidentStatus.choices,
+        default=IncidentStatus.OPEN,
+        db_index=True,
+    )
+    summary = models.TextField(blank=True, help_text="What is happening, who is affected.")
+    resolution = models.TextField(blank=True, help_text="What fixed it (required to resolve).")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_incidents",
+        help_text="The person working it.",
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opened_by_repr = models.CharField("opened by", max_length=150, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now, db_index=True)
+    response_due_at = models.DateTimeField("respond by", null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    mitigated_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    tenants = models.ManyToManyField(Tenant, blank=True, related_name="incidents")
+    stacks = models.ManyToManyField(Stack, blank=True, related_name="incidents")
+    outages = models.ManyToManyField(Outage, blank=True, related_name="incidents")
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title}"
+
+    def audit_scope(self) -> tuple[str, str]:
+        return "", ""
+
+    def can_become(self, status: str) -> bool:
+        return status in INCIDENT_TRANSITIONS.get(self.status, ())
+
+    def set_response_target(self) -> None:
+        """Respond-by from the escalation contact, counted from when the incident opened."""
+        self.response_due_at = (
+            self.escalation.response_due(self.opened_at) if self.escalation_id else None
+        )
+
+    @property
+    def response_state(self) -> str:
+        """'met', 'missed', 'overdue', 'pending', or '' without a target."""
+        if self.response_due_at is None:
+            return ""
+        if self.acknowledged_at is not None:  # set by the first move out of "open"
+            return "met" if self.acknowledged_at <= self.response_due_at else "missed"
+        return "overdue" if timezone.now() > self.response_due_at else "pending"
+
+    @property
+    def duration_text(self) -> str:
+        return duration_text((self.resolved_at or timezone.now()) - self.opened_at)
+
+
+class IncidentEventKind(models.TextChoices):
+    OPENED = "opened", "Opened"
+    NOTE = "note", "Note"
+    STATUS = "status", "Status changed"
+    ESCALATED = "escalated", "Escalated"
+    CHANGED = "changed", "Details changed"
+    CHECKLIST = "checklist", "Checklist"
+
+
+class IncidentEvent(models.Model):
+    """One line of an incident's timeline; appended, never edited."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=IncidentEventKind.choices)
+    message = models.TextField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_repr = models.CharField("by", max_length=150)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}: {self.message[:60]}"
+
+
+def duration_text(duration: timedelta) -> str:
+    seconds = max(0, int(duration.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
 
 
 def uptime(check_name: str, since: Any) -> float | None:

@@ -100,3 +100,26 @@ def test_collectstatic_works_as_the_dockerfile_runs_it(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "static" / "staticfiles.json").is_file()
     assert list((tmp_path / "static" / "admin" / "css").glob("base.*.css.gz"))
+
+
+def test_bad_business_hours_are_a_clear_startup_error_naming_the_variable(tmp_path):
+    for variable, value, rule in (
+        ("BUSINESS_HOURS", "9 to 5", "HH:MM-HH:MM"),
+        ("BUSINESS_HOURS", "17:00-09:00", "closing time must be after opening time"),
+        ("BUSINESS_DAYS", "monday,funday", "at least one day out of mon,tue"),
+        ("BUSINESS_TIME_ZONE", "Mars/Olympus", "not a known time zone"),
+    ):
+        result = run_manage(tmp_path, "check", **production_env(), **{variable: value})
+        assert result.returncode != 0, variable
+        assert f"{variable}=" in result.stderr and rule in result.stderr, result.stderr[-500:]
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    import re
+
+    settings_text = (BASE_DIR / "cfadmin" / "settings.py").read_text()
+    read = set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]+)"', settings_text))
+    example = (BASE_DIR / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    assert "BUSINESS_DAYS" in read and "SECRET_KEY" in read
+    assert read - listed == set()
