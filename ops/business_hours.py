@@ -6,7 +6,7 @@ No Django here: settings parse BUSINESS_HOURS / BUSINESS_DAYS / BUSINESS_TIME_ZO
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -49,18 +49,22 @@ class BusinessHours:
         return cls(opens, closes, frozenset(DAY_NAMES.index(day) for day in names), tz)
 
     def add(self, start: datetime, minutes: int) -> datetime:
-        """The moment `minutes` of business time after `start` have passed."""
-        current = start.astimezone(self.zone)
+        """The moment `minutes` of business time after `start` have passed. Windows are
+        measured in real time (UTC), so a window spanning a DST change counts its true length."""
         remaining = timedelta(minutes=minutes)
-        for _ in range(7 * (minutes // 60 + 2)):  # a bound, never reached with a valid week
-            day = current.date()
-            day_open = datetime.combine(day, self.opens, tzinfo=self.zone)
-            day_close = datetime.combine(day, self.closes, tzinfo=self.zone)
-            if current.weekday() in self.weekdays and current < day_close:
-                begin = max(current, day_open)
-                available = day_close - begin
-                if remaining <= available:
-                    return begin + remaining
-                remaining -= available
-            current = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone)
-        raise ValueError("no business hours in a week")  # pragma: no cover - parse forbids it
+        start_utc = start.astimezone(UTC)
+        day = start.astimezone(self.zone).date()
+        window = datetime.combine(day, self.closes) - datetime.combine(day, self.opens)
+        weeks = remaining / (window * len(self.weekdays))
+        for _ in range(7 * (2 * int(weeks) + 3)):  # twice the weeks: DST days may lose time
+            if day.weekday() in self.weekdays:
+                day_open = datetime.combine(day, self.opens, tzinfo=self.zone).astimezone(UTC)
+                day_close = datetime.combine(day, self.closes, tzinfo=self.zone).astimezone(UTC)
+                begin = max(start_utc, day_open)
+                if begin < day_close:
+                    available = day_close - begin
+                    if remaining <= available:
+                        return (begin + remaining).astimezone(self.zone)
+                    remaining -= available
+            day += timedelta(days=1)
+        raise ValueError("BUSINESS_HOURS: no business time found")  # pragma: no cover

@@ -171,7 +171,7 @@ def details(incident: Incident) -> dict[str, Any]:
     return {
         "title": incident.title,
         "severity": incident.get_severity_display().split(" —")[0],
-        "issue type": str(incident.escalation) if incident.escalation_id else "none",
+        "issue type": incident.escalation.issue_type if incident.escalation_id else "none",
         "owner": incident.owner.get_username() if incident.owner_id else "nobody",
         "summary": incident.summary,
         "tenants": {tenant.slug for tenant in incident.tenants.all()},
