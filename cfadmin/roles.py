@@ -20,6 +20,7 @@ _VIEW = [
     "stacks.view_stacksecret",
     "stacks.view_operation",
     "stacks.view_operationstep",
+    "stacks.view_reconcilerun",
     "cfadmin.view_auditevent",
 ]
 _SUPPORT = [
@@ -42,6 +43,7 @@ _OPERATE = [
     "stacks.start_stack",
     "stacks.redeploy_stack",
     "stacks.rotate_stack_secrets",
+    "stacks.reconcile_stacks",
 ]
 _OPS_VIEW = [
     "ops.view_healthcheckresult",

@@ -215,6 +215,9 @@ OPERATION_SUCCESS_HOOKS: list[str] = [
     if hook
 ]
 
+# Compare cfadmin with Coolify and PocketBase this often (drift report; repairs are manual).
+RECONCILE_INTERVAL_MINUTES: int = env.int("RECONCILE_INTERVAL_MINUTES", default=15)
+
 # --- Health checks and automatic checklist probes (ops/) -------------------------------------
 HEALTHCHECK_TIMEOUT: float = env.float("HEALTHCHECK_TIMEOUT", default=10.0)
 HEALTHCHECK_INTERVAL_MINUTES: int = env.int("HEALTHCHECK_INTERVAL_MINUTES", default=5)

@@ -1,6 +1,6 @@
-"""The ops app's django-q2 schedules, from settings. Installed by a migration; `manage.py
-install_schedules` (run by `make run`, and after changing HEALTHCHECK_INTERVAL_MINUTES)
-brings them in step with the settings again."""
+"""The django-q2 schedules that follow settings (health checks, reconcile). Installed by
+migrations; `manage.py install_schedules` (run by `make run`, and after changing
+HEALTHCHECK_INTERVAL_MINUTES or RECONCILE_INTERVAL_MINUTES) brings them in step again."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 
 HEALTHCHECK_SCHEDULE = "cfadmin.health_checks"
+RECONCILE_SCHEDULE = "cfadmin.reconcile"
 
 
 def install_schedules(schedule_model: Any = None) -> None:
@@ -20,6 +21,15 @@ def install_schedules(schedule_model: Any = None) -> None:
             "func": "ops.tasks.run_health_checks_task",
             "schedule_type": "I",
             "minutes": settings.HEALTHCHECK_INTERVAL_MINUTES,
+            "repeats": -1,
+        },
+    )
+    schedule_model.objects.update_or_create(
+        name=RECONCILE_SCHEDULE,
+        defaults={
+            "func": "stacks.tasks.reconcile_task",
+            "schedule_type": "I",
+            "minutes": settings.RECONCILE_INTERVAL_MINUTES,
             "repeats": -1,
         },
     )

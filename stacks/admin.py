@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from cfadmin.admin import AuditedModelAdmin, TextInputFilter
 from cfadmin.validators import validate_dns_label
+from stacks import admin_reconcile  # noqa: F401  (registers Stacks > Reconcile)
 from stacks.admin_operations import StackOperationsMixin
 from stacks.catalog import template_names
 from stacks.choices import StackStatus

@@ -93,3 +93,24 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
     StackStatus.DELETING: frozenset({OperationKind.DELETE}),
     StackStatus.DELETED: frozenset(),
 }
+
+
+class DriftKind(models.TextChoices):
+    """What reconcile can find between cfadmin, Coolify and PocketBase."""
+
+    MISSING_SERVICE = "missing_service", "Service missing in Coolify"
+    SERVICE_STATUS = "service_status", "Coolify status differs from cfadmin"
+    MISSING_RECORD = "missing_record", "PocketBase record missing"
+    RECORD_DIFFERS = "record_differs", "PocketBase record differs from cfadmin"
+    ORPHAN_SERVICE = "orphan_service", "Coolify service unknown to cfadmin"
+    ORPHAN_RECORD = "orphan_record", "PocketBase record unknown to cfadmin"
+
+
+class Repair(models.TextChoices):
+    """What reconcile can do about a drift; each checks the remote side again first."""
+
+    PUSH_RECORD = "push_record", "Write cfadmin's record to PocketBase"
+    TAKE_COOLIFY_STATUS = "take_coolify_status", "Take Coolify's status into cfadmin"
+    MARK_ERROR = "mark_error", "Mark the stack as error"
+    IMPORT = "import", "Import into cfadmin"
+    DELETE_RECORD = "delete_record", "Delete the PocketBase record"

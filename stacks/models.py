@@ -425,3 +425,26 @@ class RemoteSnapshot(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ReconcileRun(models.Model):
+    """One comparison of cfadmin with Coolify and PocketBase, and the drift it found."""
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    requested_by_repr = models.CharField("requested by", max_length=150)
+    stacks_checked = models.PositiveIntegerField(default=0)
+    drift = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, help_text="Why the comparison could not be made.")
+    note = models.TextField(blank=True, help_text="What was repaired just before it.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        permissions = [("reconcile_stacks", "Can reconcile, repair drift and import stacks")]
+
+    def __str__(self) -> str:
+        return f"Reconcile {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def drift_count(self) -> int:
+        return len(self.drift)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from stacks import provisioning, services
+from typing import Any
+
+from stacks import provisioning, reconcile, services
+from stacks.choices import Repair
+from stacks.clients.errors import ClientError
 
 
 def run_operation_task(operation_id: int) -> bool:
@@ -11,3 +15,25 @@ def run_operation_task(operation_id: int) -> bool:
 
 def recover_stale_operations_task() -> dict[str, list[int]]:
     return provisioning.recover_stale_operations(enqueue=services.enqueue_operation)
+
+
+def reconcile_task(user_id: int | None = None) -> int:
+    """A reconcile (the schedule's, or one asked for in the admin); returns the drift count."""
+    return reconcile.run_reconcile(actor=_user(user_id) or "schedule").drift_count
+
+
+def repair_drift_task(kind: str, target: str, user_id: int | None) -> str:
+    """One repair asked for in the admin, then a fresh comparison for the page."""
+    actor = _user(user_id)
+    try:
+        done = reconcile.repair(kind, target, actor=actor)
+    except (reconcile.RepairRefused, ClientError) as error:
+        done = f"Not repaired: {error}"
+    reconcile.run_reconcile(actor=actor, note=f"{Repair(kind).label} ({target}): {done}")
+    return done
+
+
+def _user(user_id: int | None) -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id).first() if user_id else None

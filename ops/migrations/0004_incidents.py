@@ -9,7 +9,7 @@ from django.db import migrations, models
 def sync_roles(apps, schema_editor):
     from cfadmin.roles import sync_roles
 
-    sync_roles(apps, strict=True)
+    sync_roles(apps, strict=False)  # stacks 0003 adds the reconcile permissions, strictly
 
 
 class Migration(migrations.Migration):

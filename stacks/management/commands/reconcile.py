@@ -1,0 +1,104 @@
+"""`python manage.py reconcile`: compare cfadmin with Coolify and PocketBase, print the drift.
+
+Exit status: 0 in sync, 1 drift found (or left after repairs), 2 the comparison failed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from stacks import reconcile
+from stacks.choices import Repair
+from stacks.clients.errors import ClientError
+
+# What --repair applies by itself: nothing is deleted, nothing is created.
+SAFE_REPAIRS = (Repair.PUSH_RECORD, Repair.TAKE_COOLIFY_STATUS, Repair.MARK_ERROR)
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare cfadmin's stacks with Coolify's services and PocketBase's agent_stacks records "
+        "and print the drift. --repair writes records and takes Coolify's status; --import "
+        "adopts stacks that exist only in Coolify. Exit 0 in sync, 1 drift, 2 cannot compare."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", action="store_true", help="Print JSON.")
+        parser.add_argument(
+            "--repair",
+            action="store_true",
+            help="Apply the safe repairs: write PocketBase records from cfadmin, take Coolify's "
+            "status, mark stacks whose service is gone as error.",
+        )
+        parser.add_argument(
+            "--import",
+            dest="import_",
+            action="store_true",
+            help="Import stacks that exist only in Coolify (with their PocketBase record).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        actor = f"cli:{getpass.getuser()}"
+        run = reconcile.run_reconcile(actor=actor)
+        applied: list[dict[str, str]] = []
+        wanted = set(SAFE_REPAIRS if options["repair"] else ()) | (
+            {Repair.IMPORT} if options["import_"] else set()
+        )
+        if wanted and not run.error:
+            for drift in run.drift:
+                kind = next((r for r in drift["repairs"] if r in wanted), None)
+                if kind is None:
+                    continue
+                try:
+                    done = reconcile.repair(kind, drift["target"], actor=actor)
+                    applied.append({"target": drift["target"], "repair": kind, "result": done})
+                except (reconcile.RepairRefused, ClientError) as error:
+                    applied.append({"target": drift["target"], "repair": kind, "error": str(error)})
+            if applied:
+                note = "; ".join(
+                    f"{a['repair']} {a['target']}: {a.get('result') or a['error']}"
+                    for a in applied
+                )
+                run = reconcile.run_reconcile(actor=actor, note=note)
+        self.report(run, applied, as_json=options["json"])
+        if run.error:
+            sys.exit(2)
+        if run.drift:
+            sys.exit(1)
+
+    def report(self, run: Any, applied: list[dict[str, str]], *, as_json: bool) -> None:
+        if as_json:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "ok": not run.error and not run.drift,
+                        "error": run.error or None,
+                        "stacks_checked": run.stacks_checked,
+                        "drift": run.drift,
+                        "repairs": applied,
+                    },
+                    indent=2,
+                )
+            )
+            return
+        for item in applied:
+            outcome = item.get("result") or f"not repaired: {item['error']}"
+            self.stdout.write(f"{item['repair']} {item['target']}: {outcome}")
+        if run.error:
+            self.stderr.write(f"Cannot compare: {run.error}")
+            return
+        if not run.drift:
+            self.stdout.write(f"In sync: {run.stacks_checked} stacks checked, no drift.")
+            return
+        self.stdout.write(f"{len(run.drift)} drift found ({run.stacks_checked} stacks checked):")
+        for drift in run.drift:
+            repairs = ", ".join(drift["repairs"]) or "none (see message)"
+            self.stdout.write(
+                f"  {drift['kind']:<16} {drift['tenant']}/{drift['stack_name']}: "
+                f"{drift['message']}  [repair: {repairs}]"
+            )
