@@ -207,7 +207,7 @@ def test_the_command_prints_drift_and_exits_by_what_it_found(deployed, remote):
     call_command("reconcile", "--repair", stdout=out)  # no SystemExit: in sync afterwards
     text = out.getvalue()
     assert "push_record stack:" in text and "Wrote the PocketBase record" in text
-    assert "In sync: 1 stacks checked, no drift." in text
+    assert "In sync: 1 stack checked, no drift." in text
     assert remote.pocketbase.find_record("customer-123", "customer-123-main") is not None
     runs = ReconcileRun.objects.filter(requested_by_repr__startswith="cli:")
     assert runs.count() == 3  # --json; --repair before and after repairing

@@ -92,10 +92,11 @@ class Command(BaseCommand):
         if run.error:
             self.stderr.write(f"Cannot compare: {run.error}")
             return
+        checked = f"{run.stacks_checked} stack{'' if run.stacks_checked == 1 else 's'} checked"
         if not run.drift:
-            self.stdout.write(f"In sync: {run.stacks_checked} stacks checked, no drift.")
+            self.stdout.write(f"In sync: {checked}, no drift.")
             return
-        self.stdout.write(f"{len(run.drift)} drift found ({run.stacks_checked} stacks checked):")
+        self.stdout.write(f"{len(run.drift)} drift found ({checked}):")
         for drift in run.drift:
             repairs = ", ".join(drift["repairs"]) or "none (see message)"
             self.stdout.write(
