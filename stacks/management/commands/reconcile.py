@@ -61,8 +61,7 @@ class Command(BaseCommand):
                     applied.append({"target": drift["target"], "repair": kind, "error": str(error)})
             if applied:
                 note = "; ".join(
-                    f"{a['repair']} {a['target']}: {a.get('result') or a['error']}"
-                    for a in applied
+                    f"{a['repair']} {a['target']}: {a.get('result') or a['error']}" for a in applied
                 )
                 run = reconcile.run_reconcile(actor=actor, note=note)
         self.report(run, applied, as_json=options["json"])
