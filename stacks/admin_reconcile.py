@@ -118,12 +118,20 @@ class ReconcileRunAdmin(admin.ModelAdmin):
     def repair_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not request.user.has_perm(PERMISSION):
             raise PermissionDenied
+        if not object_id.isdigit():
+            raise Http404
         run = ReconcileRun.objects.filter(pk=object_id).first()
         kind, target = request.POST.get("repair", ""), request.POST.get("target", "")
         listed = run is not None and any(
             d["target"] == target and kind in d["repairs"] for d in run.drift
         )
-        if not listed:
+        if run is not None and run.pk != ReconcileRun.objects.values_list("pk", flat=True).first():
+            self.message_user(
+                request,
+                "A newer report exists; repair from it (it shows what is still wrong).",
+                messages.ERROR,
+            )
+        elif not listed:
             self.message_user(
                 request,
                 "That repair is not in this report; reconcile again and use the new report.",

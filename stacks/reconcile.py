@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -249,8 +250,9 @@ def _stack_drift(
 
 
 def _normalised(value: Any) -> Any:
+    """Unset is unset: PocketBase's null, "" and [] compare equal; lists in any order."""
     if isinstance(value, list):
-        return sorted(str(v) for v in value)
+        value = sorted(str(v) for v in value)
     return value or ""
 
 
@@ -296,6 +298,8 @@ def repair(
 ) -> str:
     """Apply one repair to one target ("stack:12", "service:<uuid>", "record:<id>"); returns
     what was done. Raises RepairRefused when it no longer applies."""
+    if kind not in Repair.values:
+        raise RepairRefused(f"Unknown repair {kind!r}.")
     coolify = coolify or get_coolify()
     pocketbase = pocketbase or get_pocketbase()
     target_type, _, target_id = target.partition(":")
@@ -513,8 +517,7 @@ def import_stack(
             domain.save()
         for key, value in env_values.items():
             secret = StackSecret(stack=stack, key=key)
-            secret.set_value(value)
-            _clean(secret, f"env.{key}")
+            _clean(secret, f"env.{key}", lambda s=secret, v=value: s.set_value(v))
             secret.save()
         audit.record(
             actor=actor,
@@ -531,8 +534,11 @@ def import_stack(
     return stack
 
 
-def _clean(obj: Any, field_name: str) -> None:
+def _clean(obj: Any, field_name: str, prepare: Callable[[], None] | None = None) -> None:
+    """Validate before saving; a failure refuses the import, naming the field (never a value)."""
     try:
+        if prepare is not None:
+            prepare()
         obj.full_clean()
     except ValidationError as error:
         raise RepairRefused(f"{field_name}: " + " ".join(error.messages)) from None
