@@ -13,7 +13,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from ops.business_hours import BusinessHours
+from cfadmin.business_hours import BusinessHours
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

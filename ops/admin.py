@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from cfadmin import audit
 from cfadmin.admin import AuditedModelAdmin
 from ops import checklists, incidents
 from ops.health import CHECKS
@@ -430,6 +431,7 @@ class EscalationContactAdmin(AuditedModelAdmin):
     ordering = ("priority",)
 
 
+INCIDENT_FORM_FIELDS = ("title", "severity", "escalation", "owner", "summary")
 RESPONSE_BADGES = {
     "met": ("#198754", "responded in time"),
     "missed": ("#dc3545", "responded late"),
@@ -468,6 +470,11 @@ def response_badge(incident: Incident) -> str:
     )
 
 
+def number(text: str | None) -> int:
+    """A posted id, or 0 (matches nothing) when it is not a number."""
+    return int(text) if text and text.isdigit() else 0
+
+
 def annotate_badges(incident: Incident) -> Incident:
     incident.severity_badge = severity_badge(incident)
     incident.response_badge = response_badge(incident)
@@ -500,7 +507,7 @@ class IncidentAdmin(AuditedModelAdmin):
     list_filter = ("status", "severity", "escalation", "opened_at")
     search_fields = ("title", "summary", "tenants__slug", "stacks__stack_name")
     autocomplete_fields = ("tenants", "stacks", "outages")
-    fields = ("title", "severity", "escalation", "owner", "summary", "tenants", "stacks", "outages")
+    fields = (*INCIDENT_FORM_FIELDS, "tenants", "stacks", "outages")
     list_select_related = ("escalation", "owner")
     date_hierarchy = "opened_at"
 
@@ -563,11 +570,15 @@ class IncidentAdmin(AuditedModelAdmin):
         return initial
 
     def save_model(self, request: HttpRequest, obj: Incident, form: Any, change: bool) -> None:
-        if change:
-            obj._details_before = incidents.details(Incident.objects.get(pk=obj.pk))
-        else:
+        if not change:
             incidents.prepare_new(obj, actor=request.user)
-        super().save_model(request, obj, form, change)
+            super().save_model(request, obj, form, change)
+            return
+        previous = Incident.objects.get(pk=obj.pk)
+        obj._details_before = incidents.details(previous)
+        obj._audit_before = audit.snapshot(previous)
+        # Only what the form edits: a status change made meanwhile (another tab) is kept.
+        obj.save(update_fields=[f for f in INCIDENT_FORM_FIELDS if f in form.fields])
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
@@ -606,6 +617,8 @@ class IncidentAdmin(AuditedModelAdmin):
         """The buttons on an incident's page: status, note, escalate, start a checklist."""
         if not request.user.has_perm("ops.change_incident"):
             raise PermissionDenied
+        if not object_id.isdigit():
+            raise Http404
         incident = get_object_or_404(Incident, pk=object_id)
         post = request.POST
         try:
@@ -623,7 +636,7 @@ class IncidentAdmin(AuditedModelAdmin):
                 incidents.add_note(incident, post.get("note", ""), actor=request.user)
                 done = "Note added."
             elif action == "escalate":
-                contact = EscalationContact.objects.filter(pk=post.get("contact") or 0).first()
+                contact = EscalationContact.objects.filter(pk=number(post.get("contact"))).first()
                 if contact is None:
                     raise ValidationError({"contact": "Choose whom to escalate to."})
                 incidents.escalate(incident, contact, actor=request.user, how=post.get("how", ""))
@@ -632,7 +645,7 @@ class IncidentAdmin(AuditedModelAdmin):
                 if not request.user.has_perm("ops.add_checklistrun"):
                     raise PermissionDenied
                 procedure = Procedure.objects.filter(
-                    pk=post.get("procedure") or 0, active=True
+                    pk=number(post.get("procedure")), active=True
                 ).first()
                 if procedure is None:
                     raise ValidationError({"procedure": "Choose a procedure to run."})

@@ -148,12 +148,12 @@ def escalate(
     this one, with its response target counted from now."""
     how = (how or "").strip()
     with transaction.atomic():
-        if incident.escalation_id is None:
-            incident.escalation = contact
-            incident.response_due_at = contact.response_due(timezone.now())
-            Incident.objects.filter(pk=incident.pk).update(
-                escalation=contact, response_due_at=incident.response_due_at
-            )
+        due = contact.response_due(timezone.now())
+        adopted = Incident.objects.filter(pk=incident.pk, escalation__isnull=True).update(
+            escalation=contact, response_due_at=due
+        )
+        if adopted:
+            incident.escalation, incident.response_due_at = contact, due
         reach = ", ".join(part for part in (contact.phone, contact.email, contact.chat) if part)
         message = (
             f"Escalated to {contact.team} ({contact.issue_type}, respond within "
@@ -183,10 +183,10 @@ def details(incident: Incident) -> dict[str, Any]:
 def record_edit(
     incident: Incident, before: dict[str, Any], *, actor: Any, escalation_changed: bool
 ) -> IncidentEvent | None:
-    """After a form edit: a timeline line saying what changed; a new issue type moves the
-    response target (still counted from when the incident opened)."""
+    """After a form edit: a timeline line saying what changed. A new issue type routes the
+    incident to another team, so its response target counts from now (as an escalation's)."""
     if escalation_changed:
-        incident.set_response_target()
+        incident.set_response_target(since=timezone.now())
         Incident.objects.filter(pk=incident.pk).update(response_due_at=incident.response_due_at)
     after = details(incident)
     parts = []

@@ -376,10 +376,10 @@ class Incident(models.Model):
     def can_become(self, status: str) -> bool:
         return status in INCIDENT_TRANSITIONS.get(self.status, ())
 
-    def set_response_target(self) -> None:
-        """Respond-by from the escalation contact, counted from when the incident opened."""
+    def set_response_target(self, since: datetime | None = None) -> None:
+        """Respond-by from the escalation contact, counted from `since` (default: opening)."""
         self.response_due_at = (
-            self.escalation.response_due(self.opened_at) if self.escalation_id else None
+            self.escalation.response_due(since or self.opened_at) if self.escalation_id else None
         )
 
     @property

@@ -4,6 +4,7 @@ stacks.reconcile does the work in the worker."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
@@ -11,12 +12,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from stacks.choices import DriftKind, Repair
 from stacks.models import ReconcileRun
 
 PERMISSION = "stacks.reconcile_stacks"
+# A comparison unfinished after this long lost its worker.
+UNFINISHED_AFTER = timedelta(minutes=10)
 # Repairs that destroy something: the form asks to tick a confirmation first.
 DESTRUCTIVE = {Repair.DELETE_RECORD}
 
@@ -62,7 +66,7 @@ class ReconcileRunAdmin(admin.ModelAdmin):
     def latest_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return self.render_run(request, ReconcileRun.objects.first())
+        return self.render_run(request, latest_finished())
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
@@ -73,8 +77,9 @@ class ReconcileRunAdmin(admin.ModelAdmin):
         return self.render_run(request, run)
 
     def render_run(self, request: HttpRequest, run: ReconcileRun | None) -> HttpResponse:
-        latest = ReconcileRun.objects.values_list("pk", flat=True).first()
-        can_repair = request.user.has_perm(PERMISSION) and run is not None and run.pk == latest
+        latest = latest_finished()
+        is_latest = run is not None and latest is not None and run.pk == latest.pk
+        can_repair = request.user.has_perm(PERMISSION) and is_latest
         rows = []
         for drift in run.drift if run else []:
             rows.append(
@@ -100,7 +105,13 @@ class ReconcileRunAdmin(admin.ModelAdmin):
             "title": "Reconcile: cfadmin, Coolify and PocketBase",
             "run": run,
             "rows": rows,
-            "is_latest": run is not None and run.pk == latest,
+            "is_latest": is_latest,
+            "lost": run is not None
+            and run.finished_at is None
+            and timezone.now() - run.started_at > UNFINISHED_AFTER,
+            "comparing": ReconcileRun.objects.filter(
+                finished_at__isnull=True, started_at__gte=timezone.now() - UNFINISHED_AFTER
+            ).exists(),
             "can_run": request.user.has_perm(PERMISSION),
             "can_repair": can_repair,
         }
@@ -125,7 +136,8 @@ class ReconcileRunAdmin(admin.ModelAdmin):
         listed = run is not None and any(
             d["target"] == target and kind in d["repairs"] for d in run.drift
         )
-        if run is not None and run.pk != ReconcileRun.objects.values_list("pk", flat=True).first():
+        latest = latest_finished()
+        if run is not None and (latest is None or run.pk != latest.pk):
             self.message_user(
                 request,
                 "A newer report exists; repair from it (it shows what is still wrong).",
@@ -151,3 +163,8 @@ class ReconcileRunAdmin(admin.ModelAdmin):
                 messages.SUCCESS,
             )
         return HttpResponseRedirect(reverse("admin:stacks_reconcile"))
+
+
+def latest_finished() -> ReconcileRun | None:
+    """The report to act on: the newest comparison that ended (one may be running now)."""
+    return ReconcileRun.objects.filter(finished_at__isnull=False).first()

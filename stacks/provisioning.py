@@ -155,9 +155,8 @@ def pocketbase_record(stack: Stack, status: str) -> dict[str, Any]:
         "status": status,
         "project_uuid": stack.coolify_project_uuid,
         "service_uuid": stack.coolify_service_uuid,
-        "domains": list(
-            stack.domains.filter(released_at__isnull=True).values_list("domain", flat=True)
-        ),
+        # .all(): uses a prefetch when the caller made one (reconcile compares every stack)
+        "domains": [d.domain for d in stack.domains.all() if d.released_at is None],
         "django_id": stack.pk,
     }
 

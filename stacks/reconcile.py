@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import yaml
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from cfadmin import audit
@@ -29,7 +30,14 @@ from stacks.clients.coolify import CoolifyClient, parse_status
 from stacks.clients.errors import ClientError, NotFound
 from stacks.clients.pocketbase import PocketBaseClient
 from stacks.compose import LABEL_PREFIX, load_manifest
-from stacks.models import Operation, ReconcileRun, Stack, StackDomain, StackSecret
+from stacks.models import (
+    InvalidTransition,
+    Operation,
+    ReconcileRun,
+    Stack,
+    StackDomain,
+    StackSecret,
+)
 from stacks.provisioning import get_coolify, get_pocketbase, pocketbase_record
 from tenants.models import Tenant
 
@@ -39,6 +47,8 @@ logger = logging.getLogger(__name__)
 UNSETTLED = (StackStatus.PENDING, StackStatus.DEPLOYING, StackStatus.DELETING)
 # Coolify's service state → the cfadmin status that says the same.
 COOLIFY_STATE_STATUS = {"running": StackStatus.RUNNING, "exited": StackStatus.STOPPED}
+# Coolify's status lags behind start and stop: a stack changed this recently is not compared.
+STATUS_SETTLE_TIME = timedelta(minutes=2)
 # States on the way somewhere: not drift yet.
 COOLIFY_MOVING_STATES = frozenset({"starting", "restarting", "stopping", "removing", "created"})
 # Record fields compared with what cfadmin would write.
@@ -90,27 +100,40 @@ def coolify_status(service: dict[str, Any]) -> str | None:
 def service_identity(service: dict[str, Any]) -> dict[str, str]:
     """Tenant, stack and template of a service cfadmin made: from its compose labels (needs
     the token's read:sensitive), else from the description cfadmin gave it. Empty if neither."""
-    compose = service.get("docker_compose_raw") or ""
-    if compose:
-        try:
-            parsed = yaml.safe_load(compose) or {}
-        except yaml.YAMLError:
-            parsed = {}
-        for spec in (parsed.get("services") or {}).values() if isinstance(parsed, dict) else []:
-            labels = (spec or {}).get("labels") or {}
-            if isinstance(labels, list):
-                labels = dict(item.split("=", 1) for item in labels if "=" in str(item))
-            if f"{LABEL_PREFIX}stack" in labels:
-                return {
-                    "tenant": str(labels.get(f"{LABEL_PREFIX}tenant", "")),
-                    "stack_name": str(labels[f"{LABEL_PREFIX}stack"]),
-                    "template": str(labels.get(f"{LABEL_PREFIX}template", "")),
-                    "template_version": str(labels.get(f"{LABEL_PREFIX}template-version", "")),
-                }
+    for labels in _compose_labels(str(service.get("docker_compose_raw") or "")):
+        if f"{LABEL_PREFIX}stack" in labels:
+            return {
+                "tenant": str(labels.get(f"{LABEL_PREFIX}tenant", "")),
+                "stack_name": str(labels[f"{LABEL_PREFIX}stack"]),
+                "template": str(labels.get(f"{LABEL_PREFIX}template", "")),
+                "template_version": str(labels.get(f"{LABEL_PREFIX}template-version", "")),
+            }
     match = DESCRIPTION_PATTERN.match(str(service.get("description") or ""))
     if match:
         return {"tenant": match["tenant"], "stack_name": match["stack"], "template": ""}
     return {}
+
+
+def _compose_labels(compose: str) -> list[dict[str, Any]]:
+    """Each compose service's labels as a mapping; anything malformed is skipped (other tools
+    write to Coolify too, and one odd service must not stop the comparison)."""
+    if not compose:
+        return []
+    try:
+        parsed = yaml.safe_load(compose)
+    except yaml.YAMLError:
+        return []
+    services = parsed.get("services") if isinstance(parsed, dict) else None
+    found = []
+    for spec in services.values() if isinstance(services, dict) else []:
+        labels = spec.get("labels") if isinstance(spec, dict) else None
+        if isinstance(labels, list):
+            labels = dict(
+                str(item).split("=", 1) for item in labels if isinstance(item, str) and "=" in item
+            )
+        if isinstance(labels, dict):
+            found.append(labels)
+    return found
 
 
 def find_drift(
@@ -123,7 +146,9 @@ def find_drift(
     live = list(
         Stack.objects.exclude(status=StackStatus.DELETED)
         .select_related("tenant")
-        .prefetch_related("domains")
+        .prefetch_related(
+            Prefetch("domains", queryset=StackDomain.objects.filter(released_at__isnull=True))
+        )
     )
     busy = set(
         Operation.objects.in_flight().filter(stack__in=live).values_list("stack_id", flat=True)
@@ -138,44 +163,60 @@ def find_drift(
             stack, by_uuid, records_by_key.get((stack.tenant.slug, stack.stack_name))
         )
 
-    known_uuids = {s.coolify_service_uuid for s in live if s.coolify_service_uuid}
-    known_keys = {(s.tenant.slug, s.stack_name) for s in live}
+    known_uuids = {s.coolify_service_uuid: s for s in live if s.coolify_service_uuid}
+    live_by_key = {(s.tenant.slug, s.stack_name): s for s in live}
     for uuid, service in by_uuid.items():
         if uuid in known_uuids:
             continue
         identity = service_identity(service)
         if not identity:
             continue  # not made by cfadmin: the health check lists foreign services
-        if (identity["tenant"], identity["stack_name"]) in known_keys:
-            continue  # an interrupted create whose stack will adopt it by name
+        owner = live_by_key.get((identity["tenant"], identity["stack_name"]))
+        if owner is not None and (not owner.coolify_service_uuid or owner.status in UNSETTLED):
+            continue  # an interrupted create: the stack's next attempt adopts it by name
+        status = service.get("status") or "no status"
+        seen = f"Coolify runs service {service.get('name')} ({uuid}, {status})"
+        if owner is not None:
+            drift.append(
+                Drift(
+                    DriftKind.ORPHAN_SERVICE,
+                    identity["tenant"],
+                    identity["stack_name"],
+                    f"{seen}, a duplicate: stack {owner} uses service "
+                    f"{owner.coolify_service_uuid}. Delete the duplicate in Coolify.",
+                    [],
+                    service_uuid=uuid,
+                )
+            )
+            continue
         drift.append(
             Drift(
                 DriftKind.ORPHAN_SERVICE,
                 identity["tenant"],
                 identity["stack_name"],
-                f"Coolify runs service {service.get('name')} ({uuid}, "
-                f"{service.get('status') or 'no status'}) that cfadmin does not know.",
+                f"{seen} that cfadmin does not know.",
                 [Repair.IMPORT],
                 service_uuid=uuid,
             )
         )
     for key, record in records_by_key.items():
-        if key in known_keys:
+        if key in live_by_key:
             continue
         uuid = str(record.get("service_uuid") or "")
         importable = uuid in by_uuid and uuid not in known_uuids
+        if importable:
+            where = "its Coolify service exists."
+        elif uuid in known_uuids:
+            where = f"its service belongs to stack {known_uuids[uuid]}: a stale duplicate."
+        else:
+            where = "Coolify has no service for it."
         drift.append(
             Drift(
                 DriftKind.ORPHAN_RECORD,
                 str(key[0]),
                 str(key[1]),
                 f"PocketBase has a record (status {record.get('status') or '?'}) for a stack "
-                "cfadmin does not know; "
-                + (
-                    "its Coolify service exists."
-                    if importable
-                    else "Coolify has no service for it."
-                ),
+                f"cfadmin does not know; {where}",
                 [Repair.IMPORT] if importable else [Repair.DELETE_RECORD],
                 service_uuid=uuid if importable else "",
                 record_id=str(record.get("id", "")),
@@ -221,10 +262,13 @@ def _stack_drift(
             )
         else:
             observed = coolify_status(service)
-            if observed is not None and observed != stack.status:
+            settled = timezone.now() - stack.updated_at >= STATUS_SETTLE_TIME
+            both_down = stack.status == StackStatus.ERROR and observed == StackStatus.STOPPED
+            if observed is not None and observed != stack.status and settled and not both_down:
                 add(
                     DriftKind.SERVICE_STATUS,
-                    f"cfadmin says {stack.status}, Coolify says {service.get('status') or '?'}.",
+                    f"cfadmin says {stack.status}, Coolify says {service.get('status') or '?'}. "
+                    "Coolify's status can lag or be wrong: check the stack's URL first.",
                     [Repair.TAKE_COOLIFY_STATUS],
                 )
     if record is None:
@@ -277,6 +321,9 @@ def run_reconcile(
     except ClientError as error:
         run.error = str(error)
         logger.warning("reconcile could not compare: %s", run.error)
+    except Exception as error:  # a report must end, even on a bug or odd data
+        run.error = f"{type(error).__name__} while comparing; the worker log has the details."
+        logger.exception("reconcile failed")
     else:
         run.drift = [d.as_dict() for d in drift]
         run.stacks_checked = checked
@@ -306,7 +353,8 @@ def repair(
     if kind == Repair.IMPORT:
         if target_type == "service":
             stack = import_stack(target_id, actor=actor, coolify=coolify, pocketbase=pocketbase)
-            return f"Imported {stack} from Coolify service {target_id}."
+            problem = getattr(stack, "record_problem", "")
+            return f"Imported {stack} from Coolify service {target_id}.{problem}"
         raise RepairRefused("Import needs a Coolify service to adopt.")
     if kind == Repair.DELETE_RECORD:
         if target_type != "record":
@@ -319,13 +367,14 @@ def repair(
         raise RepairRefused("The stack is gone or deleted.")
     if stack.status in UNSETTLED or stack.operations.in_flight().exists():
         raise RepairRefused(f"{stack} has an operation in flight; reconcile again when it ends.")
-    if kind == Repair.PUSH_RECORD:
-        return _push_record(stack, actor=actor, pocketbase=pocketbase)
-    if kind == Repair.TAKE_COOLIFY_STATUS:
-        return _take_coolify_status(stack, actor=actor, coolify=coolify, pocketbase=pocketbase)
-    if kind == Repair.MARK_ERROR:
+    try:
+        if kind == Repair.PUSH_RECORD:
+            return _push_record(stack, actor=actor, pocketbase=pocketbase)
+        if kind == Repair.TAKE_COOLIFY_STATUS:
+            return _take_coolify_status(stack, actor=actor, coolify=coolify, pocketbase=pocketbase)
         return _mark_missing(stack, actor=actor, coolify=coolify, pocketbase=pocketbase)
-    raise RepairRefused(f"Unknown repair {kind!r}.")
+    except InvalidTransition:
+        raise RepairRefused(f"{stack}'s status changed meanwhile; reconcile again.") from None
 
 
 def _push_record(stack: Stack, *, actor: Any, pocketbase: PocketBaseClient) -> str:
@@ -369,6 +418,8 @@ def _take_coolify_status(
 def _mark_missing(
     stack: Stack, *, actor: Any, coolify: CoolifyClient, pocketbase: PocketBaseClient
 ) -> str:
+    if stack.status == StackStatus.ERROR:
+        raise RepairRefused(f"{stack} is already marked error.")
     if stack.coolify_service_uuid and coolify.service_exists(stack.coolify_service_uuid):
         raise RepairRefused("The Coolify service exists now; reconcile again.")
     before = stack.status
@@ -398,7 +449,8 @@ def _delete_orphan_record(
     if Stack.live_named(stack_name).filter(tenant__slug=tenant).exists():
         raise RepairRefused(f"cfadmin knows {tenant}/{stack_name} now; the record is not orphan.")
     uuid = str(record.get("service_uuid") or "")
-    if uuid and coolify.service_exists(uuid):
+    owned = Stack.objects.filter(coolify_service_uuid=uuid).exclude(status=StackStatus.DELETED)
+    if uuid and not owned.exists() and coolify.service_exists(uuid):
         raise RepairRefused(
             f"Coolify still runs service {uuid} for this record: import it instead."
         )
@@ -510,7 +562,11 @@ def import_stack(
             pocketbase_id=str((record or {}).get("id", "")),
         )
         _clean(stack, "stack")
-        stack.save()
+        try:
+            with transaction.atomic():
+                stack.save()
+        except IntegrityError:  # another import of the same stack won
+            raise RepairRefused(f"{stack} was imported meanwhile.") from None
         for service_name, host in domains:
             domain = StackDomain(stack=stack, service=service_name, domain=host)
             _clean(domain, f"domain.{service_name}")
@@ -530,7 +586,11 @@ def import_stack(
                 "env_keys": sorted(env_values),
             },
         )
-    _push_record(stack, actor=actor, pocketbase=pocketbase)
+    try:
+        _push_record(stack, actor=actor, pocketbase=pocketbase)
+    except ClientError as error:
+        logger.warning("%s imported; PocketBase record not written: %s", stack, error)
+        stack.record_problem = f" Its PocketBase record was not written ({error}): reconcile again."
     return stack
 
 

@@ -41,7 +41,7 @@ def seed(apps, schema_editor):
     from ops.schedules import install_schedules
 
     install_schedules(apps.get_model("django_q", "Schedule"))
-    sync_roles(apps, strict=False)  # 0004 adds the incident permissions and syncs strictly
+    sync_roles(apps, strict=False)  # later models' permissions: stacks 0003 syncs strictly
 
 
 def unseed(apps, schema_editor):

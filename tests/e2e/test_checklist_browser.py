@@ -128,6 +128,7 @@ def test_support_runs_the_daily_health_check_to_completion(
     # The last step is cfadmin's to verify: run the automatic checks (inline, as a worker would).
     monkeypatch.setattr(Conf, "SYNC", True)
     page.get_by_role("button", name="Run the automatic checks again").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("Automatic checks queued")
     page.reload()
 
     expect(page.locator("#cf-run-status")).to_contain_text("Completed")

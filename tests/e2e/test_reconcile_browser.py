@@ -6,8 +6,10 @@ stray record is deleted only once "I am sure" is ticked."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from django_q.conf import Conf
 from playwright.sync_api import Page, expect
 
@@ -34,6 +36,8 @@ def drifted(make_stack, remote, operator) -> Stack:
     operation = request_operation(stack, OperationKind.DEPLOY, actor=operator)
     assert run_operation(operation.pk, remote=remote, sleep=no_sleep)
     assert Operation.objects.get(pk=operation.pk).status == OperationStatus.SUCCEEDED
+    # Deployed a while ago (Coolify's status has caught up), stopped behind cfadmin's back.
+    Stack.objects.filter(pk=stack.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
     stack.refresh_from_db()
     remote.coolify.stop_service(stack.coolify_service_uuid)
     remote.pocketbase.delete_record(stack.pocketbase_id)

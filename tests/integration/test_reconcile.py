@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from cfadmin.models import AuditEvent
 from stacks import reconcile
@@ -38,8 +40,14 @@ def deployed(make_stack, remote, operator) -> Stack:
     assert run_operation(operation.pk, remote=remote, sleep=no_sleep)
     operation.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED, operation.error
-    stack.refresh_from_db()
+    age(stack)
     return stack
+
+
+def age(stack: Stack) -> None:
+    """As if the last change was a while ago: Coolify's status has caught up by then."""
+    Stack.objects.filter(pk=stack.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    stack.refresh_from_db()
 
 
 def compare(remote) -> ReconcileRun:

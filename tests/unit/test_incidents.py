@@ -20,10 +20,10 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from cfadmin.business_hours import BusinessHours
 from cfadmin.models import AuditAction, AuditEvent
 from cfadmin.roles import ADMIN, OPERATOR, ROLE_PERMISSIONS, SUPPORT, VIEWER
 from ops import checklists, incidents
-from ops.business_hours import BusinessHours
 from ops.models import (
     INCIDENT_TRANSITIONS,
     ChecklistRun,
@@ -710,15 +710,18 @@ def test_record_edit_with_nothing_changed_adds_nothing(support):
 
 
 @pytest.mark.django_db
-def test_record_edit_recomputes_the_target_from_opened_at(support):
+def test_record_edit_counts_a_new_issue_types_target_from_now(support):
+    """Re-routed to another team: that team's clock starts when it is routed to them."""
     incident = make_incident(support, escalation=contact("Customer Data Loss"))
     Incident.objects.filter(pk=incident.pk).update(opened_at=utc(2024, 5, 1, 10, 0))
     incident.refresh_from_db()
     before = incidents.details(incident)
     incident.escalation = contact("Security Incident")
     incident.save()
+    start = timezone.now()
     event = incidents.record_edit(incident, before, actor=support, escalation_changed=True)
-    assert Incident.objects.get(pk=incident.pk).response_due_at == utc(2024, 5, 1, 10, 15)
+    due = Incident.objects.get(pk=incident.pk).response_due_at
+    assert start + timedelta(minutes=15) <= due <= timezone.now() + timedelta(minutes=15)
     assert event.message == ("Issue type: Customer Data Loss → Security Incident")
 
 
@@ -1126,7 +1129,45 @@ def test_changing_the_issue_type_in_the_form_moves_the_target(client, support):
             "summary": "",
         },
     )
-    assert Incident.objects.get(pk=incident.pk).response_due_at == utc(2024, 5, 1, 10, 30)
+    due = Incident.objects.get(pk=incident.pk).response_due_at
+    assert timezone.now() < due <= timezone.now() + timedelta(minutes=30)
+
+
+@pytest.mark.django_db
+def test_a_form_save_keeps_a_status_changed_meanwhile(client, support):
+    """The form was loaded while open; someone acknowledged in another tab; the save keeps it."""
+    incident = make_incident(support, owner=support)
+    login(client, support)
+    client.get(change_url(incident))
+    incidents.change_status(incident, IncidentStatus.ACKNOWLEDGED, actor=support)
+    client.post(
+        change_url(incident),
+        {"title": "Renamed", "severity": incident.severity, "owner": support.pk, "summary": ""},
+    )
+    saved = Incident.objects.get(pk=incident.pk)
+    assert (saved.title, saved.status) == ("Renamed", IncidentStatus.ACKNOWLEDGED)
+    assert saved.acknowledged_at is not None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [("escalate", {"contact": "abc"}), ("checklist", {"procedure": "1; drop"})],
+)
+def test_malformed_ids_in_incident_actions_are_refused_not_500(client, support, action, data):
+    incident = make_incident(support)
+    login(client, support)
+    response = client.post(
+        reverse("admin:ops_incident_work", args=[incident.pk, action]), data, follow=True
+    )
+    assert response.status_code == 200
+    assert "Nothing changed: Choose" in response.content.decode()
+    assert (
+        client.post(
+            reverse("admin:ops_incident_work", args=["abc", "note"]), {"note": "x"}
+        ).status_code
+        == 404
+    )
 
 
 @pytest.mark.django_db

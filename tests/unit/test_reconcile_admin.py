@@ -57,9 +57,8 @@ def make_run(drift: list[dict[str, Any]] = (), *, age_minutes: int = 0, **fields
     fields.setdefault("requested_by_repr", "schedule")
     fields.setdefault("stacks_checked", 3)
     started = timezone.now() - timedelta(minutes=age_minutes)
-    return ReconcileRun.objects.create(
-        drift=list(drift), started_at=started, finished_at=started, **fields
-    )
+    fields.setdefault("finished_at", started)
+    return ReconcileRun.objects.create(drift=list(drift), started_at=started, **fields)
 
 
 def repair_url(run: ReconcileRun) -> str:
@@ -539,3 +538,30 @@ def test_a_repair_from_an_older_report_is_refused(as_user, operator, queued):
     assert messages_of(response) == [
         "A newer report exists; repair from it (it shows what is still wrong)."
     ]
+
+
+def test_a_comparison_in_progress_does_not_hide_the_last_report(as_user, operator, queued):
+    """While a run compares, the page keeps the last finished report and its repairs."""
+    finished = make_run([STATUS_DRIFT], age_minutes=15)
+    make_run([], finished_at=None)  # started just now, not finished
+    content = as_user(operator).get(LATEST).content.decode()
+    assert f'data-run="{finished.pk}"' in content
+    assert "1 drift found" in content and "In sync" not in content
+    assert "A comparison is running now" in content
+    as_user(operator).post(
+        repair_url(finished), {"repair": Repair.TAKE_COOLIFY_STATUS, "target": "stack:41"}
+    )
+    assert queued == [
+        ("stacks.tasks.repair_drift_task", Repair.TAKE_COOLIFY_STATUS, "stack:41", operator.pk)
+    ]
+
+
+def test_a_run_whose_worker_died_says_so(as_user, viewer):
+    """Unfinished for longer than a comparison can take: not "In sync"."""
+    lost = make_run([], age_minutes=30, finished_at=None)
+    content = (
+        as_user(viewer)
+        .get(reverse("admin:stacks_reconcilerun_change", args=[lost.pk]))
+        .content.decode()
+    )
+    assert "Did not finish (its worker stopped)" in content and "In sync" not in content

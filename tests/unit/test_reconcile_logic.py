@@ -90,6 +90,8 @@ def record_of(stack: Stack, record_id: str = "rec-0001", **overrides: Any) -> di
 
 
 def settle(stack: Stack, status: str = StackStatus.RUNNING, **fields: Any) -> Stack:
+    """Put the stack in a status, changed long enough ago for Coolify's status to catch up."""
+    fields.setdefault("updated_at", timezone.now() - timedelta(minutes=10))
     Stack.objects.filter(pk=stack.pk).update(status=status, **fields)
     stack.refresh_from_db()
     return stack
@@ -257,7 +259,10 @@ def test_a_status_mismatch_offers_taking_coolifys_status(running):
     assert checked == 1
     [found] = drift
     assert found.kind == DriftKind.SERVICE_STATUS
-    assert found.message == "cfadmin says running, Coolify says exited."
+    assert found.message == (
+        "cfadmin says running, Coolify says exited. "
+        "Coolify's status can lag or be wrong: check the stack's URL first."
+    )
     assert found.repairs == [Repair.TAKE_COOLIFY_STATUS]
     assert found.target == f"stack:{running.pk}"
     assert (found.tenant, found.stack_name, found.record_id) == (TENANT, STACK, "rec-0001")
@@ -280,7 +285,7 @@ def test_an_error_stack_whose_service_runs_is_drift(running):
     settle(running, StackStatus.ERROR)
     [found], _ = find_drift([service()], [record_of(running)])
     assert found.kind == DriftKind.SERVICE_STATUS
-    assert found.message == "cfadmin says error, Coolify says running:healthy."
+    assert found.message.startswith("cfadmin says error, Coolify says running:healthy.")
 
 
 def test_a_missing_service_offers_mark_error(running):
@@ -824,3 +829,61 @@ def test_import_of_a_service_coolify_no_longer_has_is_refused(db):
     """Import looks again: a vanished service is refused."""
     with pytest.raises(RepairRefused, match="Coolify has no service svc-gone"):
         fix(Repair.IMPORT, "service:svc-gone")
+
+
+def test_a_stack_changed_moments_ago_is_not_compared_with_coolifys_lagging_status(running):
+    """Coolify's status lags a start or stop by up to a minute: no status drift yet."""
+    settle(running, updated_at=timezone.now() - timedelta(seconds=30))
+    assert find_drift([service(status="exited")], [record_of(running)]) == ([], 1)
+
+
+def test_an_error_stack_whose_service_is_exited_is_not_drift(running):
+    """Both say it does not run: taking "stopped" would only erase the error's detail."""
+    settle(running, StackStatus.ERROR, status_detail="wait healthy timed out")
+    record = {**record_of(running), "status": "error"}
+    assert find_drift([service(status="exited")], [record]) == ([], 1)
+
+
+def test_a_duplicate_service_of_a_live_stack_is_reported_without_import(running):
+    """A second cfadmin-made service for a stack that already has one: shown, not importable."""
+    duplicate = service(uuid="dup-0002", description=f"cfadmin stack {TENANT}/{STACK} (x)")
+    [found], _ = find_drift([service(), duplicate], [record_of(running)])
+    assert found.kind == DriftKind.ORPHAN_SERVICE and found.service_uuid == "dup-0002"
+    assert found.repairs == []
+    assert f"a duplicate: stack {TENANT}/{STACK} uses service {SERVICE_UUID}" in found.message
+
+
+def test_an_orphan_record_of_a_live_stacks_service_is_called_a_duplicate(running):
+    """A record under another name pointing at a live stack's service: deletable."""
+    stray = {**record_of(running), "id": "rec-stray", "stack_name": "old-name"}
+    drift, _ = find_drift([service()], [record_of(running), stray])
+    [found] = drift
+    assert found.kind == DriftKind.ORPHAN_RECORD and found.repairs == [Repair.DELETE_RECORD]
+    assert f"its service belongs to stack {TENANT}/{STACK}: a stale duplicate." in found.message
+
+
+@pytest.mark.parametrize(
+    "compose",
+    [
+        "services: [a, b]\n",
+        "services:\n  agent: just-a-string\n",
+        "services:\n  agent:\n    labels:\n      - {cf.stack: x}\n",
+        "- not\n- a mapping\n",
+    ],
+)
+def test_odd_compose_files_from_other_tools_are_not_cfadmins(compose):
+    """Malformed or foreign compose never raises: the service is simply not cfadmin's."""
+    assert service_identity(service(compose=compose)) == {}
+
+
+@pytest.mark.django_db
+def test_an_unexpected_error_still_ends_the_run(monkeypatch):
+    """A bug or odd data must not leave a run that looks like "in sync" forever."""
+
+    def boom(services, records):
+        raise KeyError("secret-looking-value")
+
+    monkeypatch.setattr(reconcile, "find_drift", boom)
+    run = reconcile.run_reconcile(actor="t", coolify=StubCoolify(), pocketbase=StubPocketBase())
+    assert run.finished_at is not None and run.drift == []
+    assert run.error == "KeyError while comparing; the worker log has the details."

@@ -16,14 +16,16 @@ from stacks import reconcile
 from stacks.choices import Repair
 from stacks.clients.errors import ClientError
 
-# What --repair applies by itself: nothing is deleted, nothing is created.
-SAFE_REPAIRS = (Repair.PUSH_RECORD, Repair.TAKE_COOLIFY_STATUS, Repair.MARK_ERROR)
+# What --repair applies by itself: nothing is deleted or created, and Coolify's status (which
+# can lag or be wrong, API-NOTES §8) is taken only by a person who checked the stack's URL.
+SAFE_REPAIRS = (Repair.PUSH_RECORD, Repair.MARK_ERROR)
 
 
 class Command(BaseCommand):
     help = (
         "Compare cfadmin's stacks with Coolify's services and PocketBase's agent_stacks records "
-        "and print the drift. --repair writes records and takes Coolify's status; --import "
+        "and print the drift. --repair writes records and marks stacks whose service is gone; "
+        "--import "
         "adopts stacks that exist only in Coolify. Exit 0 in sync, 1 drift, 2 cannot compare."
     )
 
@@ -32,8 +34,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--repair",
             action="store_true",
-            help="Apply the safe repairs: write PocketBase records from cfadmin, take Coolify's "
-            "status, mark stacks whose service is gone as error.",
+            help="Apply the safe repairs: write PocketBase records from cfadmin, mark stacks "
+            "whose Coolify service is gone as error.",
         )
         parser.add_argument(
             "--import",
