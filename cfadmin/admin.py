@@ -27,6 +27,20 @@ def _readable(message: Any) -> str:
     return LogEntry(change_message=message).get_change_message()
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records (audit events, operations, health results, reports): nobody adds, edits or
+    deletes them in the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class AuditedModelAdmin(admin.ModelAdmin):
     """Writes an AuditEvent, with masked before/after values, for every add, change and delete."""
 
@@ -124,7 +138,7 @@ class AuditStackFilter(TextInputFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the trail is append-only, for everyone including superusers."""
 
     list_display = (
@@ -148,15 +162,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     list_select_related = ("target_type",)
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class StaffUserAdmin(UserAdmin):

@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from cfadmin import audit
-from cfadmin.admin import AuditedModelAdmin
+from cfadmin.admin import AuditedModelAdmin, ReadOnlyAdmin
 from ops import checklists, incidents
 from ops.health import CHECKS
 from ops.models import (
@@ -62,17 +62,6 @@ def enqueue(func: str, *args: Any) -> None:
     from django_q.tasks import async_task
 
     async_task(func, *args)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(HealthCheckResult)

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from cfadmin.admin import AuditedModelAdmin, TextInputFilter
+from cfadmin.admin import AuditedModelAdmin, ReadOnlyAdmin, TextInputFilter
 from cfadmin.validators import validate_dns_label
 from stacks import admin_reconcile  # noqa: F401  (registers Stacks > Reconcile)
 from stacks.admin_operations import StackOperationsMixin
@@ -368,7 +368,7 @@ class OperationStepInline(admin.TabularInline):
 
 
 @admin.register(Operation)
-class OperationAdmin(admin.ModelAdmin):
+class OperationAdmin(ReadOnlyAdmin):
     """Read-only: an operation is a record of what happened; retry makes a new one."""
 
     list_display = (
@@ -386,15 +386,6 @@ class OperationAdmin(admin.ModelAdmin):
     list_select_related = ("stack__tenant",)
     inlines = (OperationStepInline,)
     readonly_fields = [f.name for f in Operation._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class TenantStackInline(admin.TabularInline):

@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from cfadmin.admin import ReadOnlyAdmin
 from stacks.choices import DriftKind, Repair
 from stacks.models import ReconcileRun
 
@@ -32,19 +33,10 @@ def enqueue(func: str, *args: Any) -> None:
 
 
 @admin.register(ReconcileRun)
-class ReconcileRunAdmin(admin.ModelAdmin):
+class ReconcileRunAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "requested_by_repr", "stacks_checked", "drift_count", "error")
     list_filter = ("started_at",)
     date_hierarchy = "started_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="drift")
     def drift_count(self, obj: ReconcileRun) -> int:

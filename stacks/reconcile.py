@@ -39,6 +39,7 @@ from stacks.models import (
     StackSecret,
 )
 from stacks.provisioning import get_coolify, get_pocketbase, pocketbase_record
+from stacks.services import create_tenant
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -535,16 +536,14 @@ def import_stack(
     with transaction.atomic():
         tenant = Tenant.objects.filter(slug=identity["tenant"]).first()
         if tenant is None:
-            tenant = Tenant(slug=identity["tenant"], name=identity["tenant"])
-            _clean(tenant, "tenant")
-            tenant.save()
-            audit.record(
-                actor=actor,
-                action=AuditAction.CREATE,
-                target=tenant,
-                message="Created by reconcile, importing a stack cfadmin did not know",
-                changes={"after": audit.snapshot(tenant)},
-            )
+            try:
+                tenant = create_tenant(
+                    identity["tenant"],
+                    actor=actor,
+                    reason="Created by reconcile, importing a stack cfadmin did not know",
+                )
+            except ValidationError as error:
+                raise RepairRefused("tenant: " + " ".join(error.messages)) from None
         if Stack.live_named(identity["stack_name"]).exists():
             raise RepairRefused(
                 f"stack_name: a live stack named {identity['stack_name']} exists already."

@@ -108,7 +108,7 @@ def deploy_stack(request: DeployRequest, *, actor: Any) -> Operation:
         raise DeployRefused(errors)
     manifest = cleaned["manifest"]
     with transaction.atomic():
-        tenant = cleaned["tenant"] or _create_tenant(request.tenant, actor=actor)
+        tenant = cleaned["tenant"] or create_tenant(request.tenant, actor=actor)
         stack = Stack.objects.create(
             tenant=tenant,
             project_name=cleaned["project_name"],
@@ -135,7 +135,14 @@ def deploy_stack(request: DeployRequest, *, actor: Any) -> Operation:
         )
 
 
-def _create_tenant(slug: str, *, actor: Any) -> Tenant:
+def create_tenant(
+    slug: str,
+    *,
+    actor: Any,
+    reason: str = "Created by a deploy for a tenant cfadmin did not know yet",
+) -> Tenant:
+    """A tenant cfadmin meets for the first time (named by its slug); ValidationError if the
+    slug is not valid."""
     tenant = Tenant(slug=slug, name=slug)
     tenant.full_clean()
     tenant.save()
@@ -143,7 +150,7 @@ def _create_tenant(slug: str, *, actor: Any) -> Tenant:
         actor=actor,
         action=AuditAction.CREATE,
         target=tenant,
-        message="Created by a deploy for a tenant cfadmin did not know yet",
+        message=reason,
         changes={"after": audit.snapshot(tenant)},
     )
     return tenant
