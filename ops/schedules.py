@@ -15,21 +15,16 @@ RECONCILE_SCHEDULE = "cfadmin.reconcile"
 def install_schedules(schedule_model: Any = None) -> None:
     if schedule_model is None:
         from django_q.models import Schedule as schedule_model
-    schedule_model.objects.update_or_create(
-        name=HEALTHCHECK_SCHEDULE,
-        defaults={
-            "func": "ops.tasks.run_health_checks_task",
-            "schedule_type": "I",
-            "minutes": settings.HEALTHCHECK_INTERVAL_MINUTES,
-            "repeats": -1,
-        },
-    )
-    schedule_model.objects.update_or_create(
-        name=RECONCILE_SCHEDULE,
-        defaults={
-            "func": "stacks.tasks.reconcile_task",
-            "schedule_type": "I",
-            "minutes": settings.RECONCILE_INTERVAL_MINUTES,
-            "repeats": -1,
-        },
-    )
+    for name, func, minutes in (
+        (HEALTHCHECK_SCHEDULE, "ops.tasks.run_health_checks_task", "HEALTHCHECK_INTERVAL_MINUTES"),
+        (RECONCILE_SCHEDULE, "stacks.tasks.reconcile_task", "RECONCILE_INTERVAL_MINUTES"),
+    ):
+        schedule_model.objects.update_or_create(
+            name=name,
+            defaults={
+                "func": func,
+                "schedule_type": "I",  # every `minutes`
+                "minutes": getattr(settings, minutes),
+                "repeats": -1,
+            },
+        )

@@ -50,6 +50,7 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 DOMAIN = "demo.customer123.com"
 HEALTHCHECK_SCHEDULE = "cfadmin.health_checks"
 RECOVERY_SCHEDULE = "cfadmin.recover_stale_operations"
+RECONCILE_SCHEDULE = "cfadmin.reconcile"
 DEFAULT_CHECKS = {"coolify_api", "pocketbase", "active_stacks", "coolify_servers", "disk_usage"}
 
 
@@ -938,7 +939,7 @@ def test_manage_py_healthcheck_with_pocketbase_hung_exits_within_the_timeout(
 
 @pytest.mark.django_db
 def test_the_schedules_exist_once_and_seeding_again_keeps_one_of_each(settings):
-    names = [HEALTHCHECK_SCHEDULE, RECOVERY_SCHEDULE]
+    names = [HEALTHCHECK_SCHEDULE, RECOVERY_SCHEDULE, RECONCILE_SCHEDULE]
 
     def counts() -> dict[str, int]:
         return {name: Schedule.objects.filter(name=name).count() for name in names}
@@ -949,12 +950,16 @@ def test_the_schedules_exist_once_and_seeding_again_keeps_one_of_each(settings):
     assert (health.schedule_type, health.repeats) == (Schedule.MINUTES, -1)
     recovery = Schedule.objects.get(name=RECOVERY_SCHEDULE)
     assert recovery.func == "stacks.tasks.recover_stale_operations_task"
+    reconcile = Schedule.objects.get(name=RECONCILE_SCHEDULE)
+    assert (reconcile.func, reconcile.minutes) == ("stacks.tasks.reconcile_task", 15)
 
     seed = importlib.import_module("ops.migrations.0003_seed_runbook").seed
     install = importlib.import_module("stacks.migrations.0002_schedules").install
+    install_reconcile = importlib.import_module("stacks.migrations.0003_reconcile").install
     seed(django_apps, None)
     seed(django_apps, None)
     install(django_apps, None)
+    install_reconcile(django_apps, None)
 
     assert counts() == dict.fromkeys(names, 1)
 
@@ -967,6 +972,14 @@ def test_the_health_check_schedule_follows_the_interval_setting(settings):
     importlib.import_module("ops.migrations.0003_seed_runbook").seed(django_apps, None)
 
     assert Schedule.objects.get(name=HEALTHCHECK_SCHEDULE).minutes == 15
+
+
+@pytest.mark.django_db
+def test_install_schedules_follows_the_reconcile_interval_setting(settings):
+    settings.RECONCILE_INTERVAL_MINUTES = 60
+    call_command("install_schedules", stdout=io.StringIO())
+    assert Schedule.objects.get(name=RECONCILE_SCHEDULE).minutes == 60
+    assert Schedule.objects.filter(name=RECONCILE_SCHEDULE).count() == 1
 
 
 def test_every_check_has_a_name_the_command_accepts():
