@@ -37,7 +37,7 @@ from ops.models import (
     duration_text,
     uptime,
 )
-from stacks.models import Stack
+from stacks.models import ReconcileRun, Stack
 from tenants.models import Tenant
 
 STATUS_COLOURS = {
@@ -134,6 +134,7 @@ class HealthCheckResultAdmin(ReadOnlyAdmin):
                 .order_by("severity", "opened_at")
             ],
             "can_open_incidents": request.user.has_perm("ops.add_incident"),
+            "reconcile": ReconcileRun.latest_finished(),
             "contacts": EscalationContact.objects.all(),
             "procedures": Procedure.objects.filter(active=True),
             "open_runs": ChecklistRun.objects.filter(status=RunStatus.OPEN).select_related(

@@ -58,7 +58,7 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
     def latest_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return self.render_run(request, latest_finished())
+        return self.render_run(request, ReconcileRun.latest_finished())
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
@@ -69,7 +69,7 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
         return self.render_run(request, run)
 
     def render_run(self, request: HttpRequest, run: ReconcileRun | None) -> HttpResponse:
-        latest = latest_finished()
+        latest = ReconcileRun.latest_finished()
         is_latest = run is not None and latest is not None and run.pk == latest.pk
         can_repair = request.user.has_perm(PERMISSION) and is_latest
         rows = []
@@ -128,7 +128,7 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
         listed = run is not None and any(
             d["target"] == target and kind in d["repairs"] for d in run.drift
         )
-        latest = latest_finished()
+        latest = ReconcileRun.latest_finished()
         if run is not None and (latest is None or run.pk != latest.pk):
             self.message_user(
                 request,
@@ -155,8 +155,3 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
                 messages.SUCCESS,
             )
         return HttpResponseRedirect(reverse("admin:stacks_reconcile"))
-
-
-def latest_finished() -> ReconcileRun | None:
-    """The report to act on: the newest comparison that ended (one may be running now)."""
-    return ReconcileRun.objects.filter(finished_at__isnull=False).first()

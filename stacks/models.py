@@ -448,3 +448,8 @@ class ReconcileRun(models.Model):
     @property
     def drift_count(self) -> int:
         return len(self.drift)
+
+    @classmethod
+    def latest_finished(cls) -> ReconcileRun | None:
+        """The report to act on: the newest comparison that ended (one may be running now)."""
+        return cls.objects.filter(finished_at__isnull=False).first()

@@ -565,3 +565,15 @@ def test_a_run_whose_worker_died_says_so(as_user, viewer):
         .content.decode()
     )
     assert "Did not finish (its worker stopped)" in content and "In sync" not in content
+
+
+def test_the_ops_dashboard_summarises_the_latest_report(as_user, viewer):
+    """The on-call page says whether cfadmin, Coolify and PocketBase agree, and links there."""
+    dashboard = reverse("admin:ops_dashboard")
+    assert "No comparison of cfadmin" in as_user(viewer).get(dashboard).content.decode()
+    make_run([STATUS_DRIFT, ORPHAN_RECORD], age_minutes=5)
+    make_run([], finished_at=None)  # still comparing: the finished report counts
+    content = as_user(viewer).get(dashboard).content.decode()
+    summary = content.split('id="cf-dashboard-reconcile">')[1].split("</p>")[0]
+    assert "2 drift</strong> found 5\xa0minutes ago" in summary
+    assert reverse("admin:stacks_reconcile") in summary
