@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ops import incidents
 from ops.models import CheckStatus, HealthCheckResult, Outage
 from ops.netprobe import ProbeSkipped, serves_https
 from stacks.choices import StackStatus
@@ -341,6 +342,8 @@ def record(outcomes: list[CheckOutcome]) -> list[HealthCheckResult]:
                 )
             elif open_outage is not None:
                 Outage.objects.filter(pk=open_outage.pk).update(ended_at=now)
+                open_outage.ended_at = now
+                incidents.record_outage_ended(open_outage)
     return stored
 
 

@@ -225,3 +225,16 @@ def initial_from_outage(outage: Outage) -> dict[str, str]:
     if platform is not None and critical:
         initial["escalation"] = str(platform.pk)
     return initial
+
+
+def record_outage_ended(outage: Outage) -> None:
+    """The check recovered: a line on each unresolved incident the outage is linked to, so the
+    person working it sees it without watching the dashboard."""
+    for incident in outage.incidents.unresolved():
+        add_event(
+            incident,
+            IncidentEventKind.OUTAGE,
+            f"{outage.check_name} is healthy again: its outage ended after "
+            f"{outage.duration_text} ({outage.failures} failed checks).",
+            actor=None,
+        )

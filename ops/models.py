@@ -403,6 +403,7 @@ class IncidentEventKind(models.TextChoices):
     ESCALATED = "escalated", "Escalated"
     CHANGED = "changed", "Details changed"
     CHECKLIST = "checklist", "Checklist"
+    OUTAGE = "outage", "Outage"
 
 
 class IncidentEvent(models.Model):

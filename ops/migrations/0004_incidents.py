@@ -163,6 +163,7 @@ class Migration(migrations.Migration):
                             ("escalated", "Escalated"),
                             ("changed", "Details changed"),
                             ("checklist", "Checklist"),
+                            ("outage", "Outage"),
                         ],
                         max_length=16,
                     ),

@@ -1274,3 +1274,28 @@ def test_personas_hold_the_incident_permissions(viewer, support, admin_role):
     assert viewer.has_perm("ops.view_incident") and not viewer.has_perm("ops.change_incident")
     assert support.has_perm("ops.add_incident") and support.has_perm("ops.change_incident")
     assert not admin_role.has_perm("ops.delete_incident")
+
+
+@pytest.mark.django_db
+def test_a_linked_outage_ending_is_a_line_on_unresolved_incidents(support):
+    """The check recovers: the person working the incident sees it on its timeline."""
+    from ops.health import CheckOutcome, record
+
+    def check(status: str) -> None:
+        record([CheckOutcome("pocketbase", status, f"PocketBase {status}", True, {}, 5)])
+
+    check("down")
+    check("down")
+    outage = Outage.objects.get(check_name="pocketbase")
+    working = make_incident(support, title="PocketBase down")
+    done = make_incident(support, title="Earlier", status=IncidentStatus.RESOLVED)
+    working.outages.add(outage)
+    done.outages.add(outage)
+
+    check("ok")
+
+    [line] = working.events.filter(kind=IncidentEventKind.OUTAGE)
+    assert line.message.startswith("pocketbase is healthy again: its outage ended after ")
+    assert line.message.endswith("(2 failed checks).")
+    assert line.actor_repr == "system"
+    assert not done.events.filter(kind=IncidentEventKind.OUTAGE).exists()
