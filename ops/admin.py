@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from cfadmin import audit
 from cfadmin.admin import AuditedModelAdmin, ReadOnlyAdmin
+from cfadmin.jobs import enqueue
 from ops import checklists, incidents
 from ops.health import CHECKS
 from ops.models import (
@@ -56,12 +57,6 @@ def badge(status: str) -> str:
         STATUS_COLOURS.get(status, "#6c757d"),
         CheckStatus(status).label if status in CheckStatus.values else status,
     )
-
-
-def enqueue(func: str, *args: Any) -> None:
-    from django_q.tasks import async_task
-
-    async_task(func, *args)
 
 
 @admin.register(HealthCheckResult)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from cfadmin.admin import ReadOnlyAdmin
+from cfadmin.jobs import enqueue
 from stacks.choices import DriftKind, Repair
 from stacks.models import ReconcileRun
 
@@ -24,12 +25,6 @@ PERMISSION = "stacks.reconcile_stacks"
 UNFINISHED_AFTER = timedelta(minutes=10)
 # Repairs that destroy something: the form asks to tick a confirmation first.
 DESTRUCTIVE = {Repair.DELETE_RECORD}
-
-
-def enqueue(func: str, *args: Any) -> None:
-    from django_q.tasks import async_task
-
-    async_task(func, *args)
 
 
 @admin.register(ReconcileRun)
