@@ -116,9 +116,21 @@ def validate_env_key(value: str) -> None:
         )
 
 
+# Characters Laravel's Str::trim removes besides white space (TrimStrings, app/Http/Kernel.php).
+_TRIMMED_INVISIBLES = "\ufeff\u200b\u200e"
+
+
 def validate_env_value(value: str) -> None:
     if "\x00" in value:
         raise ValidationError("A value must not contain a NUL character.", code="env_value_nul")
+    if value != value.strip().strip(_TRIMMED_INVISIBLES):
+        # Coolify trims every request string (TrimStrings middleware) and again when it stores
+        # an env value (EnvironmentVariable::value): the container would get another value.
+        raise ValidationError(
+            "A value must not start or end with spaces or line breaks: Coolify removes them, "
+            "so the container would get a different value. Remove them (or paste it again).",
+            code="env_value_padding",
+        )
     size = len(value.encode("utf-8"))
     if size > ENV_VALUE_MAX_BYTES:
         raise ValidationError(

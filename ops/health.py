@@ -26,6 +26,7 @@ from ops.models import CheckStatus, HealthCheckResult, Outage
 from ops.netprobe import ProbeSkipped, serves_https
 from stacks.choices import StackStatus
 from stacks.clients.coolify import CoolifyClient
+from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import ClientError
 from stacks.clients.pocketbase import PocketBaseClient
 from stacks.models import Stack, StackDomain
@@ -87,11 +88,12 @@ def check_pocketbase(ctx: HealthContext) -> Result:
 def check_active_stacks(ctx: HealthContext) -> Result:
     with ctx.coolify() as coolify:
         services = {s["uuid"]: s for s in coolify.list_services()}
-    running = {
-        uuid for uuid, s in services.items() if str(s.get("status", "")).startswith("running")
-    }
+    statuses = {uuid: interpret(s.get("status")) for uuid, s in services.items()}
+    running = {uuid for uuid, status in statuses.items() if status.up}
     not_running = sorted(
-        f"{name} ({services[uuid].get('status', '?') if uuid in services else 'missing'})"
+        f"{name} ({statuses[uuid].state.label}: {statuses[uuid]})"
+        if uuid in services
+        else f"{name} (missing)"
         for uuid, name in ctx.running_stacks.items()
         if uuid not in running
     )

@@ -12,9 +12,10 @@ from django.conf import settings
 from ops.health import run_checks
 from ops.models import ChecklistRun, CheckStatus, Probe
 from ops.netprobe import ProbeSkipped, resolve, serves_https
+from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import ClientError, NotFound
 from stacks.compose import load_manifest
-from stacks.provisioning import HEALTHY, get_coolify, get_pocketbase
+from stacks.provisioning import get_coolify, get_pocketbase
 
 ProbeResult = tuple[bool | None, dict[str, Any]]
 
@@ -38,10 +39,11 @@ def service_present(run: ChecklistRun) -> ProbeResult:
         return False, {"error": "the stack has no Coolify service uuid"}
     with get_coolify(attempts=1) as coolify:
         service = coolify.get_service(uuid)
-    status = str(service.get("status", ""))
-    return status in HEALTHY, {
+    status = interpret(service.get("status"))
+    return status.up, {
         "service_uuid": uuid,
-        "status": status,
+        "status": status.raw,
+        "meaning": status.state.label,
         "name": service.get("name"),
     }
 

@@ -23,6 +23,7 @@ from cfadmin.validators import (
 )
 from stacks.catalog import template_names
 from stacks.choices import StackStatus
+from stacks.clients import coolify_rules
 from stacks.compose import Manifest, RenderError, load_manifest, render_stack
 from stacks.models import Stack, StackDomain, stack_name_taken_error
 from tenants.models import Tenant
@@ -116,8 +117,10 @@ def validate_deploy_request(request: DeployRequest) -> tuple[list[FieldError], d
                 "project_name", f"At most {PROJECT_NAME_MAX} characters.", "project_name_length"
             )
         )
-    else:
-        _check(errors, "project_name", validate_single_line_text, project_name)
+    elif _check(errors, "project_name", validate_single_line_text, project_name):
+        problem = coolify_rules.name_problem(project_name)
+        if problem:  # Coolify's nameRules(): refused here, not at step 2 of the deploy
+            errors.append(FieldError("project_name", f"{problem}.", "coolify_name"))
     cleaned["project_name"] = project_name
 
     manifest: Manifest | None = None
@@ -224,9 +227,22 @@ def service_urls(manifest: Manifest, domains: list[tuple[str, str]]) -> list[dic
     return [{"name": service, "url": ",".join(urls)} for service, urls in by_service.items()]
 
 
+def project_description(tenant: str) -> str:
+    """The description of a tenant's Coolify project; passes Coolify's DESCRIPTION_PATTERN
+    (app/Support/ValidationPatterns.php: no ':' and no '#')."""
+    return coolify_rules.description(f"cfadmin tenant {tenant}")
+
+
+def service_description(tenant: str, stack_name: str, manifest: Manifest) -> str:
+    """The description of a stack's Coolify service; reconcile reads tenant and stack back from
+    it when the token cannot read the compose labels (stacks/reconcile.py)."""
+    return f"cfadmin stack {tenant}/{stack_name} ({manifest.name} {manifest.version})"
+
+
 def coolify_deploy_calls(
     *,
     manifest: Manifest,
+    tenant: str,
     project_name: str,
     stack_name: str,
     compose_text: str,
@@ -247,7 +263,7 @@ def coolify_deploy_calls(
             "step": "ensure_project",
             "method": "POST",
             "path": "/api/v1/projects",
-            "body": {"name": project_name},
+            "body": {"name": project_name, "description": project_description(tenant)},
             "why": "only if no project of that name exists",
         },
         {
@@ -266,7 +282,7 @@ def coolify_deploy_calls(
                 "server_uuid": "<server uuid>",
                 "environment_name": COOLIFY_ENVIRONMENT,
                 "name": stack_name,
-                "description": f"cfadmin {manifest.name} {manifest.version}",
+                "description": service_description(tenant, stack_name, manifest),
                 "docker_compose_raw": f"<base64 of the compose below, {len(compose_b64)} chars>",
                 "urls": service_urls(manifest, domains),
                 "instant_deploy": False,
@@ -339,6 +355,7 @@ def build_deploy_plan(request: DeployRequest) -> dict[str, Any]:
             }
             plan["coolify_calls"] = coolify_deploy_calls(
                 manifest=manifest,
+                tenant=request.tenant,
                 project_name=cleaned["project_name"],
                 stack_name=request.stack_name,
                 compose_text=rendered.text,

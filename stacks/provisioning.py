@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -24,7 +24,8 @@ from django.utils.module_loading import import_string
 from cfadmin import audit
 from cfadmin.models import AuditAction
 from stacks.choices import OperationKind, OperationStatus, StackStatus, StepOutcome
-from stacks.clients.coolify import SERVICE_URLS, CoolifyClient, MissingAbility, parse_status
+from stacks.clients.coolify import SERVICE_URLS, CoolifyClient, MissingAbility
+from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import (
     AlreadyInState,
     ClientError,
@@ -34,7 +35,7 @@ from stacks.clients.errors import (
 from stacks.clients.pocketbase import PocketBaseClient
 from stacks.compose import Manifest, RenderedStack, load_manifest, render_stack
 from stacks.models import Operation, OperationStep, RemoteSnapshot, Stack
-from stacks.plan import service_urls
+from stacks.plan import project_description, service_description, service_urls
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ logger = logging.getLogger(__name__)
 SERVER_CACHE_SECONDS = 600.0
 _server_cache: dict[str, tuple[float, str]] = {}
 
-HEALTHY = {"running:healthy", "running:unknown"}  # unknown: no healthcheck to report
 WORKING_STATUS = {
     OperationKind.DEPLOY: StackStatus.DEPLOYING,
     OperationKind.REDEPLOY: StackStatus.DEPLOYING,
@@ -113,13 +113,25 @@ def get_remote() -> Remote:
 # --- shared status polling ------------------------------------------------------------------
 
 
-def service_statuses(coolify: CoolifyClient, *, max_age: float) -> dict[str, str]:
-    """Every Coolify service's status, read at most once per `max_age` across all workers."""
+@dataclass(frozen=True)
+class StatusRead:
+    """Every Coolify service's status, and when the read that produced it began."""
+
+    statuses: dict[str, str]
+    began_at: datetime
+
+
+def service_statuses(coolify: CoolifyClient, *, max_age: float) -> StatusRead:
+    """Every Coolify service's status, read at most once per `max_age` across all workers.
+
+    `began_at` is when the winning worker claimed the round, before it called Coolify: a read
+    that began after a request can show that request's effect; one that began before cannot.
+    """
     name = f"coolify-services:{coolify.base_url}"
     now = timezone.now()
     snapshot = RemoteSnapshot.objects.filter(name=name).first()
     if snapshot is not None and (now - snapshot.fetched_at).total_seconds() < max_age:
-        return snapshot.data
+        return StatusRead(snapshot.data, snapshot.fetched_at)
     if snapshot is None:
         RemoteSnapshot.objects.get_or_create(
             name=name, defaults={"data": {}, "fetched_at": now - timedelta(days=1)}
@@ -130,7 +142,8 @@ def service_statuses(coolify: CoolifyClient, *, max_age: float) -> dict[str, str
         fetched_at=now
     )
     if not claimed:
-        return RemoteSnapshot.objects.get(name=name).data
+        fresh = RemoteSnapshot.objects.get(name=name)
+        return StatusRead(fresh.data, fresh.fetched_at)
     try:
         statuses = {s["uuid"]: str(s.get("status", "")) for s in coolify.list_services()}
     except ClientError:
@@ -139,8 +152,8 @@ def service_statuses(coolify: CoolifyClient, *, max_age: float) -> dict[str, str
             fetched_at=snapshot.fetched_at
         )
         raise
-    RemoteSnapshot.objects.filter(name=name).update(data=statuses, fetched_at=timezone.now())
-    return statuses
+    RemoteSnapshot.objects.filter(name=name, fetched_at=now).update(data=statuses)
+    return StatusRead(statuses, now)
 
 
 # --- PocketBase records ----------------------------------------------------------------------
@@ -247,6 +260,10 @@ class OperationRunner:
     step_attempts: int = field(default_factory=lambda: settings.PROVISION_STEP_ATTEMPTS)
     sleep: Callable[[float], None] = time.sleep
     rendered: RenderedStack | None = None
+    # When this run asked Coolify to (re)start the service. Coolify only queues the job and
+    # reports the old status until it runs (app/Http/Controllers/Api/ServicesController.php
+    # action_restart → RestartService::dispatch), so wait_healthy wants proof it ran.
+    restart_requested_at: datetime | None = None
 
     @property
     def stack(self) -> Stack:
@@ -534,7 +551,7 @@ class OperationRunner:
             self._save_stack(coolify_project_uuid=existing["uuid"])
             return already(f"found project {stack.project_name} ({existing['uuid']})")
         created = self.coolify.create_project(
-            stack.project_name, f"cfadmin: tenant {stack.tenant.slug}"
+            stack.project_name, project_description(stack.tenant.slug)
         )
         uuid = self._settle_duplicate_projects(created)
         self._save_stack(coolify_project_uuid=uuid)
@@ -630,7 +647,7 @@ class OperationRunner:
             server_uuid=self._server_uuid(),
             environment_name=settings.COOLIFY_ENVIRONMENT,
             name=stack.stack_name,
-            description=f"cfadmin stack {stack} ({self.manifest.name} {self.manifest.version})",
+            description=service_description(stack.tenant.slug, stack.stack_name, self.manifest),
             compose=self.rendered.text,
             urls=service_urls(self.manifest, self._domains()),
         )
@@ -663,17 +680,24 @@ class OperationRunner:
 
     def start(self) -> Outcome:
         uuid = self._require_service("start")
+        requested_at = timezone.now()
         try:
             self.coolify.start_service(uuid)
         except AlreadyInState:
             return already("service already running")
+        self.restart_requested_at = requested_at
         return done("start requested")
 
     def restart(self) -> Outcome:
+        requested_at = timezone.now()
         self.coolify.restart_service(self._require_service("restart"))
+        self.restart_requested_at = requested_at
         return done("restart requested")
 
-    def _wait_for(self, step: str, accept: Callable[[str], bool], timeout: float) -> Outcome:
+    def _wait_for(
+        self, step: str, accept: Callable[[str, datetime], bool], timeout: float
+    ) -> Outcome:
+        """Poll the shared status read until `accept(status, read_began_at)` says yes."""
         uuid = self._require_service(step)
         deadline = time.monotonic() + timeout
         last = "unknown"
@@ -681,7 +705,8 @@ class OperationRunner:
         last_error: ClientError | None = None
         while True:
             try:
-                status = service_statuses(self.coolify, max_age=self.poll_interval).get(uuid)
+                read = service_statuses(self.coolify, max_age=self.poll_interval)
+                status = read.statuses.get(uuid)
                 answered = True
             except ClientError as error:
                 if not error.transient:
@@ -689,27 +714,53 @@ class OperationRunner:
                 status, last_error = None, error  # a failed poll is not an answer: wait on
             if status:
                 last = status
-                if accept(status):
+                if accept(status, read.began_at):
                     return done(f"status {status}")
             if time.monotonic() >= deadline:
                 if not answered and last_error is not None:  # Coolify, not the service
                     raise StepFailed(step, str(last_error), hint_for(step, last_error))
-                raise StepFailed(
-                    step,
-                    f"service still '{last}' after {int(timeout)}s",
-                    hint_for(step, Exception()),
-                )
+                raise StepFailed(step, self._still(last, timeout), hint_for(step, Exception()))
             self._beat()
             self.sleep(self.poll_interval)
 
+    def _still(self, last: str, timeout: float) -> str:
+        if self.restart_requested_at is not None and interpret(last).running:
+            return (
+                f"Coolify still reports '{last}' after {int(timeout)}s and never showed the "
+                "service going down: no sign that the (re)start it queued has run"
+            )
+        return f"service still '{last}' after {int(timeout)}s"
+
     def wait_healthy(self) -> Outcome:
-        return self._wait_for("wait_healthy", lambda s: s in HEALTHY, self.health_timeout)
+        """Running and healthy, and — after a start or restart this run asked for — seen so only
+        after a read that began after the request showed the service not running.
+
+        Why that signal: a restart (latest=false) is StartService with stopBeforeStart, whose
+        StopService sets every application to `exited` before `docker compose up`
+        (app/Actions/Service/StartService.php, StopService.php); the status then reads
+        `starting:unhealthy` while the job's activity runs (Service::isStarting) and `exited`
+        again until the next container-status check stores `running:*` (GetContainersStatus /
+        PushServerUpdateJob, about a minute). So a running status that follows a non-running
+        one, both read after the request, can only come from the restart we asked for.
+        """
+        since = self.restart_requested_at
+        went_down = since is None
+
+        def accept(raw: str, read_began_at: datetime) -> bool:
+            nonlocal went_down
+            status = interpret(raw)
+            if not went_down:
+                went_down = not status.running and read_began_at >= since
+                return False
+            return status.up
+
+        outcome = self._wait_for("wait_healthy", accept, self.health_timeout)
+        self.restart_requested_at = None
+        return outcome
 
     def wait_stopped(self) -> Outcome:
         return self._wait_for(
-            "wait_stopped",
-            lambda s: parse_status(s)[0] in ("exited", "stopped"),
-            self.health_timeout,
+            "wait_stopped", lambda raw, _read_at: interpret(raw).stopped, self.health_timeout
         )
 
     def _sync_pocketbase(self, status: str) -> Outcome:

@@ -26,7 +26,8 @@ from cfadmin import audit
 from cfadmin.models import AuditAction
 from stacks.catalog import template_names
 from stacks.choices import DriftKind, Repair, StackStatus
-from stacks.clients.coolify import CoolifyClient, parse_status
+from stacks.clients.coolify import CoolifyClient
+from stacks.clients.coolify_status import ServiceState, interpret
 from stacks.clients.errors import ClientError, NotFound
 from stacks.clients.pocketbase import PocketBaseClient
 from stacks.compose import LABEL_PREFIX, load_manifest
@@ -46,12 +47,17 @@ logger = logging.getLogger(__name__)
 
 # Stacks in these states are being changed by an operation: their remote side is in motion.
 UNSETTLED = (StackStatus.PENDING, StackStatus.DEPLOYING, StackStatus.DELETING)
-# Coolify's service state → the cfadmin status that says the same.
-COOLIFY_STATE_STATUS = {"running": StackStatus.RUNNING, "exited": StackStatus.STOPPED}
+# What Coolify's status means (stacks/clients/coolify_status.py) → the cfadmin status that says
+# the same; a starting service (a job queued or running) is not compared at all.
+STATE_STACK_STATUS = {
+    ServiceState.HEALTHY: StackStatus.RUNNING,
+    ServiceState.STOPPED: StackStatus.STOPPED,
+    ServiceState.UNHEALTHY: StackStatus.ERROR,
+    ServiceState.DEGRADED: StackStatus.ERROR,
+    ServiceState.UNKNOWN: StackStatus.ERROR,
+}
 # Coolify's status lags behind start and stop: a stack changed this recently is not compared.
 STATUS_SETTLE_TIME = timedelta(minutes=2)
-# States on the way somewhere: not drift yet.
-COOLIFY_MOVING_STATES = frozenset({"starting", "restarting", "stopping", "removing", "created"})
 # Record fields compared with what cfadmin would write.
 COMPARED_RECORD_FIELDS = ("status", "template", "project_uuid", "service_uuid", "domains")
 DESCRIPTION_PATTERN = re.compile(r"^cfadmin stack (?P<tenant>[^/\s]+)/(?P<stack>\S+)")
@@ -87,15 +93,12 @@ class Drift:
 
 
 def coolify_status(service: dict[str, Any]) -> str | None:
-    """The cfadmin status a Coolify service's state means (error for anything unhealthy), or
-    None while it is starting, restarting or stopping."""
-    state, health = parse_status(str(service.get("status", "")))
-    if state in COOLIFY_MOVING_STATES:
+    """The cfadmin status a Coolify service's state means (error for anything unhealthy or
+    degraded), or None while it is starting (a job is queued or running)."""
+    status = interpret(service.get("status"))
+    if status.in_motion:
         return None
-    status = COOLIFY_STATE_STATUS.get(state, StackStatus.ERROR)
-    if status == StackStatus.RUNNING and health == "unhealthy":
-        return StackStatus.ERROR
-    return status
+    return STATE_STACK_STATUS[status.state]
 
 
 def service_identity(service: dict[str, Any]) -> dict[str, str]:
@@ -523,11 +526,13 @@ def import_stack(
         for host in _hosts(str(app.get("fqdn") or ""))
         if app.get("name") in manifest.exposed
     ]
+    # `value`, never `real_value`: Coolify's real_value is the value as written to the .env
+    # file — wrapped in '…' for literal and multiline variables, backslash-escaped otherwise
+    # (EnvironmentVariable::realValue in app/Models/EnvironmentVariable.php).
     env_values = {
-        str(env.get("key")): str(env.get("real_value", env.get("value")))
+        str(env.get("key")): str(env["value"])
         for env in coolify.list_service_envs(service_uuid)
-        if env.get("key") in manifest.env_keys
-        and env.get("real_value", env.get("value")) not in (None, "")
+        if env.get("key") in manifest.env_keys and env.get("value") not in (None, "")
     }
     status = coolify_status(service)
     if status is None:

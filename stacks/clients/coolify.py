@@ -243,9 +243,3 @@ def format_version(version: tuple[int, ...]) -> str:
 def encode_compose(compose: str) -> str:
     """Strict base64 (standard alphabet, padded, one line), as Coolify requires."""
     return base64.b64encode(compose.encode("utf-8")).decode("ascii")
-
-
-def parse_status(status: str) -> tuple[str, str]:
-    """`running:healthy` → ("running", "healthy"); `exited` → ("exited", "")."""
-    parts = (status or "").split(":")
-    return parts[0], parts[1] if len(parts) > 1 else ""

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from stacks.clients import http as http_module
-from stacks.clients.coolify import CoolifyClient, MissingAbility, encode_compose, parse_status
+from stacks.clients.coolify import CoolifyClient, MissingAbility, encode_compose
 from stacks.clients.errors import (
     AlreadyInState,
     AuthenticationFailed,
@@ -706,13 +706,6 @@ def test_env_upsert_is_a_literal_bulk_patch(sleeps):
             {"key": "GREETING", "value": "hi", "is_literal": True},
         ]
     }
-
-
-def test_parse_status():
-    assert parse_status("running:healthy") == ("running", "healthy")
-    assert parse_status("exited") == ("exited", "")
-    assert parse_status("running:unknown:excluded") == ("running", "unknown")
-    assert parse_status("") == ("", "")
 
 
 # --- the token stays secret ---------------------------------------------------------------

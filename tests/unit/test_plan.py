@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from cfadmin.encryption import mask
 from stacks.choices import StackStatus
+from stacks.clients import coolify_rules
 from stacks.compose import RULES, load_manifest, parse_compose
 from stacks.models import Stack, StackDomain
 from stacks.plan import (
@@ -136,14 +137,20 @@ def test_runbook_plan_coolify_calls_in_order(runbook_plan):
         ("start", "POST", "/api/v1/services/<service uuid>/start"),
         ("wait_healthy", "GET", "/api/v1/services"),
     ]
-    assert calls[1]["body"] == {"name": "customer-123-project"}
+    assert calls[1]["body"] == {
+        "name": "customer-123-project",
+        "description": "cfadmin tenant customer-123",
+    }
     create = calls[3]["body"]
     assert create["urls"] == [{"name": "webui", "url": "https://demo.customer123.com:18789"}]
     assert create["environment_name"] == "production"
     assert create["name"] == "customer-123-main"
     assert create["instant_deploy"] is False
     version = load_manifest("openclaw-agent").version
-    assert create["description"] == f"cfadmin openclaw-agent {version}"
+    assert (
+        create["description"]
+        == f"cfadmin stack customer-123/customer-123-main (openclaw-agent {version})"
+    )
     compose_b64 = base64.b64encode(runbook_plan["compose"].encode()).decode()
     assert create["docker_compose_raw"] == (
         f"<base64 of the compose below, {len(compose_b64)} chars>"
@@ -276,6 +283,7 @@ def test_service_urls_and_calls_directly():
     ]
     calls = coolify_deploy_calls(
         manifest=manifest,
+        tenant="t",
         project_name="p",
         stack_name="s",
         compose_text="x",
@@ -535,8 +543,10 @@ def test_hostile_input_in_every_field_gives_field_named_errors(make_tenant, valu
 
     assert plan["ok"] is False
     assert {"tenant", "template", "stack_name"} <= fields
-    # A project name is free text sent as JSON to Coolify: refused only when multi-line or long.
-    assert ("project_name" in fields) == ("\n" in value or len(value) > 100)
+    # A project name is sent to Coolify: refused when multi-line, long, or outside Coolify's
+    # NAME_PATTERN (app/Support/ValidationPatterns.php).
+    refused = "\n" in value or len(value) > 100 or coolify_rules.name_problem(value) is not None
+    assert ("project_name" in fields) == refused
     assert "domain.webui" in fields
     assert f"env.{value}" in fields
     assert "env.ANTHROPIC_API_KEY" in fields

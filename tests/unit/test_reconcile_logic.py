@@ -159,8 +159,10 @@ class StubPocketBase:
         ("unknown", StackStatus.ERROR),
         ("", StackStatus.ERROR),
         ("starting:unknown", None),
-        ("restarting", None),
-        ("stopping", None),
+        ("starting:unhealthy", None),
+        # A single container's word; a service aggregates it as degraded (ContainerStatusAggregator)
+        ("restarting", StackStatus.ERROR),
+        ("stopping", StackStatus.ERROR),  # not Coolify's vocabulary: unknown
     ],
 )
 def test_coolify_status_maps_states_to_cfadmin_statuses(status, expected):
@@ -276,8 +278,8 @@ def test_an_unhealthy_service_is_drift_for_a_running_stack(running):
 
 
 def test_a_service_on_its_way_is_not_drift(running):
-    """A restarting service is moving, not drifting."""
-    assert find_drift([service(status="restarting:unknown")], [record_of(running)]) == ([], 1)
+    """A service whose start or restart job is running is moving, not drifting."""
+    assert find_drift([service(status="starting:unhealthy")], [record_of(running)]) == ([], 1)
 
 
 def test_an_error_stack_whose_service_runs_is_drift(running):
