@@ -77,6 +77,7 @@ def run_phase(
     workers: int,
     latency: float,
     start_seconds: float,
+    queue_seconds: float,
     rate_limit: int,
     poll_interval: float,
     validation: bool,
@@ -119,6 +120,17 @@ def run_phase(
             str(rate_limit),
             "--start-seconds",
             str(start_seconds),
+            # Remote time (remote_seconds) is each call's latency, Coolify's queue lag and the
+            # start-up; container checks follow the containers at once (no check period), no
+            # healthcheck start period and no config-save pause, so that sum stays exact.
+            "--queue-seconds",
+            str(queue_seconds),
+            "--refresh-seconds",
+            "0",
+            "--health-seconds",
+            "0",
+            "--save-seconds",
+            "0",
         ],
         env,
         workdir / "simulator.log",
@@ -236,7 +248,8 @@ def wait(expect: int, timeout: float = 900.0) -> None:
 
 
 def remote_seconds(figures: dict, latency: float, start_seconds: float, stacks: int) -> float:
-    """Simulated remote time of all deploys: each non-polling call's latency + each start-up."""
+    """Simulated remote time of all deploys: each non-polling call's latency + each start-up
+    (`start_seconds` here includes Coolify's queue lag before the start job runs)."""
     polls = figures["calls_by_route"].get("GET /api/v1/services", 0)
     return (figures["calls"] - polls) * latency + stacks * start_seconds
 
@@ -247,6 +260,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=10)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--start-seconds", type=float, default=2.0)
+    parser.add_argument("--queue-seconds", type=float, default=1.0, help="Coolify's queue lag")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--skip-rate-limit", action="store_true")
     args = parser.parse_args()
@@ -257,7 +271,8 @@ def main() -> None:
     pocketbase = start_pocketbase(workdir / "pocketbase", email=PB_EMAIL, password=PB_PASSWORD)
     print(
         f"cfadmin provisioning benchmark — {args.stacks} deploys, {args.tenants} tenants, "
-        f"simulated latency {args.latency * 1000:.0f} ms/call, start-up {args.start_seconds} s"
+        f"simulated latency {args.latency * 1000:.0f} ms/call, start-up {args.start_seconds} s "
+        f"after a queue lag of {args.queue_seconds} s"
     )
     print(f"(work files in {workdir})\n")
     try:
@@ -277,11 +292,14 @@ def main() -> None:
                 workers=workers,
                 latency=args.latency,
                 start_seconds=args.start_seconds,
+                queue_seconds=args.queue_seconds,
                 rate_limit=0,
                 poll_interval=0.02,
                 validation=False,
             )
-            remote = remote_seconds(figures, args.latency, args.start_seconds, args.stacks)
+            remote = remote_seconds(
+                figures, args.latency, args.queue_seconds + args.start_seconds, args.stacks
+            )
             overhead = (figures["operation_seconds"] - remote) / args.stacks
             walls[workers] = figures["wall"]
             speedup = walls[min(walls)] / figures["wall"] * min(walls)
@@ -306,6 +324,7 @@ def main() -> None:
                 workers=4,
                 latency=args.latency,
                 start_seconds=args.start_seconds,
+                queue_seconds=args.queue_seconds,
                 rate_limit=200,
                 poll_interval=3.0,
                 validation=True,

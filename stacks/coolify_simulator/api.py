@@ -1,116 +1,65 @@
-"""A stateful fake of Coolify's API (v4.3), for tests, demos and `make run`. NOT Coolify.
+"""A stateful fake of Coolify's API (v4.3.11), for tests, demos and `make run`. NOT Coolify.
 
-It answers the endpoints cfadmin uses with Coolify's paths, bodies, status codes and error
-shapes (../shared/coolify/openapi.yaml and API-NOTES.md): token abilities, unknown fields
-refused with 422, strict base64 compose, statuses that move from `starting:unhealthy` to
-`running:healthy` after a delay, deletes queued and finished a moment later, 200 calls/min per
-token user then 429 with Retry-After. No Django, no network: `SimulatedCoolify.handle()` maps
-one request to one response; server.py puts it on a socket with latency and faults.
+It follows Coolify's server code, not just its OpenAPI spec (research notes: API-NOTES.md).
+This module holds the state and the routing; each behaviour lives in its own module:
+rules (validation, Laravel middlewares), parser (compose), naming (containers, volumes),
+domains (urls, SERVICE_URL_*), envs (environment variables), statuses (aggregation),
+jobs (queued lifecycle jobs, containers, status checks), ratelimit (throttle:api).
+No Django, no network, no threads: `SimulatedCoolify.handle()` maps one request to one
+response after replaying every job due by the clock; server.py puts it on a socket.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import math
 import re
 import secrets
 import string
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import yaml
+from stacks.coolify_simulator import (
+    domains,
+    envs,
+    jobs,
+    naming,
+    parser,
+    resources,
+    rules,
+    validation,
+)
+from stacks.coolify_simulator.ratelimit import FixedWindowLimiter
+from stacks.coolify_simulator.responses import (
+    Response,
+    error,
+    server_error,
+    validation_failed,
+)
+from stacks.coolify_simulator.statuses import service_status
 
-VERSION = "4.3.11"
+__all__ = ["SERVER_UUID", "VERSION", "Clock", "Response", "SimulatedCoolify", "Timings", "Token"]
+
+VERSION = "4.3.11"  # config/constants.php (tests monkeypatch it: read it at call time)
 SERVER_UUID = "sim0server0localhost0000"  # the one simulated server (24 characters)
+SERVER_IP = "127.0.0.1"
 ROOT_ABILITIES = frozenset({"root"})
 SENSITIVE = frozenset({"root", "read:sensitive"})
-ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-PROJECT_NAME = re.compile(r"[A-Za-z0-9 \-_.@/&()#,:+]{3,255}")
-SHELL_META = re.compile(r"[;&|`$<>(){}\[\]\\'\"!*?\s]")
 ROUTE_UUID = re.compile(r"/[a-z0-9]{24}(?=/|$)")
-VAR_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}")
-
-SERVICE_CREATE_FIELDS = frozenset(
-    {
-        "type",
-        "name",
-        "description",
-        "project_uuid",
-        "server_uuid",
-        "environment_name",
-        "environment_uuid",
-        "destination_uuid",
-        "instant_deploy",
-        "docker_compose_raw",
-        "urls",
-        "force_domain_override",
-        "is_container_label_escape_enabled",
-        "tags",
-    }
-)
-SERVICE_UPDATE_FIELDS = frozenset(
-    {
-        "name",
-        "description",
-        "instant_deploy",
-        "connect_to_docker_network",
-        "docker_compose_raw",
-        "urls",
-        "force_domain_override",
-        "is_container_label_escape_enabled",
-    }
-)
-ENV_ITEM_FIELDS = frozenset(
-    {
-        "key",
-        "value",
-        "is_literal",
-        "is_multiline",
-        "is_shown_once",
-        "comment",
-        "is_preview",
-    }
-)
 
 
 def new_uuid() -> str:
+    # new_public_id(): Str::lower(Str::random(24)).
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(24))
 
 
 def timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
-
-    def encoded(self) -> bytes:
-        if self.body is None:
-            return b""
-        if self.content_type == "application/json":
-            return json.dumps(self.body).encode()
-        return str(self.body).encode()
-
-
-def error(status: int, message: str, **extra: Any) -> Response:
-    return Response(status, {"message": message, **extra})
-
-
-def validation_failed(errors: dict[str, Any]) -> Response:
-    return Response(422, {"message": "Validation failed.", "errors": errors})
+    return jobs.iso(time.time())
 
 
 @dataclass
@@ -121,12 +70,36 @@ class Token:
     def can(self, ability: str) -> bool:
         return "root" in self.abilities or ability in self.abilities
 
+    @property
+    def sensitive(self) -> bool:
+        # root or read:sensitive (and the user is admin/owner — every simulated user is).
+        return bool(self.abilities & SENSITIVE)
+
 
 @dataclass
 class Timings:
-    start_seconds: float = 1.0  # starting:unhealthy → running:healthy
+    """Durations of the simulated server, in clock seconds.
+
+    start_seconds: `docker compose up` (Activity queued → finished; reads starting:unhealthy).
+    stop_seconds: `docker stop` + `docker rm -f` inside StopService.
+    delete_seconds: DeleteResourceJob after its stop: cleanup, then the row is gone.
+    queue_seconds: lag before a queued job runs (StartService, StopService, RestartService,
+        DeleteResourceJob).
+    refresh_seconds: period of the container-status check (GetContainersStatus). Stored
+        sub-resource statuses change only then, or when Coolify writes them (StopService).
+        0 = continuous.
+    health_seconds: a Docker healthcheck stays `starting` this long after its container starts.
+    save_seconds: StartService's saveComposeConfigs between StopService and the Activity (the
+        first `exited` of a restart).
+    """
+
+    start_seconds: float = 1.0
     stop_seconds: float = 0.2
-    delete_seconds: float = 0.5  # deletion queued → gone
+    delete_seconds: float = 0.5
+    queue_seconds: float = 0.0
+    refresh_seconds: float = 0.25
+    health_seconds: float = 0.0
+    save_seconds: float = 0.0
 
 
 class Clock:
@@ -144,40 +117,76 @@ class SimulatedCoolify:
         rate_limit_per_minute: int = 200,
         timings: Timings | None = None,
         clock: Clock | None = None,
+        noise_seed: int | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.tokens: dict[str, Token] = tokens or {}
-        self.rate_limit_per_minute = rate_limit_per_minute
         self.timings = timings or Timings()
-        self.clock = clock or Clock()
-        self.calls: dict[str, deque[float]] = {}
-        self.call_count = 0
-        self.calls_by_route: Counter[str] = Counter()
-        self.rate_limited = 0
+        self._clock = clock or Clock()
+        self._noise_seed = noise_seed
+        self.limiter = FixedWindowLimiter(rate_limit_per_minute)
         self.reset()
 
-    # --- state ----------------------------------------------------------------------------
+    # --- configuration -------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @clock.setter
+    def clock(self, new: Clock) -> None:
+        """Swapping clocks (tests) moves every pending time by the difference."""
+        with self.lock:
+            delta = new.now() - self._clock.now()
+            self._clock = new
+            self.lifecycle.shift(delta)
+            self.limiter.shift(delta)
+
+    @property
+    def rate_limit_per_minute(self) -> int:
+        return self.limiter.limit
+
+    @rate_limit_per_minute.setter
+    def rate_limit_per_minute(self, value: int) -> None:
+        self.limiter.limit = int(value)
+
+    @property
+    def noise_seed(self) -> int | None:
+        return self._noise_seed
+
+    @noise_seed.setter
+    def noise_seed(self, seed: int | None) -> None:
+        """Switch the status noise on (a seed) or off (None) from now on."""
+        with self.lock:
+            self._noise_seed = seed
+            self.lifecycle.reseed(seed)
+
+    def wall_now(self) -> float:
+        return time.time()
+
+    # --- state ---------------------------------------------------------------------------
 
     def reset(self) -> None:
         with self.lock:
             self._next_id = 1
             self.projects: dict[str, dict[str, Any]] = {}
             self.services: dict[str, dict[str, Any]] = {}
-            self.envs: dict[str, dict[str, dict[str, Any]]] = {}  # service uuid -> key -> env
-            self.volumes: set[str] = set()  # named volumes on the (simulated) server
+            self.envs: dict[str, dict[str, dict[str, Any]]] = {}  # service uuid → key → env
+            self.volumes: set[str] = set()  # Docker volumes on the simulated server
             self.deleted_services: list[dict[str, Any]] = []
-            self.calls.clear()
+            self._parsed: dict[tuple[str, str], parser.ParsedCompose] = {}
+            self.limiter.windows.clear()
             self.call_count = 0
-            self.calls_by_route = Counter()
+            self.calls_by_route: Counter[str] = Counter()
             self.rate_limited = 0
-            server_uuid = SERVER_UUID
+            self.lifecycle = jobs.Lifecycle(self, self._noise_seed)
             self.servers = {
-                server_uuid: {
+                SERVER_UUID: {
                     "id": 0,
-                    "uuid": server_uuid,
+                    "uuid": SERVER_UUID,
                     "name": "localhost",
                     "description": "Simulated server",
-                    "ip": "127.0.0.1",
+                    "ip": SERVER_IP,
                     "user": "root",
                     "port": 22,
                     "proxy_type": "traefik",
@@ -204,20 +213,20 @@ class SimulatedCoolify:
     def snapshot(self) -> dict[str, Any]:
         """Everything, for tests and the `/_sim/state` page (secret values included: a fake)."""
         with self.lock:
-            for service in self.services.values():
-                self._advance(service)
-            self._finish_deletes()
+            self.lifecycle.advance(self.clock.now())
+            root = Token(ROOT_ABILITIES)
             return {
                 "projects": list(self.projects.values()),
                 "services": [
                     {
-                        **self._public_service(s, Token(ROOT_ABILITIES)),
-                        "deleting": s["_deleting_at"] is not None,
+                        **self._public_service(s, root),
+                        "deleting": s["_deleting"] is not None,
                         "envs": {k: e["value"] for k, e in self.envs.get(s["uuid"], {}).items()},
                     }
                     for s in self.services.values()
                 ],
                 "volumes": sorted(self.volumes),
+                "containers": sorted(self.lifecycle.containers),
                 "deleted_services": self.deleted_services,
                 "call_count": self.call_count,
                 "calls_by_route": dict(self.calls_by_route),
@@ -225,23 +234,23 @@ class SimulatedCoolify:
             }
 
     def export_state(self) -> dict[str, Any]:
-        """The state as JSON-safe data, with every pending transition settled (for restarts)."""
+        """The state as JSON-safe data, every pending job settled (a restart loses nothing)."""
         with self.lock:
-            self._finish_deletes()
-            services = {}
-            for uuid, service in self.services.items():
-                self._advance(service)
-                if service["_next"] is not None:  # settle: a restart loses no started stack
-                    service["_status"] = service["_next"][1]
-                services[uuid] = {**service, "_next": None}
-            return {
-                "next_id": self._next_id,
-                "projects": self.projects,
-                "services": services,
-                "envs": self.envs,
-                "volumes": sorted(self.volumes),
-                "deleted_services": self.deleted_services,
-            }
+            self.lifecycle.advance(self.clock.now())
+            self.lifecycle.settle()
+            return json.loads(
+                json.dumps(
+                    {
+                        "next_id": self._next_id,
+                        "projects": self.projects,
+                        "services": self.services,
+                        "envs": self.envs,
+                        "volumes": sorted(self.volumes),
+                        "deleted_services": self.deleted_services,
+                        "docker": self.lifecycle.export(),
+                    }
+                )
+            )
 
     def import_state(self, data: dict[str, Any]) -> None:
         with self.lock:
@@ -249,24 +258,47 @@ class SimulatedCoolify:
             self._next_id = int(data.get("next_id", 1))
             self.projects = data.get("projects", {})
             self.services = {
-                uuid: service
+                uuid: resources.upgrade_service({**service, "_deleting": None})
                 for uuid, service in data.get("services", {}).items()
-                if service.get("_deleting_at") is None  # a queued delete finished meanwhile
+                if service.get("_deleting") is None  # a queued delete finished meanwhile
+                and service.get("_deleting_at") is None
             }
             self.envs = {
-                uuid: envs for uuid, envs in data.get("envs", {}).items() if uuid in self.services
+                uuid: envs_ for uuid, envs_ in data.get("envs", {}).items() if uuid in self.services
             }
-            self.volumes = {
-                v for v in data.get("volumes", []) if v.split("_", 1)[0] in self.services
-            }
+            self.volumes = set(data.get("volumes", []))
             self.deleted_services = data.get("deleted_services", [])
+            self.lifecycle.load(data.get("docker") or {})
+            if "docker" not in data:  # a state file of the simulator before containers
+                for uuid, service in self.services.items():
+                    if "running" in str(data["services"][uuid].get("_status", "")):
+                        self.lifecycle.adopt_running(service)
 
-    # --- dispatch ---------------------------------------------------------------------------
+    # --- what the jobs need ----------------------------------------------------------------
+
+    def sub_resources(self, service: dict[str, Any]) -> list[dict[str, Any]]:
+        return [*service["applications"], *service["databases"]]
+
+    def parsed(self, service: dict[str, Any]) -> parser.ParsedCompose:
+        key = (service["uuid"], service["_compose_text"])
+        if key not in self._parsed:
+            self._parsed[key] = parser.parse(service["_compose_text"], service["uuid"])
+        return self._parsed[key]
+
+    def sub_spec(self, service: dict[str, Any], name: str) -> parser.SubResource | None:
+        return self.parsed(service).subs.get(name)
+
+    def forget_service(self, uuid: str, flags: dict[str, bool]) -> None:
+        service = self.services.pop(uuid, None)
+        self.envs.pop(uuid, None)
+        if service is not None:
+            self.deleted_services.append({"uuid": uuid, "name": service["name"], **flags})
+
+    # --- dispatch ------------------------------------------------------------------------
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
-        query = _parse_query(parts.query)
         with self.lock:
             self.call_count += 1
             self.calls_by_route[f"{method} {ROUTE_UUID.sub('/{uuid}', path)}"] += 1
@@ -275,15 +307,20 @@ class SimulatedCoolify:
             if not path.startswith("/api/v1/"):
                 return error(404, "Not found.", docs="https://coolify.io/docs")
             token = self._authenticate(headers)
-            if token is None:
+            if token is None:  # auth:sanctum runs before throttle: 401s are not counted
                 return error(401, "Unauthenticated.")
-            limited = self._rate_limit(token)
-            if limited is not None:
+            allowed, rate_headers = self.limiter.attempt(token.user, self.clock.now())
+            if not allowed:
                 self.rate_limited += 1
-                return limited
-            self._finish_deletes()  # a finished deletion is visible to every endpoint
-            response = self._route(method, path[len("/api/v1") :], query, headers, body, token)
-            response.headers.update(self._rate_headers(token))
+                return Response(429, {"message": "Too Many Attempts."}, headers=rate_headers)
+            self.lifecycle.advance(self.clock.now())
+            # TrimStrings + ConvertEmptyStringsToNull on the query string (app/Http/Kernel.php).
+            query = rules.clean_input(dict(parse_qsl(parts.query, keep_blank_values=True)))
+            try:
+                response = self._route(method, path[len("/api/v1") :], query, headers, body, token)
+            except parser.YamlError:
+                response = server_error()  # Symfony ParseException, uncaught → 500
+            response.headers.update(rate_headers)
             return response
 
     def _authenticate(self, headers: dict[str, str]) -> Token | None:
@@ -292,42 +329,11 @@ class SimulatedCoolify:
             return None
         return self.tokens.get(value[7:].strip())
 
-    def _rate_limit(self, token: Token) -> Response | None:
-        if not self.rate_limit_per_minute:
-            return None
-        now = self.clock.now()
-        window = self.calls.setdefault(token.user, deque())
-        while window and window[0] <= now - 60:
-            window.popleft()
-        if len(window) >= self.rate_limit_per_minute:
-            retry_after = max(1, math.ceil(window[0] + 60 - now))
-            return Response(
-                429,
-                {"message": "Too Many Attempts."},
-                headers={
-                    "Retry-After": str(retry_after),
-                    "X-RateLimit-Limit": str(self.rate_limit_per_minute),
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": str(int(time.time()) + retry_after),
-                },
-            )
-        window.append(now)
-        return None
-
-    def _rate_headers(self, token: Token) -> dict[str, str]:
-        if not self.rate_limit_per_minute:
-            return {}
-        used = len(self.calls.get(token.user, ()))
-        return {
-            "X-RateLimit-Limit": str(self.rate_limit_per_minute),
-            "X-RateLimit-Remaining": str(max(0, self.rate_limit_per_minute - used)),
-        }
-
     def _route(
         self,
         method: str,
         path: str,
-        query: dict[str, str],
+        query: dict[str, Any],
         headers: dict[str, str],
         body: bytes,
         token: Token,
@@ -339,57 +345,90 @@ class SimulatedCoolify:
             handler_spec = handlers.get(method)
             if handler_spec is None:
                 if "POST" in handlers and method == "GET":
+                    # routes/api.php:384-386 — the old GET lifecycle routes.
                     moved = {"message": "This endpoint has changed to a POST request."}
                     return Response(405, moved, headers={"Allow": "POST"})
                 return error(405, "Method not allowed.")
             ability, handler, takes_body = handler_spec
-            if not token.can(ability):
+            if not token.can(ability):  # api.ability:<ability>
                 return error(403, f"Missing required permissions: {ability}")
             payload: Any = None
             if takes_body:
-                payload, problem = _json_body(headers, body)
+                payload, problem = validation.json_body(headers, body)
                 if problem is not None:
                     return problem
+                payload = rules.clean_input(payload)  # the same middlewares, recursively
             return handler(self, token=token, query=query, body=payload, **match.groupdict())
         return error(404, "Not found.", docs="https://coolify.io/docs")
 
-    # --- version, projects, servers ---------------------------------------------------------
+    # --- version, projects, servers ------------------------------------------------------
 
     def get_version(self, **_: Any) -> Response:
         return Response(200, VERSION, content_type="text/html")
 
     def list_projects(self, **_: Any) -> Response:
-        return Response(200, [_public_project(p) for p in self.projects.values()])
+        return Response(200, [resources.public_project(p) for p in self.projects.values()])
 
     def create_project(self, *, body: dict[str, Any], **_: Any) -> Response:
-        unknown = sorted(set(body) - {"name", "description"})
-        if unknown:
-            return validation_failed({k: ["This field is not allowed."] for k in unknown})
-        name = body.get("name")
-        if not isinstance(name, str) or not name:
-            return validation_failed({"name": ["The name field is required."]})
-        if not PROJECT_NAME.fullmatch(name):
-            return validation_failed({"name": ["The name field format is invalid."]})
+        # ProjectController::create_project (:248): nameRules + descriptionRules, extras 422.
+        problems = rules.merge_errors(
+            rules.validate(
+                body,
+                {"name": rules.name_rules(), "description": rules.description_rules()},
+                rules.COMBINED_MESSAGES,
+            ),
+            rules.unknown_fields(body, frozenset({"name", "description"})),
+        )
+        if problems:
+            return validation_failed(problems)
         uuid = new_uuid()
-        environment = {
-            "id": self._id(),
-            "uuid": new_uuid(),
-            "name": "production",
-            "project_id": 0,
-            "description": "",
-            "created_at": timestamp(),
-            "updated_at": timestamp(),
-        }
         project = {
             "id": self._id(),
             "uuid": uuid,
-            "name": name,
-            "description": body.get("description") or "",
-            "environments": [environment],
+            # HasSafeStringAttribute: strip_tags on name and description (null → "").
+            "name": rules.strip_tags(body["name"]),
+            "description": rules.strip_tags(body.get("description")),
+            "environments": [],
         }
-        environment["project_id"] = project["id"]
+        # Project::created hook: a `production` environment.
+        project["environments"].append(
+            {
+                "id": self._id(),
+                "uuid": new_uuid(),
+                "name": "production",
+                "project_id": project["id"],
+                "description": None,
+                "created_at": timestamp(),
+                "updated_at": timestamp(),
+            }
+        )
         self.projects[uuid] = project
         return Response(201, {"uuid": uuid})
+
+    def update_project(self, *, uuid: str, body: dict[str, Any], **_: Any) -> Response:
+        # ProjectController::update_project (:367): name nullable; 201 {uuid, name, description}.
+        problems = rules.merge_errors(
+            rules.validate(
+                body,
+                {
+                    "name": rules.name_rules(required=False),
+                    "description": rules.description_rules(),
+                },
+                rules.COMBINED_MESSAGES,
+            ),
+            rules.unknown_fields(body, frozenset({"name", "description"})),
+        )
+        if problems:
+            return validation_failed(problems)
+        project = self.projects.get(uuid)
+        if project is None:
+            return error(404, "Project not found.")
+        for name in ("name", "description"):
+            if name in body and not (name == "name" and body[name] is None):
+                project[name] = rules.strip_tags(body[name])
+        return Response(
+            201, {"uuid": uuid, "name": project["name"], "description": project["description"]}
+        )
 
     def get_project(self, *, uuid: str, **_: Any) -> Response:
         project = self.projects.get(uuid)
@@ -401,8 +440,8 @@ class SimulatedCoolify:
         project = self.projects.get(uuid)
         if project is None:
             return error(404, "Project not found.")
-        self._finish_deletes()
         env_ids = {e["id"] for e in project["environments"]}
+        # A service queued for deletion still counts until DeleteResourceJob removed its row.
         if any(s["environment_id"] in env_ids for s in self.services.values()):
             return error(400, "Project has resources, so it cannot be deleted.")
         del self.projects[uuid]
@@ -419,7 +458,7 @@ class SimulatedCoolify:
     def list_servers(self, **_: Any) -> Response:
         return Response(200, list(self.servers.values()))
 
-    def get_server(self, *, uuid: str, query: dict[str, str], **_: Any) -> Response:
+    def get_server(self, *, uuid: str, query: dict[str, Any], **_: Any) -> Response:
         server = self.servers.get(uuid)
         if server is None:
             return error(404, "Server not found.")
@@ -439,156 +478,246 @@ class SimulatedCoolify:
                 "uuid": s["uuid"],
                 "name": s["name"],
                 "type": "service",
-                "status": self._advance(s),
+                "status": self.status(s),
                 "created_at": s["created_at"],
                 "updated_at": s["updated_at"],
             }
             for s in self.services.values()
         ]
 
-    # --- services ---------------------------------------------------------------------------
+    # --- services: read ------------------------------------------------------------------
+
+    def status(self, service: dict[str, Any]) -> str:
+        # Service::getStatusAttribute — computed on every read.
+        starting = self.lifecycle.is_starting(service["uuid"])
+        return service_status(starting, self.sub_resources(service))
 
     def list_services(self, *, token: Token, **_: Any) -> Response:
-        self._finish_deletes()
-        return Response(200, [self._public_service(s, token) for s in self.services.values()])
+        # SC:233-252: applications/databases come along only because the status accessor
+        # loads them — and it returns early while the service is starting.
+        return Response(
+            200,
+            [self._public_service(s, token, listing=True) for s in self.services.values()],
+        )
 
     def get_service(self, *, uuid: str, token: Token, **_: Any) -> Response:
-        self._finish_deletes()
         service = self.services.get(uuid)
         if service is None:
             return error(404, "Service not found.")
-        return Response(200, self._public_service(service, token))
+        return Response(200, resources.serialize_api_response(self._public_service(service, token)))
+
+    def _public_service(
+        self, service: dict[str, Any], token: Token, *, listing: bool = False
+    ) -> dict[str, Any]:
+        public = {
+            k: v
+            for k, v in service.items()
+            if not k.startswith("_") and v is not None and k not in ("applications", "databases")
+        }
+        public["server_status"] = True
+        status = self.status(service)
+        public["status"] = status
+        if not (listing and self.lifecycle.is_starting(service["uuid"])):
+            public["applications"] = [resources.public_sub(a) for a in service["applications"]]
+            public["databases"] = [resources.public_sub(d) for d in service["databases"]]
+        if not token.sensitive:  # docker_compose(_raw) only with read:sensitive
+            public.pop("docker_compose_raw", None)
+            public.pop("docker_compose", None)
+        return public
+
+    # --- services: write -----------------------------------------------------------------
 
     def create_service(self, *, body: dict[str, Any], **_: Any) -> Response:
-        unknown = sorted(set(body) - SERVICE_CREATE_FIELDS)
-        if unknown:
-            return validation_failed({k: ["This field is not allowed."] for k in unknown})
-        if ("type" in body) == ("docker_compose_raw" in body):
-            return validation_failed(
-                {"docker_compose_raw": ["Exactly one of docker_compose_raw or type must be given."]}
+        """ServicesController::create_service (SC:360-770), its checks in their order."""
+        problems = rules.merge_errors(
+            validation.service_errors(body, create=True),
+            rules.unknown_fields(body, validation.SERVICE_CREATE_FIELDS),
+        )
+        if problems:
+            return validation_failed(problems)
+        if validation.filled(body.get("type")) and validation.filled(
+            body.get("docker_compose_raw")
+        ):
+            return error(
+                422,
+                "You cannot provide both service type and docker_compose_raw. Use one or the "
+                "other.",
             )
-        if "type" in body:
-            return error(404, "Invalid service type.", valid_service_types=[])
-        missing = {
-            f: [f"The {f.replace('_', ' ')} field is required."]
-            for f in ("project_uuid", "server_uuid")
-            if not body.get(f)
-        }
-        if missing:
-            return validation_failed(missing)
-        if not body.get("environment_name") and not body.get("environment_uuid"):
+        if not validation.filled(body.get("environment_name")) and not validation.filled(
+            body.get("environment_uuid")
+        ):
             return error(
                 422, "You need to provide at least one of environment_name or environment_uuid."
             )
-        name = body.get("name") or f"service-{new_uuid()[:8]}"
-        if not isinstance(name, str) or len(name) > 255:
-            return validation_failed({"name": ["The name may not be greater than 255 characters."]})
-        compose, problem = _decode_compose(body["docker_compose_raw"])
-        if problem is not None:
-            return problem
         project = self.projects.get(body["project_uuid"])
         if project is None:
             return error(404, "Project not found.")
-        if body["server_uuid"] not in self.servers:
-            return error(404, "Server not found.")
         environment = next(
-            (
-                e
-                for e in project["environments"]
-                if e["name"] == body.get("environment_name")
-                or e["uuid"] == body.get("environment_uuid")
-            ),
+            (e for e in project["environments"] if e["name"] == body.get("environment_name")),
+            None,
+        ) or next(
+            (e for e in project["environments"] if e["uuid"] == body.get("environment_uuid")),
             None,
         )
         if environment is None:
             return error(404, "Environment not found.")
+        if body["server_uuid"] not in self.servers:
+            return error(404, "Server not found.")
+        if not validation.filled(body.get("docker_compose_raw")):
+            return error(404, "Invalid service type.", valid_service_types=[])
+        text, problem = validation.decode_compose(body["docker_compose_raw"])
+        if problem is not None:
+            return problem
         uuid = new_uuid()
-        service = {
+        parsed, problem = validation.parse_or_422(text, uuid)
+        if problem is not None:
+            return problem
+        now = timestamp()
+        service: dict[str, Any] = {
             "_id": self._id(),
             "uuid": uuid,
-            "name": name,
-            "description": body.get("description") or "",
+            # `$request->name ?? 'service-'.str()->random(10)`, through strip_tags.
+            "name": rules.strip_tags(body["name"])
+            if body.get("name") is not None
+            else f"service-{new_uuid()[:10]}",
+            "description": rules.strip_tags(body.get("description")),
             "environment_id": environment["id"],
             "server_id": 0,
             "destination_id": 0,
             "destination_type": "App\\Models\\StandaloneDocker",
             "service_type": None,
             "connect_to_docker_network": False,
-            "is_container_label_escape_enabled": body.get(
-                "is_container_label_escape_enabled", True
+            "is_container_label_escape_enabled": rules.request_boolean(
+                body.get("is_container_label_escape_enabled"), True
             ),
-            "config_hash": "",
+            "config_hash": None,
             "compose_parsing_version": "5",
-            "created_at": timestamp(),
-            "updated_at": timestamp(),
+            "created_at": now,
+            "updated_at": now,
             "deleted_at": None,
-            "docker_compose_raw": compose["text"],
-            "docker_compose": compose["text"],
-            "_status": "exited",
-            "_next": None,
-            "_deleting_at": None,
-            "_compose": compose,
+            "docker_compose_raw": parsed.raw,
+            "docker_compose": parsed.rendered,
+            "_compose_text": text,
+            "_volumes": [],
+            "_deleting": None,
             "applications": [],
+            "databases": [],
         }
-        problem = self._apply_compose(
-            service, compose, body.get("urls") or [], force=bool(body.get("force_domain_override"))
-        )
-        if problem is not None:
-            return problem  # like Coolify: the just-created service is gone again
-        self.services[uuid] = service
+        self.services[uuid] = service  # saved before parse() and applyServiceUrls
         self.envs[uuid] = {}
-        self._create_referenced_envs(service, compose)
-        for volume in compose["volumes"]:
-            self.volumes.add(f"{uuid}_{volume}")
-        if body.get("instant_deploy"):
-            self._start(service)
-        return Response(201, {"uuid": uuid, "domains": self._domains(service)})
+        self.parse_service(service)
+        urls = body.get("urls")
+        if isinstance(urls, list):
+            failed = self._apply_urls(service, urls, body.get("force_domain_override"))
+            if failed is not None:
+                # SC:554-569: `$service->delete()` — the service is gone again.
+                del self.services[uuid]
+                self.envs.pop(uuid, None)
+                return failed
+        if rules.request_boolean(body.get("instant_deploy"), False):
+            self.lifecycle.start(uuid)  # StartService::dispatch($service)
+        return Response(201, {"uuid": uuid, "domains": resources.domains_of(service)})
 
     def update_service(self, *, uuid: str, body: dict[str, Any], **_: Any) -> Response:
+        """ServicesController::update_by_uuid (SC:1158-1300): 404 first, then validation,
+        save, parse() always, then applyServiceUrls (its errors leave earlier saves)."""
         service = self.services.get(uuid)
         if service is None:
             return error(404, "Service not found.")
-        unknown = sorted(set(body) - SERVICE_UPDATE_FIELDS)
-        if unknown:
-            return validation_failed({k: ["This field is not allowed."] for k in unknown})
-        compose = service["_compose"]
+        problems = rules.merge_errors(
+            validation.service_errors(body, create=False),
+            rules.unknown_fields(body, validation.SERVICE_UPDATE_FIELDS),
+        )
+        if problems:
+            return validation_failed(problems)
         if "docker_compose_raw" in body:
-            compose, problem = _decode_compose(body["docker_compose_raw"])
+            text, problem = validation.decode_compose(body["docker_compose_raw"])
             if problem is not None:
                 return problem
-        urls = body.get("urls")
-        if urls is None:
-            urls = [
-                {"name": a["name"], "url": a["fqdn"]} for a in service["applications"] if a["fqdn"]
-            ]
-        problem = self._apply_compose(
-            service, compose, urls, force=bool(body.get("force_domain_override"))
-        )
-        if problem is not None:
-            return problem
-        for key in (
-            "name",
-            "description",
-            "connect_to_docker_network",
-            "is_container_label_escape_enabled",
-        ):
-            if key in body:
-                service[key] = body[key]
-        service["_compose"] = compose
-        service["docker_compose_raw"] = service["docker_compose"] = compose["text"]
+            parsed, problem = validation.parse_or_422(text, uuid)
+            if problem is not None:
+                return problem
+            service["_compose_text"] = text
+            service["docker_compose_raw"] = parsed.raw
+        if "name" in body:
+            service["name"] = rules.strip_tags(body["name"])
+        if "description" in body:
+            service["description"] = rules.strip_tags(body["description"])
+        if "connect_to_docker_network" in body:
+            service["connect_to_docker_network"] = rules.request_boolean(
+                body["connect_to_docker_network"], False
+            )
+        if "is_container_label_escape_enabled" in body:
+            service["is_container_label_escape_enabled"] = rules.request_boolean(
+                body["is_container_label_escape_enabled"], True
+            )
         service["updated_at"] = timestamp()
-        self._create_referenced_envs(service, compose)
-        if body.get("instant_deploy"):
-            self._start(service)
-        return Response(200, {"uuid": uuid, "domains": self._domains(service)})
+        self.parse_service(service)  # SC:1261 — on every PATCH
+        urls = body.get("urls")
+        if isinstance(urls, list):
+            failed = self._apply_urls(service, urls, body.get("force_domain_override"))
+            if failed is not None:
+                return failed
+        if rules.request_boolean(body.get("instant_deploy"), False):
+            self.lifecycle.start(uuid)  # StartService::dispatch($service)
+        return Response(200, {"uuid": uuid, "domains": resources.domains_of(service)})
 
-    def delete_service(self, *, uuid: str, query: dict[str, str], **_: Any) -> Response:
-        self._finish_deletes()
+    def _apply_urls(self, service: dict[str, Any], urls: list[Any], force: Any) -> Response | None:
+        def others(app_uuid: str) -> Iterable[tuple[dict[str, Any], dict[str, Any]]]:
+            for other in self.services.values():
+                for app in other["applications"]:
+                    if app["uuid"] != app_uuid:
+                        yield other, app
+
+        def saved(app: dict[str, Any]) -> None:
+            app["updated_at"] = timestamp()
+
+        result = domains.apply_service_urls(
+            service["applications"],
+            urls,
+            others,
+            rules.request_boolean(force, False),
+            saved,
+        )
+        if result is None:
+            return None
+        if "errors" in result:
+            return validation_failed(result["errors"])
+        return Response(
+            409,
+            {
+                "message": domains.CONFLICT_MESSAGE,
+                "conflicts": result["conflicts"],
+                "warning": result["warning"],
+            },
+        )
+
+    def parse_service(self, service: dict[str, Any]) -> None:
+        """Service::parse() → serviceParser: sub-resources, volumes and env vars."""
+        resources.ServiceParse(
+            new_id=self._id,
+            new_uuid=new_uuid,
+            version=VERSION,
+            now=timestamp,
+            host=f"{SERVER_IP}.sslip.io",
+        ).run(service, self.parsed(service), self.envs.setdefault(service["uuid"], {}))
+
+    def _upsert_env(
+        self, store: dict[str, dict[str, Any]], key: str, attributes: dict[str, Any]
+    ) -> dict[str, Any]:
+        env = store.get(key)
+        if env is None:
+            env = store[key] = envs.new_env(self._id(), new_uuid(), key, VERSION, timestamp())
+        envs.fill(env, attributes, timestamp())
+        return env
+
+    def delete_service(self, *, uuid: str, query: dict[str, Any], **_: Any) -> Response:
+        """SC:1007-1040: DeleteResourceJob queued; flags `$request->boolean(x, true)`."""
         service = self.services.get(uuid)
         if service is None:
             return error(404, "Service not found.")
         flags = {
-            name: query.get(name, "true") != "false"
+            name: rules.request_boolean(query.get(name), True)
             for name in (
                 "delete_configurations",
                 "delete_volumes",
@@ -596,299 +725,124 @@ class SimulatedCoolify:
                 "delete_connected_networks",
             )
         }
-        if service["_deleting_at"] is None:
-            service["_deleting_at"] = self.clock.now() + self.timings.delete_seconds
-            service["_delete_flags"] = flags
+        if service["_deleting"] is None:
+            service["_deleting"] = flags
+        self.lifecycle.delete(uuid, flags)
         return Response(200, {"message": "Service deletion request queued."})
 
     def start_service(self, *, uuid: str, **_: Any) -> Response:
+        # SC:2092-2106 action_deploy: `str($service->status)->contains('running')` → 400.
         service = self.services.get(uuid)
         if service is None:
             return error(404, "Service not found.")
-        if "running" in self._advance(service):
+        if "running" in self.status(service):
             return error(400, "Service is already running.")
-        self._start(service)
+        self.lifecycle.start(uuid)
         return Response(200, {"message": "Service starting request queued."})
 
     def stop_service(self, *, uuid: str, **_: Any) -> Response:
+        # SC:2187-2204: status contains `stopped` or `exited` → 400.
         service = self.services.get(uuid)
         if service is None:
             return error(404, "Service not found.")
-        status = self._advance(service)
+        status = self.status(service)
         if "exited" in status or "stopped" in status:
             return error(400, "Service is already stopped.")
-        service["_next"] = (self.clock.now() + self.timings.stop_seconds, "exited")
-        self._advance(service)
+        self.lifecycle.stop(uuid)
         return Response(200, {"message": "Service stopping request queued."})
 
-    def restart_service(self, *, uuid: str, **_: Any) -> Response:
+    def restart_service(self, *, uuid: str, query: dict[str, Any], **_: Any) -> Response:
+        # SC:2268-2299: no state check; RestartService → StartService(stopBeforeStart: true).
         service = self.services.get(uuid)
         if service is None:
             return error(404, "Service not found.")
-        self._start(service)
-        return Response(200, {"message": "Service restaring request queued."})
+        latest = rules.request_boolean(query.get("latest"), False)
+        self.lifecycle.start(uuid, stop_before_start=True, pull=latest)
+        return Response(200, {"message": "Service restarting request queued."})
 
-    def service_logs(self, *, uuid: str, query: dict[str, str], **_: Any) -> Response:
+    def service_logs(self, *, uuid: str, query: dict[str, Any], **_: Any) -> Response:
+        """SC:918-960 logs_by_uuid."""
+        sub = query.get("sub_service_name")
+        if not sub or sub == "0":  # `if (! $subServiceName)` — PHP's falsy "0" too
+            return error(400, "Sub service name is required.")
         service = self.services.get(uuid)
         if service is None:
             return error(404, "Service not found.")
-        name = query.get("sub_service_name", "")
-        if name not in service["_compose"]["services"]:
-            return error(404, "Sub-service not found.")
-        status = self._advance(service)
-        lines = [f"[simulator] {name} container created"]
-        if "running" in status:
-            lines += [f"[simulator] {name} started", f"[simulator] {name} listening, healthy"]
-        return Response(200, {"logs": "\n".join(lines)})
+        # The coolify.name label is Str::slug(<compose name>-<uuid>), compared with the raw
+        # "{sub}-{uuid}": unknown, never started, removed, or slug-altered names → 404.
+        container = self.lifecycle.by_label(uuid, naming.container_name(str(sub), uuid))
+        if container is None:
+            return error(404, "Container not found.")
+        if container["state"] != "running":
+            return error(400, "Container is not running.")
+        lines = validation.log_lines(query.get("lines"))
+        stamps = rules.filter_boolean_or_none(query.get("show_timestamps")) or False
+        return Response(200, {"logs": self.lifecycle.logs(container, lines, stamps)})
 
-    # --- env vars ---------------------------------------------------------------------------
+    # --- env vars ------------------------------------------------------------------------
 
     def list_envs(self, *, uuid: str, token: Token, **_: Any) -> Response:
         if uuid not in self.services:
             return error(404, "Service not found.")
-        return Response(200, [self._public_env(e, token) for e in self.envs[uuid].values()])
+        store = self.envs[uuid]
+        ordered = sorted(store.values(), key=lambda e: e["id"])  # database order
+        return Response(200, [envs.public_env(e, token.sensitive) for e in ordered])
 
     def bulk_envs(self, *, uuid: str, body: dict[str, Any], token: Token, **_: Any) -> Response:
         if uuid not in self.services:
             return error(404, "Service not found.")
-        data = body.get("data")
-        if not isinstance(data, list) or not data:
-            return error(400, "Bulk data is required.")
-        saved = []
-        for item in data:  # like Coolify: stops at the first bad item, earlier ones are kept
-            if not isinstance(item, dict):
-                return validation_failed({"data": ["Each item must be an object."]})
-            unknown = sorted(set(item) - ENV_ITEM_FIELDS)
-            if unknown:
-                return validation_failed({k: ["This field is not allowed."] for k in unknown})
-            key = item.get("key")
-            if not isinstance(key, str) or not ENV_KEY.fullmatch(key) or len(key) > 255:
-                return validation_failed({"key": ["The key field format is invalid."]})
-            saved.append(self._public_env(self._set_env(uuid, key, item), token))
-        return Response(201, saved)
+        saved, problem = envs.bulk_upsert(
+            self.envs[uuid],
+            body.get("data"),
+            lambda key: envs.new_env(self._id(), new_uuid(), key, VERSION, timestamp()),
+            timestamp(),
+        )
+        if problem is not None:
+            return problem
+        return Response(201, [envs.public_env(e, token.sensitive) for e in saved])
 
-    def _set_env(self, uuid: str, key: str, item: dict[str, Any]) -> dict[str, Any]:
-        env = self.envs[uuid].get(key)
+    def create_env(self, *, uuid: str, body: dict[str, Any], token: Token, **_: Any) -> Response:
+        # SC create_env: validated like a bulk item; existing key → 409; is_preview ignored.
+        if uuid not in self.services:
+            return error(404, "Service not found.")
+        problems = rules.validate(body, envs.BULK_RULES, envs.BULK_MESSAGES)
+        if problems:
+            return validation_failed(problems)
+        store = self.envs[uuid]
+        if body["key"] in store:
+            return error(
+                409, "Environment variable already exists. Use PATCH request to update it."
+            )
+        env = self._upsert_env(
+            store, body["key"], {k: v for k, v in body.items() if k != "is_preview"}
+        )
+        return Response(201, envs.public_env(env, token.sensitive))
+
+    def update_env(self, *, uuid: str, body: dict[str, Any], token: Token, **_: Any) -> Response:
+        # SC update_env_by_uuid: matched by key; `value = $request->value` (missing → null).
+        if uuid not in self.services:
+            return error(404, "Service not found.")
+        problems = rules.validate(body, envs.BULK_RULES, envs.BULK_MESSAGES)
+        if problems:
+            return validation_failed(problems)
+        env = self.envs[uuid].get(body["key"])
         if env is None:
-            env = {
-                "id": self._id(),
-                "uuid": new_uuid(),
-                "key": key,
-                "value": "",
-                "is_literal": False,
-                "is_multiline": False,
-                "is_preview": False,
-                "is_runtime": True,
-                "is_buildtime": False,
-                "is_shared": False,
-                "is_shown_once": False,
-                "comment": "",
-                "version": VERSION,
-                "created_at": timestamp(),
-                "updated_at": timestamp(),
-            }
-            self.envs[uuid][key] = env
-        env["value"] = item.get("value")  # omitting value stores null, as Coolify does
-        for flag in ("is_literal", "is_multiline", "is_shown_once", "is_preview"):
-            if flag in item:
-                env[flag] = bool(item[flag])
-        if "comment" in item:
-            env["comment"] = item["comment"] or ""
-        env["updated_at"] = timestamp()
-        return env
+            return error(404, "Environment variable not found.")
+        envs.fill(env, {**body, "value": body.get("value")}, timestamp())
+        return Response(201, envs.public_env(env, token.sensitive))
 
-    def _create_referenced_envs(self, service: dict[str, Any], compose: dict[str, Any]) -> None:
-        for key, default in compose["variables"].items():
-            if key not in self.envs[service["uuid"]]:
-                self._set_env(service["uuid"], key, {"value": default or ""})
-
-    # --- status machinery -------------------------------------------------------------------
-
-    def _start(self, service: dict[str, Any]) -> None:
-        service["_status"] = "starting:unhealthy"
-        service["_next"] = (self.clock.now() + self.timings.start_seconds, "running:healthy")
-
-    def _advance(self, service: dict[str, Any]) -> str:
-        pending = service.get("_next")
-        if pending is not None and self.clock.now() >= pending[0]:
-            service["_status"] = pending[1]
-            service["_next"] = None
-            for app in service["applications"]:
-                app["status"] = pending[1]
-        return service["_status"]
-
-    def _finish_deletes(self) -> None:
-        now = self.clock.now()
-        for uuid, service in list(self.services.items()):
-            if service["_deleting_at"] is not None and now >= service["_deleting_at"]:
-                flags = service.get("_delete_flags", {})
-                if flags.get("delete_volumes", True):
-                    self.volumes = {v for v in self.volumes if not v.startswith(f"{uuid}_")}
-                del self.services[uuid]
-                self.envs.pop(uuid, None)
-                self.deleted_services.append({"uuid": uuid, "name": service["name"], **flags})
-
-    def _apply_compose(
-        self, service: dict[str, Any], compose: dict[str, Any], urls: Any, *, force: bool
-    ) -> Response | None:
-        if not isinstance(urls, list):
-            return validation_failed({"urls": ["The urls must be an array."]})
-        fqdn: dict[str, str] = {}
-        bad = []
-        for item in urls:
-            if not isinstance(item, dict) or set(item) - {"name", "url"}:
-                bad.append("Each url needs exactly name and url.")
-                continue
-            name, url = item.get("name"), str(item.get("url") or "")
-            if name not in compose["services"]:
-                bad.append(f"Service {name} not found in the compose file.")
-                continue
-            for one in filter(None, url.split(",")):
-                parts = urlsplit(one)
-                if parts.scheme not in ("http", "https") or not parts.hostname:
-                    bad.append(f"Invalid URL: {one}")
-            fqdn[name] = url
-        if bad:
-            return Response(422, {"message": "Validation failed.", "errors": bad})
-        if not force:
-            conflicts = self._domain_conflicts(service["uuid"], fqdn)
-            if conflicts:
-                return Response(
-                    409,
-                    {
-                        "message": "Domain conflicts detected. Use force_domain_override=true to "
-                        "proceed.",
-                        "conflicts": conflicts,
-                        "warning": "Using the same domain for multiple resources can cause routing "
-                        "conflicts and unpredictable behavior.",
-                    },
-                )
-        apps = []
-        for name, spec in compose["services"].items():
-            previous = next((a for a in service["applications"] if a["name"] == name), None)
-            apps.append(
-                {
-                    "id": previous["id"] if previous else self._id(),
-                    "uuid": previous["uuid"] if previous else new_uuid(),
-                    "name": name,
-                    "human_name": name,
-                    "fqdn": fqdn.get(name, ""),
-                    "image": str((spec or {}).get("image", "")),
-                    "status": previous["status"] if previous else "exited",
-                    "exclude_from_status": False,
-                    "service_id": service["_id"],
-                }
-            )
-        service["applications"] = apps
-        return None
-
-    def _domain_conflicts(self, uuid: str, fqdn: dict[str, str]) -> list[dict[str, Any]]:
-        wanted = {urlsplit(u).hostname: u for url in fqdn.values() for u in url.split(",") if u}
-        conflicts = []
-        for other in self.services.values():
-            if other["uuid"] == uuid:
-                continue  # a service queued for deletion keeps its domains until it is gone
-            for app in other["applications"]:
-                for url in filter(None, app["fqdn"].split(",")):
-                    host = urlsplit(url).hostname
-                    if host in wanted:
-                        conflicts.append(
-                            {
-                                "domain": host,
-                                "resource_name": other["name"],
-                                "resource_uuid": other["uuid"],
-                                "resource_type": "service",
-                                "message": f"Domain {host} is already in use by service "
-                                f"'{other['name']}'",
-                            }
-                        )
-        return conflicts
-
-    def _domains(self, service: dict[str, Any]) -> list[str]:
-        return sorted(a["fqdn"] for a in service["applications"] if a["fqdn"])
-
-    def _public_service(self, service: dict[str, Any], token: Token) -> dict[str, Any]:
-        status = self._advance(service)
-        public = {k: v for k, v in service.items() if not k.startswith("_") and v is not None}
-        public["status"] = status
-        public["server_status"] = True
-        public["applications"] = [dict(a) for a in service["applications"]]
-        public["databases"] = []
-        if not (token.abilities & SENSITIVE):
-            public.pop("docker_compose_raw", None)
-            public.pop("docker_compose", None)
-        return public
-
-    def _public_env(self, env: dict[str, Any], token: Token) -> dict[str, Any]:
-        public = {k: v for k, v in env.items() if v is not None}
-        if token.abilities & SENSITIVE:
-            if env.get("value") is not None:
-                public["real_value"] = env["value"]
-        else:
-            public.pop("value", None)
-        return public
+    def delete_env(self, *, uuid: str, env_uuid: str, **_: Any) -> Response:
+        if uuid not in self.services:
+            return error(404, "Service not found.")
+        store = self.envs[uuid]
+        key = next((k for k, e in store.items() if e["uuid"] == env_uuid), None)
+        if key is None:
+            return error(404, "Environment variable not found.")
+        del store[key]
+        return Response(200, {"message": "Environment variable deleted."})
 
 
-def _public_project(project: dict[str, Any]) -> dict[str, Any]:
-    return {k: project[k] for k in ("id", "uuid", "name", "description")}
-
-
-def _parse_query(query: str) -> dict[str, str]:
-    return dict(parse_qsl(query, keep_blank_values=True))
-
-
-def _json_body(headers: dict[str, str], body: bytes) -> tuple[Any, Response | None]:
-    if "application/json" not in headers.get("content-type", ""):
-        return None, Response(
-            400, {"message": "Invalid request.", "error": "Content-Type must be application/json."}
-        )
-    try:
-        payload = json.loads(body or b"")
-    except ValueError:
-        return None, Response(400, {"message": "Invalid request.", "error": "Invalid JSON."})
-    if not payload or not isinstance(payload, dict):
-        return None, Response(400, {"message": "Invalid request.", "error": "Empty JSON."})
-    return payload, None
-
-
-def _decode_compose(raw: Any) -> tuple[dict[str, Any], Response | None]:
-    not_base64 = validation_failed(
-        {"docker_compose_raw": "The docker_compose_raw should be base64 encoded."}
-    )
-    if (
-        not isinstance(raw, str)
-        or not raw
-        or len(raw) % 4
-        or not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", raw)
-    ):
-        return {}, not_base64
-    try:
-        text = base64.b64decode(raw, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return {}, not_base64
-    if text.startswith("\ufeff"):
-        return {}, validation_failed({"docker_compose_raw": "Invalid YAML: byte order mark."})
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return {}, validation_failed({"docker_compose_raw": f"Invalid YAML: {exc}"})
-    if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
-        return {}, validation_failed(
-            {"docker_compose_raw": "The docker_compose_raw should contain services."}
-        )
-    volumes = list((data.get("volumes") or {}).keys())
-    for name in [*data["services"], *volumes]:
-        if SHELL_META.search(str(name)):
-            return {}, validation_failed(
-                {"docker_compose_raw": f"Invalid name {name!r}: shell metacharacters."}
-            )
-    variables = {m.group(1): m.group(2) or "" for m in VAR_REFERENCE.finditer(text)}
-    return {
-        "text": text,
-        "services": data["services"],
-        "volumes": volumes,
-        "variables": variables,
-    }, None
+# --- helpers ----------------------------------------------------------------------------------
 
 
 Handler = tuple[str, Callable[..., Response], bool]
@@ -902,7 +856,11 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     ),
     (
         re.compile(rf"/projects/{UUID}"),
-        {"GET": ("read", S.get_project, False), "DELETE": ("write", S.delete_project, False)},
+        {
+            "GET": ("read", S.get_project, False),
+            "PATCH": ("write", S.update_project, True),
+            "DELETE": ("write", S.delete_project, False),
+        },
     ),
     (re.compile(rf"/projects/{UUID}/environments"), {"GET": ("read", S.list_environments, False)}),
     (re.compile(r"/servers"), {"GET": ("read", S.list_servers, False)}),
@@ -924,6 +882,17 @@ ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (re.compile(rf"/services/{UUID}/stop"), {"POST": ("deploy", S.stop_service, False)}),
     (re.compile(rf"/services/{UUID}/restart"), {"POST": ("deploy", S.restart_service, False)}),
     (re.compile(rf"/services/{UUID}/logs"), {"GET": ("read", S.service_logs, False)}),
-    (re.compile(rf"/services/{UUID}/envs"), {"GET": ("read", S.list_envs, False)}),
+    (
+        re.compile(rf"/services/{UUID}/envs"),
+        {
+            "GET": ("read", S.list_envs, False),
+            "POST": ("write", S.create_env, True),
+            "PATCH": ("write", S.update_env, True),
+        },
+    ),
     (re.compile(rf"/services/{UUID}/envs/bulk"), {"PATCH": ("write", S.bulk_envs, True)}),
+    (
+        re.compile(rf"/services/{UUID}/envs/(?P<env_uuid>[A-Za-z0-9]+)"),
+        {"DELETE": ("write", S.delete_env, False)},
+    ),
 ]

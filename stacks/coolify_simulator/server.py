@@ -15,11 +15,12 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from stacks.coolify_simulator.api import Response, SimulatedCoolify, Timings
+from stacks.coolify_simulator.api import SimulatedCoolify, Timings
+from stacks.coolify_simulator.responses import Response
 
 FAULT_KINDS = ("timeout", "error", "reset", "slow")
 
@@ -175,7 +176,8 @@ class SimulatorServer:
         return Handler
 
     def control(self, method: str, path: str, body: bytes) -> Response:
-        """/_sim/state, /_sim/faults, /_sim/tokens, /_sim/config, /_sim/reset."""
+        """/_sim/state, /_sim/faults, /_sim/tokens, /_sim/config (latency, rate limit, any
+        Timings field, noise_seed), /_sim/reset."""
         payload = json.loads(body or b"{}") if body else {}
         if path == "/_sim/state" and method == "GET":
             return Response(
@@ -207,15 +209,19 @@ class SimulatorServer:
                 self.latency = float(payload["latency"])
             if "rate_limit_per_minute" in payload:
                 self.api.rate_limit_per_minute = int(payload["rate_limit_per_minute"])
-            for name in ("start_seconds", "stop_seconds", "delete_seconds"):
-                if name in payload:
-                    setattr(self.api.timings, name, float(payload[name]))
+            if "noise_seed" in payload:
+                seed = payload["noise_seed"]
+                self.api.noise_seed = None if seed is None else int(seed)
+            for name in fields(Timings):
+                if name.name in payload:
+                    setattr(self.api.timings, name.name, float(payload[name.name]))
             return Response(
                 200,
                 {
                     "latency": self.latency,
                     "rate_limit_per_minute": self.api.rate_limit_per_minute,
                     "timings": asdict(self.api.timings),
+                    "noise_seed": self.api.noise_seed,
                 },
             )
         if path == "/_sim/reset" and method == "POST":
@@ -233,7 +239,10 @@ def build(
     latency: float = 0.0,
     rate_limit_per_minute: int = 200,
     timings: Timings | None = None,
+    noise_seed: int | None = None,
 ) -> SimulatorServer:
-    api = SimulatedCoolify(rate_limit_per_minute=rate_limit_per_minute, timings=timings)
+    api = SimulatedCoolify(
+        rate_limit_per_minute=rate_limit_per_minute, timings=timings, noise_seed=noise_seed
+    )
     api.add_token(token, {"root"})
     return SimulatorServer(api, port=port, latency=latency)

@@ -249,7 +249,8 @@ DEVIATIONS = [
     Deviation(
         "422-errors-list",
         "The spec says `errors` is an object. A bad or unknown `urls` entry on POST/PATCH "
-        "/services answers 422 with `errors` as a list (API-NOTES §4).",
+        "/services answers 422 with `errors` as a list of strings, e.g. ['Invalid URL: x'] "
+        "or [\"Service container with 'x' not found.\"] (applyServiceUrls; API-NOTES §4).",
         "response",
         lambda ex: _status(ex) == 422 and isinstance(_errors_of(ex), list),
         _widen_422_errors,
@@ -294,6 +295,10 @@ DEVIATIONS = [
 #   Coolify answers "4.3.11" with no "v" (API-NOTES §1). test_version_call asserts the real text.
 # - 422: the spec's message example is "Validation error."; Coolify says "Validation failed."
 #   (API-NOTES §0). The 422 tests assert the real text.
+# - 409 on POST/PATCH /services: the conflict's `domain` example is a bare "example.com", but
+#   Coolify reports the stored fqdn with its scheme ("https://web.contract.test"), and
+#   `resource_uuid` ("abc123-def456") is the uuid of the service application holding the
+#   domain, not of its service (domains.php:206-321). test_409_domain_conflict... asserts both.
 # - The 400 component is described as "Invalid token."; Coolify uses 400 for "Service is
 #   already running.", "Project has resources, ..." and "Bulk data is required." too. Only the
 #   description is wrong: the schema ({message: string}) fits.
@@ -450,11 +455,28 @@ def _client(url: str, token: str = SIM_TOKEN, recorder: Recorder | None = None) 
     )
 
 
+# Coolify 4.3.11 says `running:unknown` for a stack whose containers all run without a Docker
+# healthcheck (ContainerStatusAggregator): nginx and redis in COMPOSE have none.
+RUNNING = "running:unknown"
+
+
 def _wait_for_status(client: CoolifyClient, uuid: str, wanted: str, timeout: float = 5.0) -> None:
+    """Poll GET /services/{uuid} until `wanted`. Statuses change only at Coolify's periodic
+    container-status checks, after a queued job; 0.05 s between reads keeps even a full
+    timeout (≤ 100 reads) under the 200/min rate limit the fixture's user shares."""
     deadline = time.monotonic() + timeout
-    while client.get_service(uuid)["status"] != wanted:
-        assert time.monotonic() < deadline, f"service {uuid} never reached {wanted}"
-        time.sleep(0.01)
+    seen: list[str] = []
+    while (status := client.get_service(uuid)["status"]) != wanted:
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        assert time.monotonic() < deadline, f"service {uuid} never reached {wanted}: {seen}"
+        time.sleep(0.05)
+
+
+def _start_and_wait(world: SimpleNamespace) -> None:
+    """Start the world's service (uncaptured) and wait until its containers run."""
+    world.setup.start_service(world.service_uuid)
+    _wait_for_status(world.setup, world.service_uuid, RUNNING)
 
 
 @pytest.fixture
@@ -596,8 +618,7 @@ def call_start_service(client, world):
 
 
 def call_stop_service(client, world):
-    world.setup.start_service(world.service_uuid)
-    _wait_for_status(world.setup, world.service_uuid, "running:healthy")
+    _start_and_wait(world)  # a stop of an exited service is a 400 "Service is already stopped."
     client.stop_service(world.service_uuid)
 
 
@@ -606,7 +627,10 @@ def call_restart_service(client, world):
 
 
 def call_service_logs(client, world):
-    assert "web container created" in client.service_logs(world.service_uuid, "web")
+    # Logs come from `docker logs` of the running container: before the first start there is
+    # none (404 "Container not found.", see test_404_logs_before_the_containers_exist...).
+    _start_and_wait(world)
+    assert "web is up" in client.service_logs(world.service_uuid, "web")
 
 
 def call_list_service_envs(client, world):
@@ -727,6 +751,15 @@ def test_404_not_found_matches_the_spec(call, message, client, recorder):
     check_all(recorder)
 
 
+def test_404_logs_before_the_containers_exist_matches_the_spec(client, recorder, world):
+    """A created service has no containers until its first start: Coolify finds none by the
+    coolify.name label and answers 404 (SC:918-960), a status the spec declares."""
+    error = _raises(NotFound, lambda: client.service_logs(world.service_uuid, "web"))
+
+    assert error.message == "Container not found."
+    check_all(recorder, expect_deviations={"logs-uuid-not-rfc4122"})
+
+
 def test_404_on_create_service_is_not_in_the_spec_but_documented(client, recorder, world):
     args = {**_new_service_args(world, "x.contract.test"), "project_uuid": MISSING_UUID}
 
@@ -743,15 +776,24 @@ def test_404_on_create_service_is_not_in_the_spec_but_documented(client, recorde
 
 
 def test_409_domain_conflict_matches_the_spec(client, recorder, world):
+    [web] = world.setup.get_service(world.service_uuid)["applications"]  # uncaptured
+
     error = _raises(
         Conflict, lambda: client.create_service(**_new_service_args(world, "web.contract.test"))
     )
 
-    assert error.message.startswith("Domain conflicts detected.")
+    assert error.message == "Domain conflicts detected. Use force_domain_override=true to proceed."
     [exchange] = check_all(recorder, expect_deviations={"create-service-one-environment-field"})
     [conflict] = exchange.body()["conflicts"]
-    assert conflict["domain"] == "web.contract.test"
-    assert conflict["resource_uuid"] == world.service_uuid
+    # The stored fqdn as it is (scheme included, not the spec example's bare "example.com"),
+    # and the uuid of the service *application* that holds it, not of its service.
+    assert conflict["domain"] == "https://web.contract.test"
+    assert web["name"] == "web" and web["fqdn"] == "https://web.contract.test"
+    assert conflict["resource_uuid"] == web["uuid"] != world.service_uuid
+    assert conflict["resource_type"] == "service"
+    assert conflict["resource_name"] == "contract-service"
+    # The service is deleted again when applyServiceUrls fails (SC:554-569).
+    assert [s["uuid"] for s in world.setup.list_services()] == [world.service_uuid]
 
 
 def test_409_on_update_service_matches_the_spec(client, recorder, world):
@@ -774,8 +816,10 @@ def test_422_with_field_lists_matches_the_spec(client, recorder):
 
     # The spec's example message is "Validation error."; Coolify says "Validation failed."
     assert error.message == "Validation failed."
-    assert error.field_errors == {"name": ["The name field format is invalid."]}
-    check_all(recorder)
+    # ValidationPatterns::nameMessages()'s own text, not Laravel's default min message.
+    assert error.field_errors == {"name": ["The name must be at least 3 characters."]}
+    [exchange] = check_all(recorder)
+    assert exchange.body()["errors"] == {"name": ["The name must be at least 3 characters."]}
 
 
 def test_422_with_a_string_field_error_is_documented(client, recorder, world):
@@ -803,15 +847,18 @@ def test_422_with_an_errors_list_is_documented(client, recorder, world):
 
     error = _raises(ValidationFailed, lambda: client.create_service(**args))
 
-    assert error.field_errors == {"_": ["Service not-in-compose not found in the compose file."]}
-    check_all(
+    assert error.field_errors == {"_": ["Service container with 'not-in-compose' not found."]}
+    [exchange] = check_all(
         recorder, expect_deviations={"422-errors-list", "create-service-one-environment-field"}
     )
+    assert exchange.body() == {
+        "message": "Validation failed.",
+        "errors": ["Service container with 'not-in-compose' not found."],
+    }
 
 
 def test_400_already_running_matches_the_spec(client, recorder, world):
-    world.setup.start_service(world.service_uuid)
-    _wait_for_status(world.setup, world.service_uuid, "running:healthy")
+    _start_and_wait(world)
 
     error = _raises(AlreadyInState, lambda: client.start_service(world.service_uuid))
 

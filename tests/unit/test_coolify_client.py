@@ -151,6 +151,22 @@ def service(sim_client, project) -> str:
     return sim_client.create_service(**sim_create_args(project))["uuid"]
 
 
+def wait_for(
+    client: CoolifyClient, uuid: str, done: Callable[[str], bool], timeout: float = 5.0
+) -> str:
+    """Poll the service's status until `done(status)`; return it. Coolify queues lifecycle
+    jobs and stores statuses only at its periodic container checks, so nothing is immediate.
+    0.05 s between reads keeps even a full timeout (≤ 100 reads) under the 200/min limit."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while not done(status := client.get_service(uuid)["status"]):
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        assert time.monotonic() < deadline, f"service {uuid}: statuses seen {seen}"
+        time.sleep(0.05)
+    return status
+
+
 # --- what every request carries -----------------------------------------------------------
 
 
@@ -298,8 +314,9 @@ def test_422_is_validation_failed_with_field_errors(sim_client):
         sim_client.create_project("x")
 
     assert caught.value.message == "Validation failed."
-    assert caught.value.field_errors == {"name": ["The name field format is invalid."]}
-    assert "name: The name field format is invalid." in str(caught.value)
+    # ValidationPatterns::nameMessages(): Coolify's own min text, not Laravel's default.
+    assert caught.value.field_errors == {"name": ["The name must be at least 3 characters."]}
+    assert "name: The name must be at least 3 characters." in str(caught.value)
 
 
 def test_422_string_and_list_errors_become_field_errors(sleeps):
@@ -351,10 +368,8 @@ def test_already_running_and_already_stopped_are_already_in_state(sim_client, se
     with pytest.raises(AlreadyInState) as stopped:
         sim_client.stop_service(service)
     sim_client.start_service(service)
-    deadline = time.monotonic() + 5
-    while sim_client.get_service(service)["status"] != "running:healthy":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    # nginx without a healthcheck: Coolify says running:unknown, never running:healthy.
+    wait_for(sim_client, service, lambda status: status == "running:unknown")
     with pytest.raises(AlreadyInState) as running:
         sim_client.start_service(service)
 
@@ -484,7 +499,9 @@ def test_start_is_not_retried_after_a_reset_timeout_or_5xx(
     assert caught.value.transient is True
     assert len(coolify_sim.fired) == 1
     assert sleeps == []
-    assert sim_client.get_service(service)["status"] != "exited"  # the start did happen
+    # The start did happen: its queued job runs and the service leaves `exited` (it would
+    # stay there forever otherwise).
+    wait_for(sim_client, service, lambda status: status != "exited")
 
 
 def test_writes_are_retried_after_connection_refused(sleeps):
@@ -518,7 +535,8 @@ def test_start_is_retried_after_connection_refused_then_reaches_the_simulator(
         coolify_sim.url, "sim-root-token", transport=RefuseOnce(), sleep=sleeps
     ) as client:
         client.start_service(service)
-        assert client.get_service(service)["status"] == "starting:unhealthy"
+        # The start was queued once the retry got through: the service comes up.
+        wait_for(client, service, lambda status: status.startswith("running:"))
 
     assert attempts[:2] == [f"/api/v1/services/{service}/start"] * 2
     assert len(sleeps) == 1
@@ -644,11 +662,22 @@ def test_delete_service_default_deletes_volumes_and_false_keeps_them(
     coolify_sim.api.timings.delete_seconds = 0
     kept = sim_client.create_service(**sim_create_args(project, "kept.sim.test"))["uuid"]
     gone = sim_client.create_service(**sim_create_args(project, "gone.sim.test"))["uuid"]
+    # Named volumes exist only once `docker compose up` has created them: start both first.
+    assert coolify_sim.api.snapshot()["volumes"] == []
+    for uuid in (kept, gone):
+        sim_client.start_service(uuid)
+    for uuid in (kept, gone):
+        wait_for(sim_client, uuid, lambda status: status.startswith("running:"))
+    assert coolify_sim.api.snapshot()["volumes"] == sorted([f"{kept}_web-data", f"{gone}_web-data"])
 
     sim_client.delete_service(kept, delete_volumes=False)
     sim_client.delete_service(gone)
 
-    assert sim_client.list_services() == []
+    # DeleteResourceJob is queued: the services go once it has stopped them and cleaned up.
+    deadline = time.monotonic() + 5
+    while remaining := sim_client.list_services():
+        assert time.monotonic() < deadline, f"never deleted: {[s['uuid'] for s in remaining]}"
+        time.sleep(0.05)
     assert coolify_sim.api.snapshot()["volumes"] == [f"{kept}_web-data"]
 
 

@@ -26,17 +26,28 @@ class Command(BaseCommand):
             default=200,
             help="calls per minute per token user (Coolify: 200); 0 = off",
         )
+        # Defaults for `make run`: Coolify's shape at a watchable speed (real Coolify: queue
+        # lag ~1 s, compose up 10-60 s, status check every 60 s, healthcheck start period).
+        for flag, default, text in (
+            ("--queue-seconds", 1.0, "lag before a queued job runs"),
+            ("--start-seconds", 2.0, "`docker compose up` (the service reads starting:unhealthy)"),
+            ("--stop-seconds", 1.0, "`docker stop` + `docker rm -f` of a stack"),
+            ("--save-seconds", 1.0, "config save between stop and compose up (a restart's exited)"),
+            (
+                "--delete-seconds",
+                1.0,
+                "a delete job's cleanup after its stop; then the row is gone",
+            ),
+            ("--refresh-seconds", 5.0, "container status check period (statuses lag until then)"),
+            ("--health-seconds", 3.0, "a Docker healthcheck stays `starting` this long"),
+        ):
+            parser.add_argument(flag, type=float, default=default, help=text)
         parser.add_argument(
-            "--start-seconds",
-            type=float,
-            default=1.0,
-            help="starting:unhealthy → running:healthy after this long",
-        )
-        parser.add_argument(
-            "--delete-seconds",
-            type=float,
-            default=0.5,
-            help="a queued deletion finishes after this long",
+            "--noise-seed",
+            type=int,
+            default=None,
+            help="random but reproducible status noise (jittered lag, half-up stacks); "
+            "default: none",
         )
         parser.add_argument(
             "--state-file",
@@ -59,8 +70,15 @@ class Command(BaseCommand):
             latency=options["latency"],
             rate_limit_per_minute=options["rate_limit"],
             timings=Timings(
-                start_seconds=options["start_seconds"], delete_seconds=options["delete_seconds"]
+                start_seconds=options["start_seconds"],
+                stop_seconds=options["stop_seconds"],
+                delete_seconds=options["delete_seconds"],
+                queue_seconds=options["queue_seconds"],
+                refresh_seconds=options["refresh_seconds"],
+                health_seconds=options["health_seconds"],
+                save_seconds=options["save_seconds"],
             ),
+            noise_seed=options["noise_seed"],
         )
         state_file = Path(options["state_file"]) if options["state_file"] else None
         if state_file and state_file.is_file():
