@@ -24,7 +24,7 @@ from cfadmin import encryption
 from stacks import services
 from stacks.catalog import template_names
 from stacks.choices import OperationKind
-from stacks.compose import load_manifest, volume_name
+from stacks.compose import ServerNames, load_manifest, server_names
 from stacks.forms import DeployForm, RotateSecretsForm
 from stacks.models import Operation, Stack
 from stacks.plan import DeployRequest, build_deploy_plan
@@ -221,6 +221,7 @@ class StackOperationsMixin:
         rows = []
         for stack in stacks:
             typed = request.POST.get(f"confirm_{stack.pk}", "").strip() if confirmed else ""
+            names = self._server_names(stack)
             rows.append(
                 {
                     "stack": stack,
@@ -228,7 +229,8 @@ class StackOperationsMixin:
                     "typed": typed,
                     "error": confirmed and typed != str(stack),
                     "domains": [d.domain for d in stack.domains.all() if d.released_at is None],
-                    "volumes": self._volumes(stack),
+                    "containers": names.containers,
+                    "volumes": names.volumes,
                 }
             )
         if confirmed and not any(row["error"] for row in rows):
@@ -240,14 +242,14 @@ class StackOperationsMixin:
         return TemplateResponse(request, "admin/stacks/stack/confirm_delete.html", context)
 
     @staticmethod
-    def _volumes(stack: Stack) -> list[str]:
-        manifest = load_manifest(stack.template_name)
-        prefix = f"{stack.coolify_service_uuid}_" if stack.coolify_service_uuid else ""
-        return [
-            prefix + volume_name(stack.tenant.slug, stack.stack_name, purpose)
-            for spec in manifest.services.values()
-            for purpose in spec.volumes
-        ]
+    def _server_names(stack: Stack) -> ServerNames:
+        """The containers and volumes as `docker ps` / `docker volume ls` show them."""
+        return server_names(
+            load_manifest(stack.template_name),
+            stack.tenant.slug,
+            stack.stack_name,
+            stack.coolify_service_uuid,
+        )
 
     def response_action(self, request: HttpRequest, queryset: QuerySet) -> Any:
         """Buttons on a stack's page run list actions; bring the user back to that page."""

@@ -5,6 +5,14 @@ JSON-quoted YAML scalar, so no value can add keys, however it is spelled (the sa
 does not stop YAML injection: PITFALLS.md). The parsed result is then checked against what the
 manifest says it must be, and audited against the hardening rules. Secrets never reach a
 template: containers get `${KEY}` and Coolify supplies the value.
+
+Names on the server. Coolify (4.3.x, bootstrap/helpers/parsers.php) replaces any
+`container_name` with `<compose service key>-<service uuid>` and renames each named volume to
+`<service uuid>_<Str::slug(volume)>`. So the compose service KEY is what a person finds with
+`docker ps`: cfadmin writes `<container_prefix>-<tenant>-<stack>` (cf-agent-acme-bot1), and the
+container is `cf-agent-acme-bot1-<uuid>`. The manifest's keys (`bot`, `llm`, `webui`) stay
+cfadmin's internal ids (domains, env, `manifest.exposed`); `compose_service_names()` maps one to
+the other and `server_names()` says what the server really has.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ from stacks.catalog import MANIFEST_FILE, TEMPLATES_DIR, template_names
 COMPOSE_FILE = "compose.yml.j2"
 VERSION_LENGTH = 12
 LABEL_PREFIX = "cf."
+# A compose service key is a host name on the stack's network: one DNS label (RFC 1035 2.3.4).
+DNS_LABEL_MAX = 63
+# What server_names() shows before Coolify has given the stack a service uuid.
+UUID_PLACEHOLDER = "<service uuid>"
 
 
 class TemplateError(Exception):
@@ -85,11 +97,15 @@ class Manifest:
             "services": {
                 name: {
                     "image": s.image,
-                    "container": f"{s.container_prefix}-<stack>",
+                    # As on the server: Coolify appends the service uuid to the compose key.
+                    "compose_service": f"{s.container_prefix}-<tenant>-<stack>",
+                    "container": f"{s.container_prefix}-<tenant>-<stack>-{UUID_PLACEHOLDER}",
                     "port": s.port,
                     "limits": s.limits,
                     "env": list(s.env),
-                    "volumes": {p: f"cf-agent-<tenant>_<stack>-{p}" for p in s.volumes},
+                    "volumes": {
+                        p: f"{UUID_PLACEHOLDER}_cf-agent-<tenant>-<stack>-{p}" for p in s.volumes
+                    },
                     "user": s.user or f"root ({s.root_required})",
                     "read_only": s.read_only,
                 }
@@ -144,6 +160,23 @@ def _parse_manifest(name: str, manifest_text: str, compose_text: str) -> Manifes
         :VERSION_LENGTH
     ]
     parsed_services = {key: _parse_service(key, value, name) for key, value in services.items()}
+    prefixes: dict[str, str] = {}
+    for key, spec in parsed_services.items():
+        # The prefix starts the compose service key, which Coolify's logs endpoint only finds
+        # when slugging leaves it unchanged; two services with one prefix would get one key.
+        if not spec.container_prefix or coolify_slug(spec.container_prefix) != (
+            spec.container_prefix
+        ):
+            raise TemplateError(
+                f"template {name}, service {key}: container_prefix {spec.container_prefix!r} "
+                "must be lowercase letters, digits and single hyphens"
+            )
+        if spec.container_prefix in prefixes:
+            raise TemplateError(
+                f"template {name}: services {prefixes[spec.container_prefix]} and {key} share "
+                f"container_prefix {spec.container_prefix!r}; each service needs its own"
+            )
+        prefixes[spec.container_prefix] = key
     env_keys = [
         *(env.get("required") or ()),
         *(env.get("optional") or ()),
@@ -275,14 +308,133 @@ def _compiled(source: str) -> Template:
     return _environment().from_string(source)
 
 
-def container_name(spec: ServiceSpec, stack_name: str) -> str:
-    return f"{spec.container_prefix}-{stack_name}"
+# --- Names: compose keys, and what the server really has -------------------------------------
+
+_SLUG_WHITESPACE = " \t\n\r\f\v"  # PCRE's \s for ASCII
+
+
+def coolify_slug(value: str) -> str:
+    """Laravel's `Str::slug($value, '-')` (Illuminate/Support/Str.php), as Coolify applies it
+    to volume names and to the compose service name its logs endpoint looks for.
+
+    In order: runs of `_` become `-`; `@` becomes `-at-`; the text is lowercased and every
+    character that is not `-`, a letter, a digit or white space is dropped; runs of `-` and
+    white space become one `-`; `-` is trimmed from both ends. Faithful for ASCII. Laravel
+    first transliterates other characters (`Str::ascii`: ü → u); here they are simply dropped,
+    which cannot matter for cfadmin's names (validated ASCII slugs).
+    """
+    text = re.sub(r"_+", "-", value)
+    text = text.replace("@", "-at-")
+    allowed = f"-a-z0-9{re.escape(_SLUG_WHITESPACE)}"
+    text = re.sub(f"[^{allowed}]+", "", text.lower())
+    text = re.sub(f"[-{re.escape(_SLUG_WHITESPACE)}]+", "-", text)
+    return text.strip("-")
+
+
+def _spec(manifest: Manifest, service_key: str) -> ServiceSpec:
+    try:
+        return manifest.services[service_key]
+    except KeyError:
+        raise TemplateError(
+            f"template {manifest.name} has no service {service_key!r}; "
+            f"it has {sorted(manifest.services)}"
+        ) from None
+
+
+def compose_service_name(manifest: Manifest, service_key: str, tenant: str, stack_name: str) -> str:
+    """The compose service key of a manifest service: `<container_prefix>-<tenant>-<stack>`.
+
+    Coolify names the container `<this>-<service uuid>` whatever `container_name` says, so
+    `docker ps | grep cf-agent-<tenant>-<stack>` finds the stack. It cannot contain `_` (Coolify
+    would slug it and then not find the container's logs), so tenant "a" + stack "b-c" reads
+    like tenant "a-b" + stack "c": the `cf.tenant`/`cf.stack` labels and the uuid tell them apart.
+    """
+    return f"{_spec(manifest, service_key).container_prefix}-{tenant}-{stack_name}"
+
+
+def compose_service_names(manifest: Manifest, tenant: str, stack_name: str) -> dict[str, str]:
+    """Manifest service key (cfadmin's id: `bot`, `llm`, `webui`) -> compose service key."""
+    return {
+        key: compose_service_name(manifest, key, tenant, stack_name) for key in manifest.services
+    }
+
+
+def service_key_for(
+    manifest: Manifest, tenant: str, stack_name: str, compose_name: str
+) -> str | None:
+    """The manifest service key whose compose service key is `compose_name` (None: no such)."""
+    for key, name in compose_service_names(manifest, tenant, stack_name).items():
+        if name == compose_name:
+            return key
+    return None
+
+
+def compose_name_problem(manifest: Manifest, tenant: str, stack_name: str) -> str | None:
+    """Why this tenant and stack name cannot name this template's compose services (None: ok).
+
+    A compose service key is a host name on the stack's network (base-llm's web UI reaches
+    Ollama as http://<key>:11434), so it is one DNS label: at most 63 characters. And Coolify
+    finds a container's logs by the slugged key, so slugging must leave it unchanged. The
+    message is written for the stack_name field of the deploy form.
+    """
+    names = compose_service_names(manifest, tenant, stack_name)
+    key, longest = max(names.items(), key=lambda item: len(item[1]))
+    if len(longest) > DNS_LABEL_MAX:
+        prefix = manifest.services[key].container_prefix
+        room = DNS_LABEL_MAX - len(f"{prefix}-{tenant}-")
+        advice = (
+            f"use a stack name of at most {room} characters"
+            if room >= 1
+            else f"tenant {tenant!r} is too long for this template"
+        )
+        return (
+            f"Too long for template {manifest.name}: its {key} service would be named "
+            f"{longest} ({len(longest)} characters), and a compose service name is a DNS label "
+            f"of at most {DNS_LABEL_MAX} characters; {advice}."
+        )
+    for key, name in names.items():
+        if coolify_slug(name) != name:
+            return (
+                f"Template {manifest.name}'s {key} service would be named {name!r}: use only "
+                "lowercase letters, digits and single hyphens, or Coolify cannot find its "
+                "container."
+            )
+    return None
 
 
 def volume_name(tenant: str, stack_name: str, purpose: str) -> str:
-    # The runbook finds a customer's data with `docker volume ls | grep cf-agent-<customer>`.
+    # The volume's name in the compose file; on the server Coolify slugs it (server_names).
     # `_` cannot occur in a slug, so tenant "a" + stack "b-c" never meets tenant "a-b" + "c".
     return f"cf-agent-{tenant}_{stack_name}-{purpose}"
+
+
+@dataclass(frozen=True)
+class ServerNames:
+    """What `docker ps` and `docker volume ls` show for a stack on its server."""
+
+    containers: list[str]
+    volumes: list[str]
+
+
+def server_names(
+    manifest: Manifest, tenant: str, stack_name: str, service_uuid: str
+) -> ServerNames:
+    """The stack's container and volume names as Coolify makes them (parsers.php): containers
+    `<compose service key>-<uuid>`, volumes `<uuid>_<Str::slug(volume name)>`. Without a uuid
+    (not created in Coolify yet) the placeholder `<service uuid>` stands in for it.
+    """
+    uuid = service_uuid or UUID_PLACEHOLDER
+    return ServerNames(
+        containers=[
+            f"{name}-{uuid}"
+            for name in compose_service_names(manifest, tenant, stack_name).values()
+        ],
+        volumes=[
+            f"{uuid}_{coolify_slug(volume_name(tenant, stack_name, purpose))}"
+            for spec in manifest.services.values()
+            for purpose in spec.volumes
+        ],
+    )
 
 
 def stack_labels(manifest: Manifest, tenant: str, stack_name: str) -> dict[str, str]:
@@ -298,8 +450,9 @@ def stack_labels(manifest: Manifest, tenant: str, stack_name: str) -> dict[str, 
 class RenderedStack:
     manifest: Manifest
     text: str
-    compose: dict[str, Any]
+    compose: dict[str, Any]  # keyed by compose service keys (service_names' values)
     findings: list[Finding]
+    service_names: dict[str, str] = field(default_factory=dict)  # manifest key -> compose key
 
 
 def render_stack(
@@ -316,9 +469,12 @@ def render_stack(
     `env_keys` are the keys the stack will receive; each service gets those it declares.
     """
     provided = set(env_keys)
+    service_names = compose_service_names(manifest, tenant, stack_name)
     context = {
         "tenant": tenant,
         "stack": stack_name,
+        # Compose service keys, and the host names services use for one another.
+        "service_names": service_names,
         "services": {
             name: {
                 "image": spec.image,
@@ -327,9 +483,6 @@ def render_stack(
                 "limits": spec.limits,
             }
             for name, spec in manifest.services.items()
-        },
-        "containers": {
-            name: container_name(spec, stack_name) for name, spec in manifest.services.items()
         },
         "volumes": {
             purpose: volume_name(tenant, stack_name, purpose)
@@ -349,36 +502,46 @@ def render_stack(
     compose = parse_compose(text)
     check_structure(manifest, compose, context)
     return RenderedStack(
-        manifest=manifest, text=text, compose=compose, findings=audit_compose(manifest, compose)
+        manifest=manifest,
+        text=text,
+        compose=compose,
+        findings=audit_compose(manifest, compose, service_names),
+        service_names=service_names,
     )
+
+
+def _written(value: str) -> str:
+    """A string as _yaml_scalar writes it, so as the parsed compose holds it."""
+    return value.replace("$", "$$")
 
 
 def check_structure(manifest: Manifest, compose: dict[str, Any], context: dict[str, Any]) -> None:
     """The rendered file is exactly the shape the manifest promises; anything else is refused."""
     problems = []
-
-    def written(value: str) -> str:  # as _yaml_scalar writes it
-        return value.replace("$", "$$")
-
-    labels = {written(k): written(v) for k, v in context["labels"].items()}
+    labels = {_written(k): _written(v) for k, v in context["labels"].items()}
+    keys = {name: _written(key) for name, key in context["service_names"].items()}
     extra_top = set(compose) - {"services", "volumes"}
     if extra_top:
         problems.append(f"unexpected top-level keys {sorted(extra_top)}")
     services = compose.get("services") or {}
-    if set(services) != set(manifest.services):
-        problems.append(f"services {sorted(services)} != manifest {sorted(manifest.services)}")
+    if set(services) != set(keys.values()):
+        problems.append(f"services {sorted(services)} != manifest {sorted(keys.values())}")
     for name, spec in manifest.services.items():
-        service = services.get(name)
+        service = services.get(keys[name])
         if not isinstance(service, dict):
             continue
         if service.get("image") != spec.image:
             problems.append(f"{name}: image {service.get('image')!r} != {spec.image!r}")
-        if service.get("container_name") != written(context["containers"][name]):
-            problems.append(f"{name}: container_name {service.get('container_name')!r}")
+        # Coolify replaces container_name with `<key>-<uuid>`: one in the file would mislead.
+        if "container_name" in service:
+            problems.append(
+                f"{name}: container_name {service['container_name']!r} is set; Coolify "
+                "replaces it, so the template must not"
+            )
         if service.get("labels") != labels:
             problems.append(f"{name}: labels differ from the stack's labels")
     declared_volumes = set((compose.get("volumes") or {}).keys())
-    if declared_volumes != {written(v) for v in context["volumes"].values()}:
+    if declared_volumes != {_written(v) for v in context["volumes"].values()}:
         problems.append(f"volumes {sorted(declared_volumes)} differ from the manifest's")
     if problems:
         raise RenderError(
@@ -478,7 +641,13 @@ def _image_is_pinned(image: str) -> bool:
 
 
 def audit_service(manifest: Manifest, name: str, service: dict[str, Any]) -> list[Finding]:
-    spec = manifest.services.get(name)
+    """Audit one service; `name` is the manifest's service key (an unknown one: no allowances)."""
+    return _audit_service(manifest, manifest.services.get(name), name, service)
+
+
+def _audit_service(
+    manifest: Manifest, spec: ServiceSpec | None, name: str, service: dict[str, Any]
+) -> list[Finding]:
     found: list[Finding] = []
 
     def flag(rule: str, message: str) -> None:
@@ -568,17 +737,43 @@ def _volume_problem(declaration: Any) -> str:
     return ""
 
 
-def audit_compose(manifest: Manifest, compose: dict[str, Any]) -> list[Finding]:
+def audit_compose(
+    manifest: Manifest, compose: dict[str, Any], service_names: dict[str, str] | None = None
+) -> list[Finding]:
+    """Audit every service and volume of a parsed compose file.
+
+    `service_names` maps the manifest's service keys to the compose keys (RenderedStack's
+    `service_names`); without it the compose is taken to be keyed by the manifest's keys. A
+    compose service it does not name gets no allowances from the manifest. Findings name the
+    manifest's key, as the template's author knows the service.
+    """
     findings: list[Finding] = []
     services = compose.get("services") or {}
-    for name, service in services.items():
-        findings.extend(audit_service(manifest, name, service if isinstance(service, dict) else {}))
+    if service_names is None:
+        by_key = {key: key for key in manifest.services}
+    else:
+        by_key = {_written(name): key for key, name in service_names.items()}
+
+    def manifest_key(compose_key: str) -> str:
+        return by_key.get(compose_key, compose_key)
+
+    for compose_key, service in services.items():
+        key = by_key.get(compose_key)
+        spec = manifest.services.get(key) if key is not None else None
+        findings.extend(
+            _audit_service(
+                manifest,
+                spec,
+                manifest_key(compose_key),
+                service if isinstance(service, dict) else {},
+            )
+        )
     for volume, declaration in (compose.get("volumes") or {}).items():
         problem = _volume_problem(declaration)
         if not problem:
             continue
         users = [
-            name
+            manifest_key(name)
             for name, service in services.items()
             if isinstance(service, dict)
             and any(

@@ -376,12 +376,32 @@ def test_delete_confirmation_lists_what_goes_and_queues_nothing(
         assert f"<td>{tenant}</td>" in page
         assert f"<strong>{stack}</strong>" in page
         assert domain in page
-        assert f"<code>{service}_cf-agent-{tenant}_{stack}-data</code>" in page
+        # As the server names them (Coolify: `<compose key>-<uuid>`, `<uuid>_<slug(volume)>`).
+        assert f"<code>cf-agent-{tenant}-{stack}-{service}</code>" in page
+        assert f"<code>{service}_cf-agent-{tenant}-{stack}-data</code>" in page
         assert record in page
         assert f'placeholder="{tenant}/{stack}"' in page
     assert "destroys its containers, volumes and data" in page
+    assert "_cf-agent-customer-123_" not in page  # the compose file's name, not the server's
     assert not Operation.objects.exists()
     assert callbacks == []
+
+
+def test_delete_confirmation_of_a_stack_not_in_coolify_shows_the_uuid_placeholder(
+    client, admin_role, make_stack
+):
+    stack = runbook_stack(make_stack, template_name="base-llm", domains={})
+    login(client, admin_role)
+
+    page = html(run_action(client, "delete_stacks", [stack]))
+
+    for name in (
+        f"cf-agent-{TENANT}-{STACK}-&lt;service uuid&gt;",
+        f"cf-webui-{TENANT}-{STACK}-&lt;service uuid&gt;",
+        f"&lt;service uuid&gt;_cf-agent-{TENANT}-{STACK}-models",
+        f"&lt;service uuid&gt;_cf-agent-{TENANT}-{STACK}-webui",
+    ):
+        assert f"<code>{name}</code>" in page
 
 
 def test_a_wrong_typed_name_deletes_nothing(
@@ -705,7 +725,7 @@ def test_operator_previews_then_deploys(
     page = html(response)
     assert "nothing has been deployed yet" in page
     assert f"sk-…{ANTHROPIC_KEY[-4:]}" in page  # masked
-    assert 'id="cf-plan-compose"' in page and "cf-agent-customer-123-main" in page
+    assert 'id="cf-plan-compose"' in page and "cf-agent-customer-123-customer-123-main" in page
     assert not Stack.objects.exists()
 
     with django_capture_on_commit_callbacks() as callbacks:

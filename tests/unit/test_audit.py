@@ -37,7 +37,14 @@ SERVICE = "webui"
 
 
 def good_service(template: str = TEMPLATE, service: str = SERVICE) -> dict[str, Any]:
-    return copy.deepcopy(render_sample(load_manifest(template)).compose["services"][service])
+    rendered = render_sample(load_manifest(template))
+    return copy.deepcopy(rendered.compose["services"][rendered.service_names[service]])
+
+
+def good_compose(template: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A rendered compose (keyed by compose names) and its manifest key -> compose key map."""
+    rendered = render_sample(load_manifest(template))
+    return copy.deepcopy(rendered.compose), rendered.service_names
 
 
 def limits(service: dict[str, Any]) -> dict[str, Any]:
@@ -179,10 +186,32 @@ def test_every_rule_has_a_reason():
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_the_good_compose_has_no_findings(name):
     manifest = load_manifest(name)
-    compose = render_sample(manifest).compose
-    for service_name, service in compose["services"].items():
-        assert audit_service(manifest, service_name, service) == []
-    assert audit_compose(manifest, compose) == []
+    compose, names = good_compose(name)
+    for key, compose_key in names.items():
+        assert audit_service(manifest, key, compose["services"][compose_key]) == []
+    assert audit_compose(manifest, compose, names) == []
+
+
+def test_the_audit_reads_compose_keys_through_the_service_names():
+    # Allowances (root, writable root) come from the manifest service the compose key maps to;
+    # without the map, a compose key that is not a manifest key is an unknown service.
+    manifest = load_manifest("base-llm")
+    compose, names = good_compose("base-llm")
+    assert audit_compose(manifest, compose, names) == []
+    unmapped = audit_compose(manifest, compose)
+    assert {f.service for f in unmapped} == set(names.values())
+    assert {"non-root-user", "read-only-root"} <= rules_of(unmapped)
+
+
+def test_a_manifest_key_beside_the_compose_keys_gets_no_allowances():
+    manifest = load_manifest("base-llm")
+    compose, names = good_compose("base-llm")
+    compose["services"]["llm"] = copy.deepcopy(compose["services"][names["llm"]])
+    findings = audit_compose(manifest, compose, names)
+    assert {(f.service, f.rule) for f in findings} == {
+        ("llm", "non-root-user"),
+        ("llm", "read-only-root"),
+    }
 
 
 @pytest.mark.parametrize(
@@ -316,11 +345,11 @@ def test_a_service_the_manifest_does_not_know_gets_no_allowances():
 
 def test_audit_compose_names_each_bad_service():
     manifest = load_manifest("base-llm")
-    compose = copy.deepcopy(render_sample(manifest).compose)
-    compose["services"]["llm"]["network_mode"] = "host"
-    compose["services"]["webui"]["ports"] = ["8080:8080"]
+    compose, names = good_compose("base-llm")
+    compose["services"][names["llm"]]["network_mode"] = "host"
+    compose["services"][names["webui"]]["ports"] = ["8080:8080"]
 
-    findings = audit_compose(manifest, compose)
+    findings = audit_compose(manifest, compose, names)
 
     assert sorted((f.service, f.rule) for f in findings) == [
         ("llm", "no-host-namespaces"),
@@ -339,14 +368,14 @@ def test_a_named_volume_backed_by_a_host_path_is_not_an_own_volume():
     # `driver_opts: {type: none, o: bind, device: /}` turns a named volume into a bind mount of
     # a host path: the service only names the volume, so the audit must read the declaration.
     manifest = load_manifest(TEMPLATE)
-    compose = copy.deepcopy(render_sample(manifest).compose)
+    compose, names = good_compose(TEMPLATE)
     (volume,) = compose["volumes"]
     compose["volumes"][volume] = {
         "driver": "local",
         "driver_opts": {"type": "none", "o": "bind", "device": "/"},
     }
 
-    findings = audit_compose(manifest, compose)
+    findings = audit_compose(manifest, compose, names)
 
     assert [(f.service, f.rule) for f in findings] == [(SERVICE, "own-volumes")]
     assert volume in findings[0].message and "'/'" in findings[0].message
@@ -359,11 +388,11 @@ def test_a_named_volume_backed_by_a_host_path_is_not_an_own_volume():
 )
 def test_each_volume_rule_catches_a_bad_declaration(rule, declaration):
     manifest = load_manifest(TEMPLATE)
-    compose = copy.deepcopy(render_sample(manifest).compose)
+    compose, names = good_compose(TEMPLATE)
     (volume,) = compose["volumes"]
     compose["volumes"][volume] = declaration
 
-    findings = audit_compose(manifest, compose)
+    findings = audit_compose(manifest, compose, names)
 
     # Named against the service that mounts it, with the volume and the reason.
     assert [(f.template, f.service, f.rule) for f in findings] == [(TEMPLATE, SERVICE, rule)]
@@ -378,21 +407,21 @@ def test_each_volume_rule_catches_a_bad_declaration(rule, declaration):
 )
 def test_a_plain_volume_of_the_stack_is_its_own(declaration):
     manifest = load_manifest(TEMPLATE)
-    compose = copy.deepcopy(render_sample(manifest).compose)
+    compose, names = good_compose(TEMPLATE)
     (volume,) = compose["volumes"]
     compose["volumes"][volume] = declaration
-    assert audit_compose(manifest, compose) == []
+    assert audit_compose(manifest, compose, names) == []
 
 
 def test_a_foreign_volume_is_flagged_for_each_service_that_mounts_it():
     manifest = load_manifest("base-llm")
-    compose = copy.deepcopy(render_sample(manifest).compose)
+    compose, names = good_compose("base-llm")
     compose["volumes"]["shared"] = {"external": True}
     compose["volumes"]["unused"] = {"external": True}
     for service in compose["services"].values():
         service["volumes"].append("shared:/shared")
 
-    findings = audit_compose(manifest, compose)
+    findings = audit_compose(manifest, compose, names)
 
     assert sorted((f.service, f.rule, f.message.split()[1]) for f in findings) == [
         ("(none)", "own-volumes", "unused"),  # declared but mounted by nobody: still flagged
@@ -475,7 +504,7 @@ def fixture_template(
     return root
 
 
-AFTER_NAME = "    container_name: {{ containers.webui }}\n"
+AFTER_NAME = "    image: {{ services.webui.image }}\n"
 MOUNTS = "    volumes:\n"  # the service's list (the top-level key is not indented)
 VOLUME_DECLARATION = "  {{ volumes.data }}: {}"  # under the top-level `volumes:`
 
@@ -606,7 +635,9 @@ def test_command_reports_a_template_that_does_not_render(tmp_path):
 
 
 def test_command_reports_a_template_that_strays_from_its_manifest(tmp_path):
-    folder = fixture_template(tmp_path, [("services:\n  webui:", "services:\n  other:")])
+    folder = fixture_template(
+        tmp_path, [("services:\n  {{ service_names.webui }}:", "services:\n  other:")]
+    )
 
     out, error = run_audit("--templates-dir", str(folder))
 

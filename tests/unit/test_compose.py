@@ -24,7 +24,7 @@ from stacks.compose import (
     RenderError,
     TemplateError,
     check_structure,
-    container_name,
+    compose_service_names,
     load_manifest,
     parse_compose,
     render_sample,
@@ -50,6 +50,10 @@ EXPECTED_EXPOSED = {
     "telegram-bot": {},
     "base-llm": {"webui": 8080},
 }
+
+# Compose service keys: <container_prefix>-<tenant>-<stack>.
+AGENT = f"cf-agent-{TENANT}-{STACK}"
+WEBUI = f"cf-webui-{TENANT}-{STACK}"  # base-llm's web UI
 
 ENV_REF = re.compile(r"^([A-Z_][A-Z0-9_]*)=\$\{([A-Z_][A-Z0-9_]*)\}$")
 
@@ -80,6 +84,11 @@ def render(name: str, env_keys: tuple[str, ...] | list[str] = (), **names: str) 
     return render_stack(load_manifest(name), env_keys=env_keys, **names)
 
 
+def service_of(rendered: Any, key: str) -> dict[str, Any]:
+    """A rendered service by the manifest's key (the compose is keyed by compose names)."""
+    return rendered.compose["services"][rendered.service_names[key]]
+
+
 def env_refs(service: dict[str, Any]) -> dict[str, str]:
     """The `KEY=${KEY}` entries of a service's environment list."""
     refs = {}
@@ -99,11 +108,18 @@ def shape(value: Any) -> Any:
     return type(value).__name__
 
 
+def service_shape(service: Any) -> Any:
+    # depends_on is keyed by other services' compose keys, which carry the names too.
+    if isinstance(service, dict) and isinstance(service.get("depends_on"), dict):
+        service = {**service, "depends_on": list(service["depends_on"].values())}
+    return shape(service)
+
+
 def compose_shape(compose: dict[str, Any]) -> Any:
-    # Top-level volume keys carry the (hostile) names; their number is what matters.
+    # Service and top-level volume keys carry the (hostile) names; their number is what matters.
     return {
         "top": sorted(compose),
-        "services": shape(compose["services"]),
+        "services": [service_shape(s) for s in compose["services"].values()],
         "volumes": [shape(v) for v in (compose.get("volumes") or {}).values()],
     }
 
@@ -126,7 +142,7 @@ def find_key(value: Any, key: str) -> bool:
 
 def structure_context(manifest: Manifest, tenant: str, stack_name: str) -> dict[str, Any]:
     return {
-        "containers": {n: container_name(s, stack_name) for n, s in manifest.services.items()},
+        "service_names": compose_service_names(manifest, tenant, stack_name),
         "labels": stack_labels(manifest, tenant, stack_name),
         "volumes": {
             p: volume_name(tenant, stack_name, p)
@@ -239,7 +255,7 @@ def test_version_changes_when_the_manifest_changes(tmp_path):
 
 def test_rendered_labels_carry_the_version():
     rendered = render("openclaw-agent")
-    labels = rendered.compose["services"]["webui"]["labels"]
+    labels = service_of(rendered, "webui")["labels"]
     assert labels["cf.template-version"] == load_manifest("openclaw-agent").version
 
 
@@ -254,7 +270,12 @@ def test_each_template_renders_as_its_manifest_says(name):
 
     assert rendered.findings == []
     assert set(compose) == {"services", "volumes"}
-    assert set(compose["services"]) == set(EXPECTED_SERVICES[name])
+    assert set(compose["services"]) == {
+        f"{prefix}-{TENANT}-{STACK}" for prefix in EXPECTED_SERVICES[name].values()
+    }
+    assert rendered.service_names == {
+        key: f"{prefix}-{TENANT}-{STACK}" for key, prefix in EXPECTED_SERVICES[name].items()
+    }
     expected_volumes = {
         f"cf-agent-{TENANT}_{STACK}-{purpose}"
         for spec in manifest.services.values()
@@ -263,8 +284,9 @@ def test_each_template_renders_as_its_manifest_says(name):
     assert set(compose["volumes"]) == expected_volumes
     for service_name, prefix in EXPECTED_SERVICES[name].items():
         spec = manifest.services[service_name]
-        service = compose["services"][service_name]
-        assert service["container_name"] == f"{prefix}-{STACK}"
+        service = compose["services"][f"{prefix}-{TENANT}-{STACK}"]
+        # Coolify replaces container_name with `<compose key>-<uuid>`: the file sets none.
+        assert "container_name" not in service
         assert service["image"] == spec.image
         limits = service["deploy"]["resources"]["limits"]
         assert limits["memory"] == spec.limits["memory"]
@@ -294,33 +316,32 @@ def test_volume_names_separate_tenant_and_stack_with_an_underscore():
     assert volume_name(TENANT, STACK, "data").startswith(f"cf-agent-{TENANT}")
 
 
-def test_base_llm_has_an_agent_and_a_webui_container():
+def test_base_llm_has_an_agent_and_a_webui_service():
     compose = render("base-llm").compose
-    assert compose["services"]["llm"]["container_name"] == f"cf-agent-{STACK}"
-    assert compose["services"]["webui"]["container_name"] == f"cf-webui-{STACK}"
+    assert list(compose["services"]) == [AGENT, WEBUI]
 
 
 def test_limits_are_the_manifests_exact_values():
-    compose = render("base-llm").compose
-    assert compose["services"]["llm"]["deploy"]["resources"]["limits"] == {
+    llm = service_of(render("base-llm"), "llm")
+    assert llm["deploy"]["resources"]["limits"] == {
         "memory": "8g",
         "cpus": 4.0,
     }
-    assert compose["services"]["llm"]["pids_limit"] == 1024
-    bot = render("telegram-bot").compose["services"]["bot"]
+    assert llm["pids_limit"] == 1024
+    bot = service_of(render("telegram-bot"), "bot")
     assert bot["deploy"]["resources"]["limits"] == {"memory": "1g", "cpus": 0.5}
     assert bot["pids_limit"] == 256
 
 
 def test_only_provided_env_keys_are_referenced():
     only_required = render("openclaw-agent", env_keys=["ANTHROPIC_API_KEY"])
-    service = only_required.compose["services"]["webui"]
+    service = service_of(only_required, "webui")
 
     assert env_refs(service) == {"ANTHROPIC_API_KEY": "ANTHROPIC_API_KEY=${ANTHROPIC_API_KEY}"}
     assert "TELEGRAM_BOT_TOKEN" not in only_required.text
 
     both = render("openclaw-agent", env_keys=["ANTHROPIC_API_KEY", "TELEGRAM_BOT_TOKEN"])
-    assert set(env_refs(both.compose["services"]["webui"])) == {
+    assert set(env_refs(service_of(both, "webui"))) == {
         "ANTHROPIC_API_KEY",
         "TELEGRAM_BOT_TOKEN",
     }
@@ -330,10 +351,8 @@ def test_optional_key_not_provided_is_absent_in_base_llm():
     without = render("base-llm")
     assert "OPENAI_API_KEY" not in without.text
     with_key = render("base-llm", env_keys=["OPENAI_API_KEY"])
-    assert (
-        "OPENAI_API_KEY=${OPENAI_API_KEY}" in with_key.compose["services"]["webui"]["environment"]
-    )
-    assert "OPENAI_API_KEY" not in str(with_key.compose["services"]["llm"])
+    assert "OPENAI_API_KEY=${OPENAI_API_KEY}" in service_of(with_key, "webui")["environment"]
+    assert "OPENAI_API_KEY" not in str(service_of(with_key, "llm"))
 
 
 def test_env_keys_the_template_does_not_use_are_dropped():
@@ -341,7 +360,7 @@ def test_env_keys_the_template_does_not_use_are_dropped():
     rendered = render("openclaw-agent", env_keys=["ANTHROPIC_API_KEY", "UNUSED_KEY", SECRET])
     assert "UNUSED_KEY" not in rendered.text
     assert SECRET not in rendered.text
-    assert set(env_refs(rendered.compose["services"]["webui"])) == {"ANTHROPIC_API_KEY"}
+    assert set(env_refs(service_of(rendered, "webui"))) == {"ANTHROPIC_API_KEY"}
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
@@ -416,7 +435,7 @@ def test_a_dollar_in_a_template_string_value_is_escaped_for_compose():
     assert source != manifest.compose_source
     rendered = render_stack(with_source(manifest, source), tenant=TENANT, stack_name=STACK)
     assert '"HOME=$${EVIL}"' in rendered.text
-    assert "HOME=$${EVIL}" in rendered.compose["services"]["webui"]["environment"]
+    assert "HOME=$${EVIL}" in service_of(rendered, "webui")["environment"]
     assert "${EVIL}" not in rendered.text.replace("$${EVIL}", "")
 
 
@@ -428,7 +447,7 @@ def test_a_dollar_in_a_hostile_name_is_written_as_a_double_dollar(field):
     escaped = "x$${OTHER}$$HOME"
     assert json.dumps(escaped) in rendered.text  # compose reads `$$` as a literal `$`
     assert "${OTHER}" not in rendered.text.replace("$${OTHER}", "")
-    labels = rendered.compose["services"]["webui"]["labels"]
+    labels = next(iter(rendered.compose["services"].values()))["labels"]
     assert labels["cf.tenant" if field == "tenant" else "cf.stack"] == escaped
 
 
@@ -565,16 +584,21 @@ def test_hostile_names_cannot_change_the_structure(name, field, value):
     assert not find_key(compose, "evil")
     assert not find_key(compose, "a")
     assert rendered.findings == []
-    for service_name, service in compose["services"].items():
+    assert rendered.service_names == compose_service_names(manifest, **names)
+    for key, compose_key in rendered.service_names.items():
+        service = compose["services"][compose_key.replace("$", "$$")]
         labels = service["labels"]
-        # The value is there, whole, as a plain string.
+        prefix = manifest.services[key].container_prefix
+        # The value is there, whole, as a plain string: in the labels and the service's key.
         if field == "tenant":
             assert labels["cf.tenant"] == escaped
             assert labels["cf.stack"] == STACK
+            assert compose_key == f"{prefix}-{value}-{STACK}"
         else:
             assert labels["cf.stack"] == escaped
-            prefix = manifest.services[service_name].container_prefix
-            assert service["container_name"] == f"{prefix}-{escaped}"
+            assert compose_key == f"{prefix}-{TENANT}-{value}"
+        assert "container_name" not in service
+        assert set(service.get("depends_on") or {}) <= set(compose["services"])
         assert labels["cf.template"] == name
     assert all(isinstance(s, str) for s in all_strings(compose))
 
@@ -640,15 +664,18 @@ def test_check_structure_accepts_the_rendered_compose():
     [
         (lambda c: c.update(networks={"host": {}}), "unexpected top-level keys"),
         (lambda c: c.update(secrets={}), "unexpected top-level keys"),
-        (lambda c: c["services"]["webui"].update(image="alpine:3.20"), "image 'alpine:3.20'"),
-        (lambda c: c["services"].pop("webui"), "services"),
+        (lambda c: c["services"][WEBUI].update(image="alpine:3.20"), "image 'alpine:3.20'"),
+        (lambda c: c["services"].pop(WEBUI), "services"),
         (lambda c: c["services"].update(extra={"image": "alpine:3.20"}), "services"),
+        # The manifest's key is cfadmin's id, not a compose key.
+        (lambda c: c["services"].update(webui=c["services"].pop(WEBUI)), "services"),
         (
-            lambda c: c["services"]["webui"].update(container_name="cf-agent-other"),
+            lambda c: c["services"][WEBUI].update(container_name="cf-agent-other"),
             "container_name",
         ),
-        (lambda c: c["services"]["llm"]["labels"].pop("cf.tenant"), "labels"),
-        (lambda c: c["services"]["llm"]["labels"].update({"cf.tenant": "x"}), "labels"),
+        (lambda c: c["services"][WEBUI].update(container_name=WEBUI), "container_name"),
+        (lambda c: c["services"][AGENT]["labels"].pop("cf.tenant"), "labels"),
+        (lambda c: c["services"][AGENT]["labels"].update({"cf.tenant": "x"}), "labels"),
         (lambda c: c["volumes"].update({"cf-agent-other-main-models": {}}), "volumes"),
         (lambda c: c.pop("volumes"), "volumes"),
     ],
@@ -658,7 +685,9 @@ def test_check_structure_accepts_the_rendered_compose():
         "changed-image",
         "missing-service",
         "extra-service",
+        "manifest-key",
         "container-name",
+        "container-name-as-coolify",
         "label-missing",
         "label-changed",
         "extra-volume",
@@ -687,7 +716,7 @@ def test_check_structure_refuses_a_changed_compose(change, message):
             'image: "ghcr.io/openclaw/openclaw:2026.3.9"',
             "image",
         ),
-        ("services:\n  webui:", "services:\n  web:", "services"),
+        ("services:\n  {{ service_names.webui }}:", "services:\n  web:", "services"),
     ],
     ids=["extra-top-level", "changed-image", "renamed-service"],
 )
