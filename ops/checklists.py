@@ -25,6 +25,7 @@ from ops.models import (
 )
 from ops.procedures import POST_DELETE, POST_DEPLOY
 from stacks.choices import OperationKind
+from stacks.compose import load_manifest, server_names
 from stacks.models import Operation, Stack
 from tenants.models import Tenant
 
@@ -199,10 +200,18 @@ def command_for(command: str, run: ChecklistRun) -> str:
         values["tenant"] = run.tenant.slug
     if run.stack_id:
         stack = run.stack
+        containers = server_names(
+            load_manifest(stack.template_name),
+            stack.tenant.slug,
+            stack.stack_name,
+            stack.coolify_service_uuid,
+        ).containers
         values.update(
             stack=stack.stack_name,
             tenant=stack.tenant.slug,
             service_uuid=stack.coolify_service_uuid or "{service_uuid}",
+            container=containers[0],
+            containers=" ".join(containers),
         )
         domain = stack.domains.values_list("domain", flat=True).first()
         if domain:

@@ -14,7 +14,7 @@ from ops.models import ChecklistRun, CheckStatus, Probe
 from ops.netprobe import ProbeSkipped, resolve, serves_https
 from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import ClientError, NotFound
-from stacks.compose import load_manifest
+from stacks.compose import compose_service_names, load_manifest
 from stacks.provisioning import get_coolify, get_pocketbase
 
 ProbeResult = tuple[bool | None, dict[str, Any]]
@@ -133,20 +133,26 @@ STARTUP_WORDS = ("started", "listening", "ready", "running on")
 
 
 def logs_show_startup(run: ChecklistRun) -> ProbeResult:
+    """Each container's log shows it started. Coolify's logs endpoint finds a container by its
+    compose service key (`<key>-<service uuid>`), answers 404 "Container not found." when there
+    is none and 400 "Container is not running." when it is down (ServicesController.php
+    logs_by_uuid)."""
     stack = _stack(run)
     if not stack.coolify_service_uuid:
         return False, {"error": "the stack has no Coolify service uuid"}
-    services = list(load_manifest(stack.template_name).services)
+    manifest = load_manifest(stack.template_name)
+    names = compose_service_names(manifest, stack.tenant.slug, stack.stack_name)
     evidence = {}
     with get_coolify(attempts=1) as coolify:
-        for name in services:
+        for name in names.values():
+            container = f"{name}-{stack.coolify_service_uuid}"
             try:
                 logs = coolify.service_logs(stack.coolify_service_uuid, name, lines=50)
-            except NotFound:
-                return None, {
-                    "note": "Coolify's logs endpoint is not available here: "
-                    "read the logs in Coolify"
-                }
+            except ClientError as error:
+                if error.transient:
+                    raise
+                evidence[name] = f"{container}: {error.message}"
+                return False, evidence
             evidence[name] = logs[-1000:]
             if not any(word in logs.lower() for word in STARTUP_WORDS):
                 return False, evidence

@@ -1,7 +1,9 @@
 """The runbook's procedures, as data: seeded by a migration, versioned in the database.
 
 Commands keep the runbook's shape; hosts are placeholders ($COOLIFY_HOST, $POCKETBASE_URL)
-and {stack}, {tenant}, {domain}, {service_uuid} are filled in for a run's stack.
+and {stack}, {tenant}, {domain}, {service_uuid}, {container} (the stack's main container as
+Coolify names it: `<compose service>-<service uuid>`) and {containers} (all of them) are
+filled in for a run's stack.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
             ),
             (
                 "Container logs show successful startup",
-                "docker logs cf-agent-{stack}",
+                "docker logs {container}",
                 "logs_show_startup",
             ),
         ],
@@ -88,7 +90,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
         "Every week",
         [
             ("Container resource usage", "docker stats --no-stream | head -10", ""),
-            ("Disk usage by project", "du -sh /var/lib/docker/volumes/cf-* | sort -h", ""),
+            ("Disk usage by project", "du -sh /var/lib/docker/volumes/*_cf-* | sort -h", ""),
             (
                 "Top resource consumers",
                 'docker ps --format "table {{{{.Names}}}}\\t{{{{.Status}}}}" | head -20',
@@ -204,16 +206,16 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
         "security",
         "A stack's container may be compromised",
         [
-            ("Isolate immediately", "docker network disconnect coolify cf-agent-{stack}", ""),
-            ("Capture state", "docker exec cf-agent-{stack} ps aux > incident-$(date +%F).log", ""),
+            ("Isolate immediately", "docker network disconnect {service_uuid} {container}", ""),
+            ("Capture state", "docker exec {container} ps aux > incident-$(date +%F).log", ""),
             (
                 "Stop the container",
-                "Admin > the stack > Stop  (or: docker stop cf-agent-{stack})",
+                "Admin > the stack > Stop  (or: docker stop {containers})",
                 "",
             ),
             (
                 "Preserve evidence: create a container snapshot",
-                "docker commit cf-agent-{stack}",
+                "docker commit {container}",
                 "",
             ),
             ("Notify the security team and the customer", "See the escalation contacts", ""),

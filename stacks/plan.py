@@ -24,7 +24,14 @@ from cfadmin.validators import (
 from stacks.catalog import template_names
 from stacks.choices import StackStatus
 from stacks.clients import coolify_rules
-from stacks.compose import Manifest, RenderError, load_manifest, render_stack
+from stacks.compose import (
+    Manifest,
+    RenderError,
+    compose_name_problem,
+    compose_service_names,
+    load_manifest,
+    render_stack,
+)
 from stacks.models import Stack, StackDomain, stack_name_taken_error
 from tenants.models import Tenant
 
@@ -142,6 +149,10 @@ def validate_deploy_request(request: DeployRequest) -> tuple[list[FieldError], d
         if owner is not None:
             error = stack_name_taken_error(owner)
             errors.append(FieldError("stack_name", " ".join(error.messages), error.code))
+        elif manifest is not None and _is_dns_label(request.tenant):
+            problem = compose_name_problem(manifest, request.tenant, request.stack_name)
+            if problem:
+                errors.append(FieldError("stack_name", problem, "compose_name_length"))
 
     _validate_domains(request, manifest, errors, cleaned)
     check_env(request, manifest, errors)
@@ -219,12 +230,18 @@ def check_env(request: DeployRequest, manifest: Manifest | None, errors: list[Fi
                 )
 
 
-def service_urls(manifest: Manifest, domains: list[tuple[str, str]]) -> list[dict[str, str]]:
-    """Coolify's `urls`: per service, comma-separated https URLs carrying the container port."""
-    by_service: dict[str, list[str]] = {}
+def service_urls(
+    manifest: Manifest, tenant: str, stack_name: str, domains: list[tuple[str, str]]
+) -> list[dict[str, str]]:
+    """Coolify's `urls`: one item per exposed service, named by its compose service key, with
+    comma-separated https URLs carrying the container port — or "" for a service without a
+    domain, because Coolify leaves an app that `urls` does not name with its old fqdn and
+    clears it only for an empty url (applyServiceUrls in ServicesController.php)."""
+    names = compose_service_names(manifest, tenant, stack_name)
+    by_service: dict[str, list[str]] = {service: [] for service in manifest.exposed}
     for service, domain in domains:
         by_service.setdefault(service, []).append(f"https://{domain}:{manifest.exposed[service]}")
-    return [{"name": service, "url": ",".join(urls)} for service, urls in by_service.items()]
+    return [{"name": names[service], "url": ",".join(urls)} for service, urls in by_service.items()]
 
 
 def project_description(tenant: str) -> str:
@@ -284,7 +301,7 @@ def coolify_deploy_calls(
                 "name": stack_name,
                 "description": service_description(tenant, stack_name, manifest),
                 "docker_compose_raw": f"<base64 of the compose below, {len(compose_b64)} chars>",
-                "urls": service_urls(manifest, domains),
+                "urls": service_urls(manifest, tenant, stack_name, domains),
                 "instant_deploy": False,
             },
         },

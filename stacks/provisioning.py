@@ -615,6 +615,11 @@ class OperationRunner:
             self.stack.domains.filter(released_at__isnull=True).values_list("service", "domain")
         )
 
+    def _urls(self) -> list[dict[str, str]]:
+        return service_urls(
+            self.manifest, self.stack.tenant.slug, self.stack.stack_name, self._domains()
+        )
+
     def create_service(self) -> Outcome:
         stack = self.stack
         if stack.coolify_service_uuid:
@@ -649,15 +654,13 @@ class OperationRunner:
             name=stack.stack_name,
             description=service_description(stack.tenant.slug, stack.stack_name, self.manifest),
             compose=self.rendered.text,
-            urls=service_urls(self.manifest, self._domains()),
+            urls=self._urls(),
         )
 
     def update_service(self) -> Outcome:
         assert self.rendered is not None
         uuid = self._require_service("update_service")
-        self.coolify.update_service(
-            uuid, compose=self.rendered.text, urls=service_urls(self.manifest, self._domains())
-        )
+        self.coolify.update_service(uuid, compose=self.rendered.text, urls=self._urls())
         return done(f"pushed compose {self.manifest.version} and domains to {uuid}")
 
     def _require_service(self, step: str) -> str:

@@ -30,7 +30,7 @@ from stacks.clients.coolify import CoolifyClient
 from stacks.clients.coolify_status import ServiceState, interpret
 from stacks.clients.errors import ClientError, NotFound
 from stacks.clients.pocketbase import PocketBaseClient
-from stacks.compose import LABEL_PREFIX, load_manifest
+from stacks.compose import LABEL_PREFIX, compose_service_names, load_manifest
 from stacks.models import (
     InvalidTransition,
     Operation,
@@ -520,11 +520,15 @@ def import_stack(
         )
     manifest = load_manifest(template)
     project = _project_of(service, coolify, hint=(record or {}).get("project_uuid", ""))
+    # Applications are named by their compose service keys (`cf-agent-<tenant>-<stack>`); older
+    # stacks used the manifest's keys (`webui`) and are read as such.
+    names = compose_service_names(manifest, identity["tenant"], identity["stack_name"])
+    service_key = {compose: key for key, compose in names.items()} | {k: k for k in names}
     domains = [
-        (str(app.get("name")), host)
+        (service_key[str(app.get("name"))], host)
         for app in service.get("applications") or []
         for host in _hosts(str(app.get("fqdn") or ""))
-        if app.get("name") in manifest.exposed
+        if service_key.get(str(app.get("name"))) in manifest.exposed
     ]
     # `value`, never `real_value`: Coolify's real_value is the value as written to the .env
     # file — wrapped in '…' for literal and multiline variables, backslash-escaped otherwise

@@ -102,12 +102,26 @@ def no_sleep(seconds: float) -> None:
     """Retries and polls in tests run at full speed; behaviour is the same."""
 
 
+# The simulated Coolify of the tests behaves like the real one, only faster: lifecycle calls
+# queue jobs that run after a lag, statuses change only at container-status checks, and a
+# seeded noise adds the odd reads a real server gives (stacks/coolify_simulator/).
+SIM_TIMINGS = dict(
+    start_seconds=0.05,
+    stop_seconds=0.01,
+    delete_seconds=0.05,
+    queue_seconds=0.03,
+    refresh_seconds=0.05,
+    health_seconds=0.02,
+    save_seconds=0.01,
+)
+SIM_NOISE_SEED = 10
+
+
 @pytest.fixture
 def coolify_sim():
-    """A fresh simulated Coolify on a loopback port, fast enough for tests."""
+    """A fresh simulated Coolify on a loopback port, with queue lag and status noise."""
     server = build_simulator(
-        token=SIM_TOKEN,
-        timings=Timings(start_seconds=0.05, stop_seconds=0.0, delete_seconds=0.05),
+        token=SIM_TOKEN, timings=Timings(**SIM_TIMINGS), noise_seed=SIM_NOISE_SEED
     ).start()
     yield server
     server.stop()

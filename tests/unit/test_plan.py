@@ -107,10 +107,12 @@ def test_runbook_plan_is_ok(runbook_plan):
 
 def test_runbook_plan_compose(runbook_plan):
     compose = parse_compose(runbook_plan["compose"])
-    webui = compose["services"]["webui"]
+    # The compose key carries tenant and stack: Coolify names the container `<key>-<uuid>`
+    # whatever `container_name` says (bootstrap/helpers/parsers.php), so none is written.
+    webui = compose["services"]["cf-agent-customer-123-customer-123-main"]
 
-    assert list(compose["services"]) == ["webui"]
-    assert webui["container_name"] == "cf-agent-customer-123-main"
+    assert list(compose["services"]) == ["cf-agent-customer-123-customer-123-main"]
+    assert "container_name" not in webui
     assert "cf-agent-customer-123_customer-123-main-data:/home/node/.openclaw" in webui["volumes"]
     assert list(compose["volumes"]) == ["cf-agent-customer-123_customer-123-main-data"]
     # the runbook's `docker volume ls | grep cf-agent-customer-123` still finds it
@@ -142,7 +144,12 @@ def test_runbook_plan_coolify_calls_in_order(runbook_plan):
         "description": "cfadmin tenant customer-123",
     }
     create = calls[3]["body"]
-    assert create["urls"] == [{"name": "webui", "url": "https://demo.customer123.com:18789"}]
+    assert create["urls"] == [
+        {
+            "name": "cf-agent-customer-123-customer-123-main",
+            "url": "https://demo.customer123.com:18789",
+        }
+    ]
     assert create["environment_name"] == "production"
     assert create["name"] == "customer-123-main"
     assert create["instant_deploy"] is False
@@ -214,7 +221,7 @@ def test_a_secret_shaped_like_yaml_stays_out_of_the_compose(make_tenant):
 
     assert plan["ok"] is True
     compose = parse_compose(plan["compose"])
-    assert "privileged" not in compose["services"]["webui"]
+    assert "privileged" not in compose["services"]["cf-agent-customer-123-customer-123-main"]
     assert_no_plaintext(json.dumps(plan), hostile)
     assert "q" * 30 not in json.dumps(plan)
 
@@ -240,13 +247,15 @@ def test_base_llm_plan_has_two_containers_and_webui_port(make_tenant):
 
     assert plan["ok"] is True, plan["errors"]
     compose = parse_compose(plan["compose"])
-    assert compose["services"]["webui"]["container_name"] == "cf-webui-customer-123-main"
-    assert compose["services"]["llm"]["container_name"] == "cf-agent-customer-123-main"
+    assert list(compose["services"]) == [
+        "cf-agent-customer-123-customer-123-main",
+        "cf-webui-customer-123-customer-123-main",
+    ]
     assert plan["domains"] == {"webui": ["chat.customer123.com", "llm.customer123.com"]}
     create = plan["coolify_calls"][3]["body"]
     assert create["urls"] == [
         {
-            "name": "webui",
+            "name": "cf-webui-customer-123-customer-123-main",
             "url": "https://chat.customer123.com:8080,https://llm.customer123.com:8080",
         }
     ]
@@ -278,9 +287,11 @@ def test_domains_are_normalised(make_tenant):
 
 def test_service_urls_and_calls_directly():
     manifest = load_manifest("openclaw-agent")
-    assert service_urls(manifest, [("webui", "a.example.com")]) == [
-        {"name": "webui", "url": "https://a.example.com:18789"}
+    assert service_urls(manifest, "t", "s", [("webui", "a.example.com")]) == [
+        {"name": "cf-agent-t-s", "url": "https://a.example.com:18789"}
     ]
+    # Without a domain the item still goes, empty: Coolify clears only an app it is told to.
+    assert service_urls(manifest, "t", "s", []) == [{"name": "cf-agent-t-s", "url": ""}]
     calls = coolify_deploy_calls(
         manifest=manifest,
         tenant="t",
@@ -574,7 +585,10 @@ def test_hostile_domain_service_key_is_refused_for_a_known_template(make_tenant)
         runbook_request(domains=[("webui\nprivileged: true", "a.example.com")])
     )
     assert codes(plan) == {"domain.webui\nprivileged: true": {"unknown_service"}}
-    assert "privileged" not in parse_compose(plan["compose"])["services"]["webui"]
+    assert (
+        "privileged"
+        not in parse_compose(plan["compose"])["services"]["cf-agent-customer-123-customer-123-main"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -663,8 +677,7 @@ def test_template_page_shows_the_rendered_preview(client, viewer):
     match = re.search(r'<pre id="rendered-compose"[^>]*>(.*?)</pre>', page, re.S)
     assert match, "no rendered preview"
     compose = parse_compose(html.unescape(match.group(1)))
-    webui = compose["services"]["webui"]
-    assert webui["container_name"] == "cf-agent-demo"
+    webui = compose["services"]["cf-agent-customer-9-demo"]
     assert webui["labels"]["cf.tenant"] == "customer-9"
     assert list(compose["volumes"]) == ["cf-agent-customer-9_demo-data"]
     assert "ANTHROPIC_API_KEY=${ANTHROPIC_API_KEY}" in webui["environment"]
@@ -686,8 +699,9 @@ def test_template_page_shows_a_field_error_for_a_bad_name(client, viewer):
 def test_template_page_for_base_llm_shows_both_containers(client, viewer):
     client.force_login(viewer)
     page = html.unescape(client.get(template_page("base-llm")).content.decode())
-    assert "cf-agent-<stack>" in page and "cf-webui-<stack>" in page
-    assert "cf-webui-customer-123-main" in page
+    assert "cf-agent-<tenant>-<stack>-<service uuid>" in page
+    assert "cf-webui-<tenant>-<stack>-<service uuid>" in page
+    assert "cf-webui-customer-123-customer-123-main" in page
 
 
 def test_unknown_template_page_is_404(client, viewer):
@@ -707,3 +721,11 @@ def test_every_role_can_read_the_template_pages(client, request, persona):
     client.force_login(request.getfixturevalue(persona))
     assert client.get(TEMPLATES_PAGE).status_code == 200
     assert client.get(template_page("telegram-bot")).status_code == 200
+
+
+def test_a_stack_name_too_long_for_its_containers_is_refused_next_to_it(make_tenant):
+    """A compose key is a host name on the stack's network: at most 63 characters."""
+    make_tenant("customer-123")
+    plan = build_deploy_plan(runbook_request(stack_name="s" * 50))
+    assert codes(plan) == {"stack_name": {"compose_name_length"}}
+    assert "at most 63 characters" in errors_by_field(plan)["stack_name"][0]["message"]
