@@ -204,7 +204,7 @@ def command_for(command: str, run: ChecklistRun) -> str:
             load_manifest(stack.template_name),
             stack.tenant.slug,
             stack.stack_name,
-            stack.coolify_service_uuid,
+            stack.coolify_service_uuid or "{service_uuid}",  # the same placeholder everywhere
         ).containers
         values.update(
             stack=stack.stack_name,

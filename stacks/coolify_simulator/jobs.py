@@ -276,7 +276,9 @@ class Lifecycle:
         container["state"] = "running"
         container["started_clock"] = at
         self._log(container, at, f"Starting {container['image'] or sub} ({sub})")
-        self._log(container, at, f"{sub} is up")
+        # Worded as the platform's images say it (ollama: "Listening on …"; uvicorn: "… running
+        # on …"): the post-deploy checklist reads start-up from these words (ops/probes.py).
+        self._log(container, at, f"{sub}: Listening on 0.0.0.0")
         if container["healthcheck"]:
             health = self.sim.timings.health_seconds
             container["health"] = "starting" if health > 0 else "healthy"

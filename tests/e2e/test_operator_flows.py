@@ -128,9 +128,10 @@ def test_an_operator_previews_then_deploys_the_runbook_stack(
     expect(plan).to_contain_text(DOMAIN)
     expect(plan).to_contain_text(f"ANTHROPIC_API_KEY=sk-…{ANTHROPIC_KEY[-4:]}")
     expect(plan).to_contain_text("TELEGRAM_BOT_TOKEN=123…-ABC")
-    expect(page.locator("#cf-plan-compose")).to_contain_text(
-        'container_name: "cf-agent-customer-123-main"'
-    )
+    # The compose service key names the stack; Coolify names its container `<key>-<uuid>`,
+    # so no container_name is written (Coolify would override it).
+    expect(page.locator("#cf-plan-compose")).to_contain_text(f'"cf-agent-{TENANT}-{STACK}":')
+    expect(page.locator("#cf-plan-compose")).not_to_contain_text("container_name")
     expect(page.locator("#cf-plan-compose")).to_contain_text("${ANTHROPIC_API_KEY}")
     # The password fields are not filled back in.
     expect(page.locator("#id_env_ANTHROPIC_API_KEY")).to_have_value("")
@@ -247,7 +248,9 @@ def test_an_admin_deletes_the_stack_only_with_the_right_typed_name(
     expect(row).to_contain_text(TENANT)
     expect(row).to_contain_text(STACK)
     expect(row).to_contain_text(DOMAIN)
-    expect(row).to_contain_text(f"{service_uuid}_cf-agent-{TENANT}_{STACK}-data")
+    # The server's names: volume `<uuid>_<Str::slug(name)>`, container `<key>-<uuid>`.
+    expect(row).to_contain_text(f"{service_uuid}_cf-agent-{TENANT}-{STACK}-data")
+    expect(row).to_contain_text(f"cf-agent-{TENANT}-{STACK}-{service_uuid}")
     expect(row).to_contain_text(stack.pocketbase_id)
     confirm = page.locator(f"input[name=confirm_{stack.pk}]")
     shows_no_secret(page)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import socket
+import time
 from html import unescape
 
 import pytest
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.integration
 
 DOMAIN = "demo.customer123.com"
 STACK = "customer-123/customer-123-main"
+COMPOSE_KEY = "cf-agent-customer-123-customer-123-main"  # openclaw-agent's webui service
 ANTHROPIC_KEY = "sk-test-checklists-0123456789abcdefghij"
 
 # The runbook (shared/seed/000_…: OPERATOR RUNBOOK), procedure by procedure: the words each
@@ -50,7 +52,7 @@ RUNBOOK: dict[str, tuple[str, str, list[tuple[str, str | None]]]] = {
             ("Domain resolves", "dig +short {domain}"),
             ("serves HTTPS", "curl -sI https://{domain}"),
             ('PocketBase record created with status "running"', "agent_stacks/records"),
-            ("Container logs show successful startup", "docker logs cf-agent-{stack}"),
+            ("Container logs show successful startup", "docker logs {container}"),
         ],
     ),
     POST_DELETE: (
@@ -78,7 +80,7 @@ RUNBOOK: dict[str, tuple[str, str, list[tuple[str, str | None]]]] = {
         "monitoring",
         [
             ("Container resource usage", "docker stats --no-stream | head -10"),
-            ("Disk usage by project", "du -sh /var/lib/docker/volumes/cf-* | sort -h"),
+            ("Disk usage by project", "du -sh /var/lib/docker/volumes/*_cf-* | sort -h"),
             ("Top resource consumers", "| head -20"),
         ],
     ),
@@ -144,10 +146,10 @@ RUNBOOK: dict[str, tuple[str, str, list[tuple[str, str | None]]]] = {
         "Suspected container compromise",
         "security",
         [
-            ("Isolate immediately", "docker network disconnect coolify cf-agent-{stack}"),
-            ("Capture state", "docker exec cf-agent-{stack} ps aux > incident-"),
-            ("Stop the container", "docker stop cf-agent-{stack}"),
-            ("Preserve evidence", None),
+            ("Isolate immediately", "docker network disconnect {service_uuid} {container}"),
+            ("Capture state", "docker exec {container} ps aux > incident-"),
+            ("Stop the container", "docker stop {containers}"),
+            ("Preserve evidence", "docker commit {container}"),
             ("Notify", None),
             ("Investigate", None),
         ],
@@ -283,14 +285,44 @@ def test_commands_are_filled_in_for_the_runs_stack(runbook, make_stack):
     assert deploy_commands[1] == f"dig +short {DOMAIN}"
     assert deploy_commands[2] == f"curl -sI https://{DOMAIN}"
     assert "stack_name='customer-123-main'" in deploy_commands[3]
-    assert deploy_commands[4] == "docker logs cf-agent-customer-123-main"
-    assert commands(compromise)[0] == "docker network disconnect coolify cf-agent-customer-123-main"
+    # Coolify names containers `<compose service>-<service uuid>` (parsers.php).
+    container = "cf-agent-customer-123-customer-123-main-svc0uuid0customer0123000"
+    assert deploy_commands[4] == f"docker logs {container}"
+    assert commands(compromise)[0] == (
+        f"docker network disconnect svc0uuid0customer0123000 {container}"
+    )
+    assert commands(compromise)[1].startswith(f"docker exec {container} ps aux")
+    assert commands(compromise)[2].endswith(f"docker stop {container})")
     assert "docker ps | grep cf-webui | awk '{print $1}' | xargs docker stop" in commands(mass)[2]
     assert commands(weekly)[2] == ('docker ps --format "table {{.Names}}\\t{{.Status}}" | head -20')
     # Without a stack, placeholders stay as they are for the person to fill in.
     assert commands(start_run(procedure("data-recovery"), actor="test"))[1] == (
         "docker volume ls | grep cf-agent-{tenant}"
     )
+
+
+@pytest.mark.django_db
+def test_seeded_procedures_with_old_container_names_get_a_new_version(runbook):
+    """A database seeded before Coolify's real container names were known gets version 2 of each
+    procedure whose commands named `cf-agent-<stack>`; version 1 stays for its old runs."""
+    migration = importlib.import_module("ops.migrations.0005_server_names_in_procedures")
+    v1 = procedure("suspected-container-compromise")
+    v1.steps.filter(position=1).update(command="docker network disconnect coolify cf-agent-{stack}")
+    untouched = procedure(POST_DELETE).pk
+
+    migration.new_versions(django_apps, None)
+
+    v2 = procedure("suspected-container-compromise")
+    assert (v2.version, v1.version) == (v1.version + 1, v1.version)
+    assert v2.steps.get(position=1).command == (
+        "docker network disconnect {service_uuid} {container}"
+    )
+    assert list(v2.steps.values_list("text", flat=True)) == list(
+        v1.steps.values_list("text", flat=True)
+    )
+    assert procedure(POST_DELETE).pk == untouched
+    migration.new_versions(django_apps, None)  # nothing left to replace: no version 3
+    assert procedure("suspected-container-compromise").pk == v2.pk
 
 
 # --- the rules for people settling items -----------------------------------------------------
@@ -422,6 +454,14 @@ def validation_run(stack, slug: str) -> ChecklistRun:
     return ChecklistRun.objects.get(stack=stack, procedure__slug=slug)
 
 
+def wait_for_status(remote, uuid: str, wanted: str, timeout: float = 5.0) -> None:
+    """Coolify stores container statuses only at its periodic checks: poll until it says so."""
+    deadline = time.monotonic() + timeout
+    while (status := remote.coolify.get_service(uuid)["status"]) != wanted:
+        assert time.monotonic() < deadline, f"Coolify still says {status!r}, not {wanted!r}"
+        time.sleep(0.01)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_deploy_opens_a_post_deploy_run_whose_automatic_items_pass_with_evidence(
     runbook, make_stack, remote, served_domain, operator
@@ -462,7 +502,9 @@ def test_a_deploy_opens_a_post_deploy_run_whose_automatic_items_pass_with_eviden
         "running",
     )
     assert record["service_uuid"] == stack.coolify_service_uuid
-    assert "started" in items["logs_show_startup"].evidence["webui"]
+    # Logs are read by compose service key, from the container `<key>-<service uuid>`.
+    logs = items["logs_show_startup"].evidence[COMPOSE_KEY]
+    assert f"{COMPOSE_KEY}: Listening on 0.0.0.0" in logs
     assert DOMAIN in served_domain.hosts
     assert ANTHROPIC_KEY not in str([item.evidence for item in items.values()])
 
@@ -531,11 +573,18 @@ def test_a_failed_item_passes_when_the_probes_run_again_after_the_fix(
 def test_a_service_without_a_healthcheck_passes_as_the_deploy_did(
     runbook, make_stack, remote, served_domain, operator, support, coolify_sim
 ):
-    """Coolify says `running:unknown` for a service with no healthcheck; the provisioner takes
-    that as healthy (stacks/provisioning.py HEALTHY). BUG: the post-deploy probe wants exactly
-    `running:healthy`, so a deploy that succeeded fails its own validation."""
+    """Coolify says `running:unknown` for a service whose containers have no healthcheck; the
+    provisioner takes that as healthy, and so must the post-deploy probe (a deploy that
+    succeeded must not fail its own validation)."""
     stack, _ = deployed(make_stack, remote, operator)
-    coolify_sim.api.services[stack.coolify_service_uuid]["_status"] = "running:unknown"
+    uuid = stack.coolify_service_uuid
+    # As if the image had no healthcheck: Docker reports no health for the container, and the
+    # next container-status check stores `running:unknown`.
+    with coolify_sim.api.lock:
+        container = coolify_sim.api.lifecycle.containers[f"{COMPOSE_KEY}-{uuid}"]
+        container["healthcheck"] = None
+        container["health"] = None
+    wait_for_status(remote, uuid, "running:unknown")
 
     run_ = start_run(procedure(POST_DEPLOY), actor=support, stack=stack)
     run_probes(run_)
@@ -733,10 +782,12 @@ def test_the_run_page_shows_the_runbook_commands_for_the_stack(
     page = unescape(response.content.decode())
     assert f"dig +short {DOMAIN}" in page
     assert f"curl -sI https://{DOMAIN}" in page
-    assert "docker logs cf-agent-customer-123-main" in page
+    # The container as Coolify names it: `<compose service key>-<service uuid>`.
+    assert "docker logs cf-agent-customer-123-customer-123-main-svc0uuid0customer0123000" in page
     assert "/api/v1/services/svc0uuid0customer0123000" in page
     assert "stack_name='customer-123-main'" in page
     assert "{stack}" not in page and "{domain}" not in page and "{service_uuid}" not in page
+    assert "{container}" not in page and "<service uuid>" not in page
     assert "checked by cfadmin: Domain serves HTTPS" in page
 
 
@@ -756,7 +807,12 @@ def test_starting_a_run_for_an_unknown_stack_is_refused(runbook, client, support
 def test_an_emergency_run_shows_the_escalation_contacts_and_filled_commands(
     runbook, client, support, make_stack, queued
 ):
-    make_stack("customer-123", "customer-123-main", status=StackStatus.RUNNING)
+    make_stack(
+        "customer-123",
+        "customer-123-main",
+        status=StackStatus.RUNNING,
+        coolify_service_uuid="svc0uuid0customer0123000",
+    )
     client.force_login(support)
 
     response = client.post(
@@ -764,7 +820,13 @@ def test_an_emergency_run_shows_the_escalation_contacts_and_filled_commands(
     )
 
     page = unescape(response.content.decode())
-    assert "docker network disconnect coolify cf-agent-customer-123-main" in page
+    # The stack's own network (named after its service uuid) and its container, as Coolify
+    # names them.
+    container = "cf-agent-customer-123-customer-123-main-svc0uuid0customer0123000"
+    assert f"docker network disconnect svc0uuid0customer0123000 {container}" in page
+    assert f"docker exec {container} ps aux" in page
+    assert f"docker stop {container}" in page
+    assert "{container}" not in page and "{service_uuid}" not in page
     assert "Security Incident → Security Team (15min)" in page
     assert "Platform Down → Platform Team (30min)" in page
     assert queued == []  # no automatic checks in this procedure: nothing queued

@@ -22,7 +22,7 @@ from stacks.coolify_simulator.server import build as build_simulator
 from stacks.models import Operation, Stack
 from stacks.provisioning import Remote, run_operation
 from stacks.services import request_operation
-from tests.conftest import SIM_TOKEN, no_sleep
+from tests.conftest import SIM_TIMINGS, SIM_TOKEN, no_sleep
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -98,17 +98,11 @@ def test_a_restart_coolify_ran_is_reported_done_after_it_went_down(
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_deploys_survive_noisy_status_sequences(make_stack, remote, operator, settings, seed):
     """A two-container stack through odd reads (`degraded`, `starting:unknown`, `exited` between
-    two `starting`), chosen by a seed so a failure can be replayed."""
+    two `starting`), chosen by a seed so a failure can be replayed: the tests' usual timings
+    with other seeds than tests/conftest.py's."""
     server = build_simulator(
         token=SIM_TOKEN,
-        timings=Timings(
-            start_seconds=0.05,
-            stop_seconds=0.01,
-            delete_seconds=0.05,
-            queue_seconds=0.05,
-            refresh_seconds=0.05,
-            health_seconds=0.05,
-        ),
+        timings=Timings(**SIM_TIMINGS),
         noise_seed=seed,
     ).start()
     settings.COOLIFY_URL = server.url

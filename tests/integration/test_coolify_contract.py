@@ -630,7 +630,7 @@ def call_service_logs(client, world):
     # Logs come from `docker logs` of the running container: before the first start there is
     # none (404 "Container not found.", see test_404_logs_before_the_containers_exist...).
     _start_and_wait(world)
-    assert "web is up" in client.service_logs(world.service_uuid, "web")
+    assert "web: Listening on 0.0.0.0" in client.service_logs(world.service_uuid, "web")
 
 
 def call_list_service_envs(client, world):

@@ -475,12 +475,20 @@ def test_a_stopped_service_of_a_running_stack_is_named_with_its_status(
 ):
     stack = deploy(make_stack, healthy, operator)
     healthy.coolify.stop_service(stack.coolify_service_uuid)
+    # The stop only queues a job; it sets `exited` when it runs.
+    deadline = time.monotonic() + 5
+    while (status := healthy.coolify.get_service(stack.coolify_service_uuid)["status"]) != (
+        "exited"
+    ):
+        assert time.monotonic() < deadline, f"Coolify still says {status!r}"
+        time.sleep(0.01)
 
     outcome = one("active_stacks")
 
     assert outcome.status == CheckStatus.WARNING
-    [entry] = outcome.details["not_running"]
-    assert entry.startswith("customer-123/customer-123-main (") and "running" not in entry
+    # Named with what its status means, then what Coolify said.
+    assert outcome.details["not_running"] == ["customer-123/customer-123-main (stopped: exited)"]
+    assert outcome.details["running_in_coolify"] == 0
 
 
 @pytest.mark.parametrize(

@@ -260,7 +260,10 @@ def test_a_dry_run_prints_the_plan_and_touches_nothing(tenant, coolify_sim, sett
     assert plan["template"]["name"] == TEMPLATE and plan["template"]["version"]
     assert plan["domains"] == {"webui": [DOMAIN]}
     assert plan["env"] == {"ANTHROPIC_API_KEY": "sk-…ghij", "TELEGRAM_BOT_TOKEN": "123…oken"}
-    assert 'container_name: "cf-agent-customer-123-main"' in plan["compose"]
+    # The compose service key names the stack (Coolify names its container `<key>-<uuid>`);
+    # no container_name: Coolify would override it.
+    assert f'\n  "cf-agent-{TENANT}-{STACK}":\n' in plan["compose"]
+    assert "container_name" not in plan["compose"]
     assert "${ANTHROPIC_API_KEY}" in plan["compose"]
     assert [c["step"] for c in plan["coolify_calls"]][-2:] == ["start", "wait_healthy"]
     assert plan["pocketbase"]["record"]["stack_name"] == STACK

@@ -50,6 +50,15 @@ def age(stack: Stack) -> None:
     stack.refresh_from_db()
 
 
+def wait_for_status(remote, uuid: str, wanted: str, timeout: float = 5.0) -> None:
+    """Lifecycle calls only queue a job, and Coolify stores container statuses at its periodic
+    checks: poll until it says `wanted`."""
+    deadline = time.monotonic() + timeout
+    while (status := remote.coolify.get_service(uuid)["status"]) != wanted:
+        assert time.monotonic() < deadline, f"Coolify still says {status!r}, not {wanted!r}"
+        time.sleep(0.01)
+
+
 def compare(remote) -> ReconcileRun:
     return reconcile.run_reconcile(
         actor="test", coolify=remote.coolify, pocketbase=remote.pocketbase
@@ -99,6 +108,7 @@ def test_a_record_edited_elsewhere_is_reported_field_by_field(deployed, remote):
 
 def test_a_service_stopped_in_coolify_is_taken_into_cfadmin(deployed, remote):
     remote.coolify.stop_service(deployed.coolify_service_uuid)
+    wait_for_status(remote, deployed.coolify_service_uuid, "exited")  # the stop job ran
 
     [drift] = compare(remote).drift
     assert drift["kind"] == DriftKind.SERVICE_STATUS
@@ -178,9 +188,11 @@ def test_an_orphan_record_without_a_service_can_be_deleted(deployed, remote):
 
 def test_repairs_check_again_before_acting(deployed, remote):
     remote.coolify.stop_service(deployed.coolify_service_uuid)
+    wait_for_status(remote, deployed.coolify_service_uuid, "exited")
     [drift] = compare(remote).drift
     remote.coolify.start_service(deployed.coolify_service_uuid)
-    time.sleep(0.1)  # running:healthy again
+    # Queued, started, then `exited` until the next container check stores running:healthy.
+    wait_for_status(remote, deployed.coolify_service_uuid, "running:healthy")
     with pytest.raises(reconcile.RepairRefused, match="already agrees with Coolify"):
         fix(remote, drift)
     assert Stack.objects.get(pk=deployed.pk).status == StackStatus.RUNNING
@@ -193,11 +205,15 @@ def test_an_unreachable_coolify_is_reported_not_raised(deployed, remote):
 
 
 def test_a_starting_service_is_not_drift_yet(deployed, remote, coolify_sim):
-    remote.coolify.restart_service(deployed.coolify_service_uuid)
-    assert remote.coolify.get_service(deployed.coolify_service_uuid)["status"].startswith(
-        ("starting", "restarting")
-    )
+    # A slow `docker compose up` (image pulls): the start job runs long enough to compare.
+    coolify_sim.api.timings.start_seconds = 5.0
+    uuid = deployed.coolify_service_uuid
+    remote.coolify.restart_service(uuid)
+    # The queued restart stops the service, then its compose run reads starting:unhealthy.
+    wait_for_status(remote, uuid, "starting:unhealthy")
+
     assert compare(remote).drift == []
+    assert remote.coolify.get_service(uuid)["status"] == "starting:unhealthy"  # still starting
 
 
 def test_the_command_prints_drift_and_exits_by_what_it_found(deployed, remote):
