@@ -321,6 +321,7 @@ def run_reconcile(
         services = coolify.list_services()
         records = pocketbase.list_records()
         drift, checked = find_drift(services, records)
+        drift = [d for d in drift if not _status_lags(d, services, coolify)]
     except ClientError as error:
         run.error = str(error)
         logger.warning("reconcile could not compare: %s", run.error)
@@ -336,6 +337,34 @@ def run_reconcile(
         started_at__lt=timezone.now() - timedelta(days=KEEP_RUNS_DAYS)
     ).delete()
     return run
+
+
+def containers_running(coolify: CoolifyClient, stack: Stack, service_uuid: str) -> bool | None:
+    """Whether the stack's main container runs, asked of Docker rather than of the stored
+    status: Coolify's logs endpoint answers 400 "Container is not running." or 404 "Container
+    not found." when it does not (ServicesController.php logs_by_uuid). None: cannot tell."""
+    manifest = load_manifest(stack.template_name)
+    main = next(iter(compose_service_names(manifest, stack.tenant.slug, stack.stack_name).values()))
+    try:
+        coolify.service_logs(service_uuid, main, lines=1)
+    except ClientError as error:
+        return False if error.status in (400, 404) else None
+    return True
+
+
+def _status_lags(drift: Drift, services: list[dict[str, Any]], coolify: CoolifyClient) -> bool:
+    """A running stack that Coolify calls stopped while its container runs: after a restart
+    Coolify reads `exited` until its next container check (StartService stops first), so this
+    is the status lagging, not drift. One call, only for such a row."""
+    if drift.kind != DriftKind.SERVICE_STATUS or drift.stack_id is None:
+        return False
+    service = next((s for s in services if s.get("uuid") == drift.service_uuid), None)
+    stack = Stack.objects.select_related("tenant").filter(pk=drift.stack_id).first()
+    if service is None or stack is None or stack.status != StackStatus.RUNNING:
+        return False
+    if not interpret(service.get("status")).stopped:
+        return False
+    return containers_running(coolify, stack, drift.service_uuid) is True
 
 
 def repair(
@@ -402,6 +431,13 @@ def _take_coolify_status(
     observed = coolify_status(service)
     if observed is None:
         raise RepairRefused(f"Coolify says {service.get('status')}; reconcile again in a moment.")
+    if observed == StackStatus.STOPPED and containers_running(
+        coolify, stack, stack.coolify_service_uuid
+    ):
+        raise RepairRefused(
+            f"Coolify says {service.get('status')}, but the stack's container runs: Coolify's "
+            "status lags after a restart. Reconcile again in a minute."
+        )
     if observed == stack.status:
         raise RepairRefused(f"{stack} already agrees with Coolify ({stack.status}).")
     before = stack.status

@@ -8,6 +8,8 @@ server does (stacks/coolify_simulator/). Each test is one promise of issue 10's 
 from __future__ import annotations
 
 import re
+import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from stacks import reconcile
-from stacks.choices import OperationKind, OperationStatus, StackStatus
+from stacks.choices import DriftKind, OperationKind, OperationStatus, Repair, StackStatus
 from stacks.clients.coolify import CoolifyClient
 from stacks.coolify_simulator.api import Timings
 from stacks.coolify_simulator.server import build as build_simulator
@@ -208,3 +210,60 @@ def test_names_on_the_delete_page_are_the_servers(
     assert len(containers) == 2 and len(volumes) == 2
     assert containers <= shown
     assert volumes <= shown
+
+
+def test_a_restart_made_in_coolify_is_not_reported_as_a_stopped_stack(
+    make_stack, remote, operator, coolify_sim
+):
+    """After a restart Coolify reads `exited` until its next container check, though the new
+    containers run: reconcile asks Docker (through the logs endpoint) before calling it drift,
+    and a repair that would take `stopped` into cfadmin refuses."""
+    stack = deployed(make_stack, remote, operator)
+    Stack.objects.filter(pk=stack.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    coolify_sim.api.timings.refresh_seconds = 60.0  # the next container check is far away
+    remote.coolify.restart_service(stack.coolify_service_uuid)  # someone, in Coolify's UI
+
+    wait_for(lambda: service_of(coolify_sim, stack)["status"] == "exited")
+    wait_for(lambda: any(c.endswith(stack.coolify_service_uuid) for c in running(coolify_sim)))
+
+    report = reconcile.run_reconcile(
+        actor="test", coolify=remote.coolify, pocketbase=remote.pocketbase
+    )
+    assert report.error == "" and report.drift == []
+    with pytest.raises(reconcile.RepairRefused, match="container runs"):
+        reconcile.repair(
+            Repair.TAKE_COOLIFY_STATUS,
+            f"stack:{stack.pk}",
+            actor="test",
+            coolify=remote.coolify,
+            pocketbase=remote.pocketbase,
+        )
+    stack.refresh_from_db()
+    assert stack.status == StackStatus.RUNNING
+
+
+def test_a_stack_really_stopped_in_coolify_is_still_drift(
+    make_stack, remote, operator, coolify_sim
+):
+    stack = deployed(make_stack, remote, operator)
+    Stack.objects.filter(pk=stack.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    remote.coolify.stop_service(stack.coolify_service_uuid)
+    wait_for(lambda: service_of(coolify_sim, stack)["status"] == "exited")
+
+    report = reconcile.run_reconcile(
+        actor="test", coolify=remote.coolify, pocketbase=remote.pocketbase
+    )
+    assert [d["kind"] for d in report.drift] == [DriftKind.SERVICE_STATUS]
+
+
+def running(coolify_sim) -> list[str]:
+    return [
+        c["name"] for c in coolify_sim.api.lifecycle.containers.values() if c["state"] == "running"
+    ]
+
+
+def wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the simulator did not get there in time"
+        time.sleep(0.02)

@@ -123,6 +123,13 @@ class StubCoolify:
     def service_exists(self, uuid: str) -> bool:
         return any(s["uuid"] == uuid for s in self.services)
 
+    def service_logs(self, uuid: str, sub_service: str, *, lines: int = 100) -> str:
+        """Like Coolify's logs endpoint: 400 unless the container runs (as its status says)."""
+        service = self.get_service(uuid)
+        if not str(service.get("status", "")).startswith("running"):
+            raise ClientError("Container is not running.", service="Coolify", status=400)
+        return f"{sub_service}: Listening on 0.0.0.0"
+
 
 class StubPocketBase:
     def __init__(self, records: list[dict[str, Any]] = (), error: Exception | None = None):
