@@ -260,9 +260,11 @@ class OperationRunner:
     step_attempts: int = field(default_factory=lambda: settings.PROVISION_STEP_ATTEMPTS)
     sleep: Callable[[float], None] = time.sleep
     rendered: RenderedStack | None = None
-    # When this run asked Coolify to (re)start the service. Coolify only queues the job and
-    # reports the old status until it runs (app/Http/Controllers/Api/ServicesController.php
-    # action_restart → RestartService::dispatch), so wait_healthy wants proof it ran.
+    # When this run asked Coolify to start or restart the service. Coolify only queues the job
+    # and reports the old status until it runs (app/Http/Controllers/Api/ServicesController.php
+    # action_deploy/action_restart → StartService/RestartService::dispatch), so wait_healthy
+    # wants proof it ran.
+    start_requested_at: datetime | None = None
     restart_requested_at: datetime | None = None
 
     @property
@@ -688,7 +690,7 @@ class OperationRunner:
             self.coolify.start_service(uuid)
         except AlreadyInState:
             return already("service already running")
-        self.restart_requested_at = requested_at
+        self.start_requested_at = requested_at
         return done("start requested")
 
     def restart(self) -> Outcome:
@@ -730,35 +732,41 @@ class OperationRunner:
         if self.restart_requested_at is not None and interpret(last).running:
             return (
                 f"Coolify still reports '{last}' after {int(timeout)}s and never showed the "
-                "service going down: no sign that the (re)start it queued has run"
+                "service going down: no sign that the restart it queued has run"
             )
         return f"service still '{last}' after {int(timeout)}s"
 
     def wait_healthy(self) -> Outcome:
-        """Running and healthy, and — after a start or restart this run asked for — seen so only
-        after a read that began after the request showed the service not running.
+        """Running and healthy, in a status read that began after this run's request — and,
+        after a restart, only once such a read showed the service not running.
 
-        Why that signal: a restart (latest=false) is StartService with stopBeforeStart, whose
-        StopService sets every application to `exited` before `docker compose up`
-        (app/Actions/Service/StartService.php, StopService.php); the status then reads
-        `starting:unhealthy` while the job's activity runs (Service::isStarting) and `exited`
-        again until the next container-status check stores `running:*` (GetContainersStatus /
-        PushServerUpdateJob, about a minute). So a running status that follows a non-running
-        one, both read after the request, can only come from the restart we asked for.
+        Why: Coolify accepts a start only when its status does not contain `running`
+        (ServicesController.php action_deploy answers 400 "Service is already running."), so
+        after an accepted start any running status read later comes from a start. A restart
+        (latest=false) is StartService with stopBeforeStart, whose StopService sets every
+        application to `exited` before `docker compose up` (app/Actions/Service/
+        StartService.php, StopService.php); the status then reads `starting:unhealthy` while
+        the job's activity runs (Service::isStarting) and `exited` again until the next
+        container-status check stores `running:*` (GetContainersStatus / PushServerUpdateJob,
+        about a minute): a running status after a non-running one, both read after the
+        request, comes from a restart. It can be an earlier start or restart of the same
+        operation whose answer was lost; that one carried the same compose and env.
         """
-        since = self.restart_requested_at
-        went_down = since is None
+        since = self.restart_requested_at or self.start_requested_at
+        went_down = self.restart_requested_at is None
 
         def accept(raw: str, read_began_at: datetime) -> bool:
             nonlocal went_down
             status = interpret(raw)
+            if since is not None and read_began_at < since:
+                return False  # read before the request: it cannot show its effect
             if not went_down:
-                went_down = not status.running and read_began_at >= since
+                went_down = not status.running
                 return False
             return status.up
 
         outcome = self._wait_for("wait_healthy", accept, self.health_timeout)
-        self.restart_requested_at = None
+        self.start_requested_at = self.restart_requested_at = None
         return outcome
 
     def wait_stopped(self) -> Outcome:

@@ -76,7 +76,7 @@ def test_a_restart_coolify_has_not_run_is_not_reported_done(
 
     assert operation.status == OperationStatus.FAILED
     assert "never showed the service going down" in operation.error
-    assert "no sign that the (re)start it queued has run" in operation.error
+    assert "no sign that the restart it queued has run" in operation.error
     stack.refresh_from_db()
     assert stack.status == StackStatus.ERROR
 

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from stacks import provisioning
 from stacks.choices import OperationKind, OperationStatus, StackStatus, StepOutcome
 from stacks.clients.coolify import CoolifyClient
 from stacks.clients.pocketbase import PocketBaseClient
+from stacks.compose import load_manifest
 from stacks.coolify_simulator.server import Fault
 from stacks.local_pocketbase import free_port
 from stacks.models import Operation, OperationStep, Stack
@@ -46,6 +48,9 @@ CLIENT_TIMEOUT = 0.25  # the Coolify client's timeout in the fault matrix
 FAULT_DELAY = 0.6  # a `timeout` fault answers (with a reset) only after this: past the client's
 HEALTH_TIMEOUT = 1.5  # how long a run waits for running:healthy / for a deleted service to go
 DELETE_TIMEOUT = 1.5
+# How long a check of the simulated Coolify waits for work it queued to land: a start job can
+# still be queued when cfadmin has seen the service running (tests/conftest.py SIM_TIMINGS).
+SETTLE_TIMEOUT = 3.0
 
 UUID = "[A-Za-z0-9]+"
 
@@ -96,6 +101,24 @@ def projects_named(coolify_sim, name: str = PROJECT_NAME) -> list[dict[str, Any]
     return [p for p in coolify_sim.api.snapshot()["projects"] if p["name"] == name]
 
 
+def settled(
+    coolify_sim, ready: Callable[[dict[str, Any]], bool], timeout: float = SETTLE_TIMEOUT
+) -> dict[str, Any]:
+    """The simulator's state once `ready(state)` holds, or the last one read after `timeout`.
+
+    Coolify acts through queued jobs and stores container statuses only at its periodic
+    checks, so what it shows right after an operation may still be on its way (a start job
+    that runs after cfadmin saw the service running makes it read `starting:unhealthy`, then
+    `exited`, then `running:*` again). The caller asserts on what this returns.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        state = coolify_sim.api.snapshot()
+        if ready(state) or time.monotonic() >= deadline:
+            return state
+        time.sleep(0.02)
+
+
 def wait_until_gone(coolify_sim, name: str) -> None:
     """Coolify deletes in the background (the simulator: 0.05 s here)."""
     deadline = time.monotonic() + 5
@@ -117,7 +140,19 @@ def assert_deployed(stack: Stack, coolify_sim, pocketbase: PocketBaseClient) -> 
     """One running service in Coolify, the same one on the stack and in PocketBase."""
     stack.refresh_from_db()
     assert stack.status == StackStatus.RUNNING, stack.status_detail
-    [service] = services_named(coolify_sim)  # never two
+    # cfadmin itself waited for the service to come up: its last status read said running.
+    last = Operation.objects.filter(stack=stack).latest("pk")
+    waited = last.steps.filter(name="wait_healthy").order_by("position").last()
+    assert waited is not None and waited.outcome == StepOutcome.DONE, last.error
+    assert waited.detail.startswith("status running:"), waited.detail
+    # ... and Coolify settles there (a start job still queued may take it through a restart).
+    state = settled(
+        coolify_sim,
+        lambda s: (
+            [x["status"] for x in s["services"] if x["name"] == STACK_NAME] == ["running:healthy"]
+        ),
+    )
+    [service] = [s for s in state["services"] if s["name"] == STACK_NAME]  # never two
     assert service["uuid"] == stack.coolify_service_uuid
     assert service["status"] == "running:healthy"
     assert not service["deleting"]
@@ -125,7 +160,7 @@ def assert_deployed(stack: Stack, coolify_sim, pocketbase: PocketBaseClient) -> 
     assert service["envs"]["TELEGRAM_BOT_TOKEN"] == TELEGRAM_TOKEN
     hosts = [urlsplit(a["fqdn"]).hostname for a in service["applications"] if a["fqdn"]]
     assert hosts == [DOMAIN]
-    [project] = projects_named(coolify_sim)
+    [project] = [p for p in state["projects"] if p["name"] == PROJECT_NAME]
     assert project["uuid"] == stack.coolify_project_uuid
     [record] = pocketbase.list_records(tenant=TENANT)
     assert record["stack_name"] == STACK_NAME
@@ -351,7 +386,10 @@ def test_deploy_survives_a_fault_or_fails_cleanly_and_a_new_deploy_completes(
         coolify_sim.clear_faults()
         again = deploy(stack, fast_remote, operator)
 
-        assert again.status == OperationStatus.SUCCEEDED, again.error
+        assert again.status == OperationStatus.SUCCEEDED, (
+            again.error,
+            list(again.steps.values_list("name", "outcome", "detail")),
+        )
         assert again.pk != operation.pk
         assert_deployed(stack, coolify_sim, pocketbase)
         if call.after_lost_create:
@@ -739,10 +777,16 @@ def test_a_token_without_the_deploy_ability_fails_at_start_naming_the_ability(
 # --- a domain another Coolify service already uses --------------------------------------------
 
 OTHER_COMPOSE = "services:\n  web:\n    image: nginx:1.27\n"
+# The URL cfadmin sends for the stack's domain: https, with the container port
+# (stacks/plan.py service_urls). Coolify compares URLs exactly (scheme, host and port; only a
+# trailing `/` goes: checkDomainUsage in bootstrap/helpers/domains.php), so only this very
+# string makes it answer 409: `https://demo.customer123.com` alone would not.
+DOMAIN_URL = f"https://{DOMAIN}:{load_manifest('openclaw-agent').exposed['webui']}"
 
 
 def occupy_domain(coolify_sim) -> str:
-    """Another team's service in Coolify, made directly through the simulator's API."""
+    """Another service in Coolify, made directly through the simulator's API, holding the URL
+    cfadmin will ask for."""
     with CoolifyClient(coolify_sim.url, SIM_TOKEN, timeout=2, sleep=no_sleep) as root:
         project_uuid = root.create_project("someone-else")
         [environment] = root.get_project(project_uuid)["environments"]
@@ -754,7 +798,7 @@ def occupy_domain(coolify_sim) -> str:
             name="someone-elses-app",
             description="not cfadmin's",
             compose=OTHER_COMPOSE,
-            urls=[{"name": "web", "url": f"https://{DOMAIN}"}],
+            urls=[{"name": "web", "url": DOMAIN_URL}],
         )
     return created["uuid"]
 
@@ -799,7 +843,9 @@ def test_a_domain_conflict_error_names_the_domain_and_the_service_using_it(
     operation = deploy(stack, remote, operator)
 
     assert operation.status == OperationStatus.FAILED
-    assert DOMAIN in operation.error
+    assert "HTTP 409" in operation.error
+    # Coolify's conflict names the URL as stored (with its port) and the service holding it.
+    assert DOMAIN_URL in operation.error
     assert "someone-elses-app" in operation.error
 
 
