@@ -15,7 +15,7 @@ from ops.netprobe import ProbeSkipped, resolve, serves_https
 from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import ClientError, NotFound
 from stacks.compose import compose_service_names, load_manifest
-from stacks.provisioning import get_coolify, get_pocketbase
+from stacks.provisioning import get_coolify, get_pocketbase, service_statuses
 
 ProbeResult = tuple[bool | None, dict[str, Any]]
 
@@ -37,14 +37,18 @@ def service_present(run: ChecklistRun) -> ProbeResult:
     uuid = _stack(run).coolify_service_uuid
     if not uuid:
         return False, {"error": "the stack has no Coolify service uuid"}
+    # The status read shared with provisioning's polls (one GET /services per round for every
+    # stack): Coolify allows 200 calls a minute, and every deploy runs this probe.
     with get_coolify(attempts=1) as coolify:
-        service = coolify.get_service(uuid)
-    status = interpret(service.get("status"))
+        read = service_statuses(coolify, max_age=settings.PROVISION_POLL_INTERVAL)
+    if uuid not in read.statuses:
+        return False, {"service_uuid": uuid, "error": "Coolify lists no such service"}
+    status = interpret(read.statuses[uuid])
     return status.up, {
         "service_uuid": uuid,
         "status": status.raw,
         "meaning": status.state.label,
-        "name": service.get("name"),
+        "read_at": read.began_at.isoformat(),
     }
 
 

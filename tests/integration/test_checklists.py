@@ -490,7 +490,7 @@ def test_a_deploy_opens_a_post_deploy_run_whose_automatic_items_pass_with_eviden
     service = items["service_present"].evidence
     assert service["service_uuid"] == stack.coolify_service_uuid
     assert service["status"] == "running:healthy"
-    assert service["name"] == "customer-123-main"
+    assert service["meaning"] == "running and healthy" and service["read_at"]
     assert items["domain_resolves"].evidence[DOMAIN] == served_domain.address
     https = items["https_serves"].evidence[DOMAIN]
     assert https["days_left"] >= 88 and " 200" in https["http_status"]
