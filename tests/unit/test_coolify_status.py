@@ -1,11 +1,10 @@
 """One reading of Coolify's status strings (stacks/clients/coolify_status.py), every value that
-Coolify 4.3.11's `Service::getStatusAttribute` + `ContainerStatusAggregator` can produce."""
+Coolify 4.3.11's `Service::getStatusAttribute` + `ContainerStatusAggregator` can produce.
+Reconcile's mapping to cfadmin statuses is pinned in test_reconcile_logic.py."""
 
 import pytest
 
-from stacks.choices import StackStatus
 from stacks.clients.coolify_status import ServiceState, interpret
-from stacks.reconcile import coolify_status
 
 
 @pytest.mark.parametrize(
@@ -46,20 +45,3 @@ def test_excluded_is_kept_apart_from_the_state():
 def test_labels_read_as_words():
     assert interpret("degraded:unhealthy").state.label == "degraded"
     assert interpret("running:unhealthy").state.label == "running but unhealthy"
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("running:healthy", StackStatus.RUNNING),
-        ("running:unknown", StackStatus.RUNNING),
-        ("running:unhealthy", StackStatus.ERROR),
-        ("exited", StackStatus.STOPPED),
-        ("degraded:unhealthy", StackStatus.ERROR),
-        ("unknown:unknown:excluded", StackStatus.ERROR),
-        ("starting:unhealthy", None),
-        ("starting:unknown", None),
-    ],
-)
-def test_reconcile_reads_statuses_through_the_same_function(raw, expected):
-    assert coolify_status({"status": raw}) == expected
