@@ -887,7 +887,7 @@ def recover_stale_operations(
                 pk=operation.pk, status=OperationStatus.RUNNING, heartbeat_at__lt=cutoff
             ).update(status=OperationStatus.QUEUED)
             if moved:
-                transaction.on_commit(lambda pk=operation.pk: enqueue(pk))
+                enqueue(operation.pk)  # queues after commit (cfadmin.jobs.enqueue)
                 report["requeued"].append(operation.pk)
             continue
         message = (

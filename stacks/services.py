@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from cfadmin import audit, encryption
+from cfadmin.jobs import enqueue
 from cfadmin.models import AuditAction
 from cfadmin.validators import normalize_domain
 from stacks.choices import OperationKind, OperationStatus, StackStatus
@@ -28,9 +29,8 @@ class OperationRefused(Exception):
 
 
 def enqueue_operation(operation_id: int) -> None:
-    from django_q.tasks import async_task  # imported late: the cluster config loads with it
-
-    async_task(
+    """Queue the operation's run after the current transaction commits."""
+    enqueue(
         "stacks.tasks.run_operation_task",
         operation_id,
         task_name=f"operation-{operation_id}",
@@ -77,7 +77,7 @@ def request_operation(
         message=f"{operation.get_kind_display()} requested",
         changes={"parameters": parameters or {}},
     )
-    transaction.on_commit(lambda: enqueue_operation(operation.pk))
+    enqueue_operation(operation.pk)
     return operation
 
 

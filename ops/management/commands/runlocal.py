@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django_q.tasks import async_task
+
+from cfadmin.jobs import enqueue
 
 
 class Command(BaseCommand):
@@ -43,7 +44,7 @@ class Command(BaseCommand):
                     (name, subprocess.Popen(argv, env=child_env, start_new_session=True))
                 )
             # A first health-check round now, so the dashboard has something to show.
-            async_task("ops.tasks.run_health_checks_task")
+            enqueue("ops.tasks.run_health_checks_task")
             self.stdout.write(
                 self.style.SUCCESS(
                     f"cfadmin is up: http://{options['bind']}/admin/  (Ctrl-C stops everything)"
