@@ -23,6 +23,7 @@ from cfadmin.jobs import enqueue
 from ops import checklists, incidents
 from ops.health import CHECKS
 from ops.models import (
+    URGENT_CATEGORIES,
     ChecklistItem,
     ChecklistRun,
     CheckStatus,
@@ -34,6 +35,7 @@ from ops.models import (
     Outage,
     Procedure,
     ProcedureStep,
+    ResponseState,
     RunStatus,
     duration_text,
     uptime,
@@ -272,7 +274,7 @@ class ProcedureAdmin(AuditedModelAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:ops_procedure_change", args=[procedure.pk])
                 )
-        if stack is None and procedure.category == "validation":
+        if stack is None and procedure.needs_stack:
             self.message_user(
                 request,
                 f"{procedure.title} checks one stack: give it as tenant/stack.",
@@ -417,11 +419,11 @@ class EscalationContactAdmin(AuditedModelAdmin):
 
 
 INCIDENT_FORM_FIELDS = ("title", "severity", "escalation", "owner", "summary")
-RESPONSE_BADGES = {
-    "met": ("#198754", "responded in time"),
-    "missed": ("#dc3545", "responded late"),
-    "overdue": ("#dc3545", "response overdue"),
-    "pending": ("#fd7e14", "awaiting response"),
+RESPONSE_COLOURS = {
+    ResponseState.MET: "#198754",
+    ResponseState.MISSED: "#dc3545",
+    ResponseState.OVERDUE: "#dc3545",
+    ResponseState.PENDING: "#fd7e14",
 }
 SEVERITY_COLOURS = {"sev1": "#dc3545", "sev2": "#fd7e14", "sev3": "#0d6efd", "sev4": "#6c757d"}
 # Button labels for moving an incident to a status (from where it is allowed).
@@ -437,13 +439,13 @@ def response_badge(incident: Incident) -> str:
     state = incident.response_state
     if not state:
         return "no target"
-    colour, label = RESPONSE_BADGES[state]
+    colour, label = RESPONSE_COLOURS[state], ResponseState(state).label
     due = timezone.localtime(incident.response_due_at)
-    if state == "pending":
+    if state == ResponseState.PENDING:
         label += (
             f" — by {due:%H:%M} (in {duration_text(incident.response_due_at - timezone.now())})"
         )
-    elif state == "overdue":
+    elif state == ResponseState.OVERDUE:
         label += f" by {duration_text(timezone.now() - incident.response_due_at)}"
     elif incident.acknowledged_at:
         label += f" ({duration_text(incident.acknowledged_at - incident.opened_at)})"
@@ -671,7 +673,7 @@ class IncidentAdmin(AuditedModelAdmin):
                 contacts=EscalationContact.objects.all(),
                 procedures=Procedure.objects.filter(active=True).order_by(
                     Case(
-                        When(category__in=["emergency", "security"], then=Value(0)),
+                        When(category__in=URGENT_CATEGORIES, then=Value(0)),
                         default=Value(1),
                     ),
                     "category",

@@ -20,12 +20,10 @@ from ops.models import (
     IncidentEventKind,
     ItemState,
     Procedure,
-    ProcedureCategory,
     RunStatus,
 )
 from ops.procedures import POST_DELETE, POST_DEPLOY
 from stacks.choices import OperationKind
-from stacks.compose import load_manifest, server_names
 from stacks.models import Operation, Stack
 from tenants.models import Tenant
 
@@ -83,7 +81,7 @@ def start_run_for_incident(procedure: Procedure, incident: Incident, *, actor: A
     tenants = list(incident.tenants.all()[:2])
     stack = stacks[0] if len(stacks) == 1 else None
     tenant = tenants[0] if len(tenants) == 1 and stack is None else None
-    if procedure.category == ProcedureCategory.VALIDATION and stack is None:
+    if procedure.needs_stack and stack is None:
         raise ValidationError(
             {
                 "procedure": f"{procedure.title} checks one stack: link exactly one stack to "
@@ -200,12 +198,8 @@ def command_for(command: str, run: ChecklistRun) -> str:
         values["tenant"] = run.tenant.slug
     if run.stack_id:
         stack = run.stack
-        containers = server_names(
-            load_manifest(stack.template_name),
-            stack.tenant.slug,
-            stack.stack_name,
-            stack.coolify_service_uuid or "{service_uuid}",  # the same placeholder everywhere
-        ).containers
+        # The same placeholder everywhere for a uuid the stack does not have yet.
+        containers = stack.server_names(placeholder="{service_uuid}").containers
         values.update(
             stack=stack.stack_name,
             tenant=stack.tenant.slug,

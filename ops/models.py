@@ -93,6 +93,10 @@ class ProcedureCategory(models.TextChoices):
     SECURITY = "security", "Security incident"
 
 
+# Offered first inside an incident, and shown with the escalation contacts.
+URGENT_CATEGORIES = (ProcedureCategory.EMERGENCY, ProcedureCategory.SECURITY)
+
+
 class Procedure(models.Model):
     """A runbook procedure; a change makes a new version, so old runs keep their steps."""
 
@@ -115,6 +119,15 @@ class Procedure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} (v{self.version})"
+
+    @property
+    def needs_stack(self) -> bool:
+        """Validation procedures check one stack: a run of one needs it."""
+        return self.category == ProcedureCategory.VALIDATION
+
+    @property
+    def is_urgent(self) -> bool:
+        return self.category in URGENT_CATEGORIES
 
 
 class Probe(models.TextChoices):
@@ -206,6 +219,10 @@ class ChecklistRun(models.Model):
         return (self.tenant.slug if self.tenant_id else ""), ""
 
     @property
+    def is_completed(self) -> bool:
+        return self.status == RunStatus.COMPLETED
+
+    @property
     def progress(self) -> tuple[int, int]:
         items = list(self.items.all())
         return sum(item.is_settled for item in items), len(items)
@@ -243,6 +260,14 @@ class ChecklistItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step.text}: {self.get_state_display()}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == ItemState.PENDING
+
+    @property
+    def is_failed(self) -> bool:
+        return self.state == ItemState.FAILED
 
     @property
     def is_settled(self) -> bool:
@@ -292,6 +317,15 @@ class Severity(models.TextChoices):
     SEV2 = "sev2", "SEV2 — many customers affected"
     SEV3 = "sev3", "SEV3 — one customer affected"
     SEV4 = "sev4", "SEV4 — minor, no customer impact"
+
+
+class ResponseState(models.TextChoices):
+    """How an incident's first response stands against its target."""
+
+    MET = "met", "responded in time"
+    MISSED = "missed", "responded late"
+    OVERDUE = "overdue", "response overdue"
+    PENDING = "pending", "awaiting response"
 
 
 class IncidentStatus(models.TextChoices):
@@ -383,13 +417,17 @@ class Incident(models.Model):
         )
 
     @property
-    def response_state(self) -> str:
-        """'met', 'missed', 'overdue', 'pending', or '' without a target."""
+    def response_state(self) -> ResponseState | str:
+        """A ResponseState, or '' without a target."""
         if self.response_due_at is None:
             return ""
         if self.acknowledged_at is not None:  # set by the first move out of "open"
-            return "met" if self.acknowledged_at <= self.response_due_at else "missed"
-        return "overdue" if timezone.now() > self.response_due_at else "pending"
+            if self.acknowledged_at <= self.response_due_at:
+                return ResponseState.MET
+            return ResponseState.MISSED
+        if timezone.now() > self.response_due_at:
+            return ResponseState.OVERDUE
+        return ResponseState.PENDING
 
     @property
     def duration_text(self) -> str:

@@ -23,8 +23,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from cfadmin import encryption
 from stacks import services
 from stacks.catalog import template_names
-from stacks.choices import OperationKind
-from stacks.compose import ServerNames, load_manifest, server_names
+from stacks.choices import OperationKind, OperationStatus
+from stacks.compose import load_manifest
 from stacks.forms import DeployForm, RotateSecretsForm
 from stacks.models import Operation, Stack
 from stacks.plan import DeployRequest, build_deploy_plan
@@ -221,7 +221,7 @@ class StackOperationsMixin:
         rows = []
         for stack in stacks:
             typed = request.POST.get(f"confirm_{stack.pk}", "").strip() if confirmed else ""
-            names = self._server_names(stack)
+            names = stack.server_names()
             rows.append(
                 {
                     "stack": stack,
@@ -240,16 +240,6 @@ class StackOperationsMixin:
         context["rows"] = rows
         context["mismatch"] = confirmed
         return TemplateResponse(request, "admin/stacks/stack/confirm_delete.html", context)
-
-    @staticmethod
-    def _server_names(stack: Stack) -> ServerNames:
-        """The containers and volumes as `docker ps` / `docker volume ls` show them."""
-        return server_names(
-            load_manifest(stack.template_name),
-            stack.tenant.slug,
-            stack.stack_name,
-            stack.coolify_service_uuid,
-        )
 
     def response_action(self, request: HttpRequest, queryset: QuerySet) -> Any:
         """Buttons on a stack's page run list actions; bring the user back to that page."""
@@ -274,7 +264,7 @@ class StackOperationsMixin:
                 buttons.append(
                     {"action": action, "label": label, "danger": kind == OperationKind.DELETE}
                 )
-        if last and last.status == "failed" and self.has_deploy_permission(request):
+        if last and last.status == OperationStatus.FAILED and self.has_deploy_permission(request):
             buttons.insert(
                 0,
                 {
