@@ -145,11 +145,10 @@ def logs_show_startup(run: ChecklistRun) -> ProbeResult:
     if not stack.coolify_service_uuid:
         return False, {"error": "the stack has no Coolify service uuid"}
     manifest = load_manifest(stack.template_name)
-    names = compose_service_names(manifest, stack.tenant.slug, stack.stack_name)
+    names = compose_service_names(manifest, stack.tenant.slug, stack.stack_name).values()
     evidence = {}
     with get_coolify(attempts=1) as coolify:
-        for name in names.values():
-            container = f"{name}-{stack.coolify_service_uuid}"
+        for name, container in zip(names, stack.server_names().containers, strict=True):
             try:
                 logs = coolify.service_logs(stack.coolify_service_uuid, name, lines=50)
             except ClientError as error:

@@ -30,7 +30,7 @@ from stacks.choices import (
     StackStatus,
     StepOutcome,
 )
-from stacks.compose import Manifest, load_manifest
+from stacks.compose import Manifest, ServerNames, load_manifest, server_names
 from tenants.models import Tenant
 
 
@@ -121,6 +121,16 @@ class Stack(models.Model):
         if not self.template_version and self.template_name in template_names():
             self.template_version = current_template_version(self.template_name)
         super().save(*args, **kwargs)
+
+    def server_names(self, placeholder: str = "") -> ServerNames:
+        """Its containers and volumes as Coolify names them on the server (`docker ps`,
+        `docker volume ls`); `placeholder` stands for a service uuid it does not have yet."""
+        return server_names(
+            load_manifest(self.template_name),
+            self.tenant.slug,
+            self.stack_name,
+            self.coolify_service_uuid or placeholder,
+        )
 
     def audit_scope(self) -> tuple[str, str]:
         return self.tenant.slug, self.stack_name

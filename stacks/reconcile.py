@@ -30,7 +30,7 @@ from stacks.clients.coolify import CoolifyClient
 from stacks.clients.coolify_status import ServiceState, interpret
 from stacks.clients.errors import ClientError, NotFound
 from stacks.clients.pocketbase import PocketBaseClient
-from stacks.compose import LABEL_PREFIX, compose_service_names, load_manifest
+from stacks.compose import LABEL_PREFIX, compose_service_names, load_manifest, service_key_for
 from stacks.models import (
     InvalidTransition,
     Operation,
@@ -321,7 +321,8 @@ def run_reconcile(
         services = coolify.list_services()
         records = pocketbase.list_records()
         drift, checked = find_drift(services, records)
-        drift = [d for d in drift if not _status_lags(d, services, coolify)]
+        by_uuid = {s.get("uuid"): s for s in services}
+        drift = [d for d in drift if not _status_lags(d, by_uuid, coolify)]
     except ClientError as error:
         run.error = str(error)
         logger.warning("reconcile could not compare: %s", run.error)
@@ -352,13 +353,13 @@ def containers_running(coolify: CoolifyClient, stack: Stack, service_uuid: str) 
     return True
 
 
-def _status_lags(drift: Drift, services: list[dict[str, Any]], coolify: CoolifyClient) -> bool:
+def _status_lags(drift: Drift, services: dict[str, dict[str, Any]], coolify: CoolifyClient) -> bool:
     """A running stack that Coolify calls stopped while its container runs: after a restart
     Coolify reads `exited` until its next container check (StartService stops first), so this
     is the status lagging, not drift. One call, only for such a row."""
     if drift.kind != DriftKind.SERVICE_STATUS or drift.stack_id is None:
         return False
-    service = next((s for s in services if s.get("uuid") == drift.service_uuid), None)
+    service = services.get(drift.service_uuid)
     stack = Stack.objects.select_related("tenant").filter(pk=drift.stack_id).first()
     if service is None or stack is None or stack.status != StackStatus.RUNNING:
         return False
@@ -558,13 +559,18 @@ def import_stack(
     project = _project_of(service, coolify, hint=(record or {}).get("project_uuid", ""))
     # Applications are named by their compose service keys (`cf-agent-<tenant>-<stack>`); older
     # stacks used the manifest's keys (`webui`) and are read as such.
-    names = compose_service_names(manifest, identity["tenant"], identity["stack_name"])
-    service_key = {compose: key for key, compose in names.items()} | {k: k for k in names}
+    app_keys = {
+        str(app.get("name")): service_key_for(
+            manifest, identity["tenant"], identity["stack_name"], str(app.get("name"))
+        )
+        or str(app.get("name"))
+        for app in service.get("applications") or []
+    }
     domains = [
-        (service_key[str(app.get("name"))], host)
+        (app_keys[str(app.get("name"))], host)
         for app in service.get("applications") or []
         for host in _hosts(str(app.get("fqdn") or ""))
-        if service_key.get(str(app.get("name"))) in manifest.exposed
+        if app_keys[str(app.get("name"))] in manifest.exposed
     ]
     # `value`, never `real_value`: Coolify's real_value is the value as written to the .env
     # file — wrapped in '…' for literal and multiline variables, backslash-escaped otherwise

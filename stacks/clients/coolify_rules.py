@@ -35,10 +35,7 @@ def name_problem(value: str) -> str | None:
         return f"Coolify needs a name of at least {NAME_MIN} characters"
     if len(text) > NAME_MAX:
         return f"Coolify takes a name of at most {NAME_MAX} characters"
-    bad = sorted({c for c in text if not _allowed(c, NAME_EXTRA)})
-    if bad:
-        return f"{NAME_MESSAGE} (not {' '.join(repr(c) for c in bad)})"
-    return None
+    return _refused_characters(text, NAME_EXTRA, NAME_MESSAGE)
 
 
 def description_problem(value: str) -> str | None:
@@ -46,10 +43,12 @@ def description_problem(value: str) -> str | None:
     text = value.strip()
     if len(text) > DESCRIPTION_MAX:
         return f"Coolify takes a description of at most {DESCRIPTION_MAX} characters"
-    bad = sorted({c for c in text if not _allowed(c, DESCRIPTION_EXTRA)})
-    if bad:
-        return f"{DESCRIPTION_MESSAGE} (not {' '.join(repr(c) for c in bad)})"
-    return None
+    return _refused_characters(text, DESCRIPTION_EXTRA, DESCRIPTION_MESSAGE)
+
+
+def _refused_characters(text: str, extra: frozenset[str], message: str) -> str | None:
+    bad = sorted({c for c in text if not _allowed(c, extra)})
+    return f"{message} (not {' '.join(repr(c) for c in bad)})" if bad else None
 
 
 def description(text: str) -> str:

@@ -9,26 +9,6 @@ from typing import Any
 from stacks.coolify_simulator import rules
 from stacks.coolify_simulator.responses import Response, error, validation_failed
 
-# EnvironmentVariable::$fillable — anything else in a bulk item is dropped by updateOrCreate.
-FILLABLE = frozenset(
-    {
-        "key",
-        "value",
-        "comment",
-        "resourceable_type",
-        "resourceable_id",
-        "is_preview",
-        "is_multiline",
-        "is_literal",
-        "is_runtime",
-        "is_buildtime",
-        "is_shown_once",
-        "is_shared",
-        "is_required",
-        "version",
-        "order",
-    }
-)
 BOOLEAN_FIELDS = (
     "is_preview",
     "is_multiline",
@@ -38,6 +18,11 @@ BOOLEAN_FIELDS = (
     "is_shown_once",
     "is_shared",
     "is_required",
+)
+# EnvironmentVariable::$fillable — anything else in a bulk item is dropped by updateOrCreate.
+FILLABLE = frozenset(
+    {"key", "value", "comment", "resourceable_type", "resourceable_id", "version", "order"}
+    | set(BOOLEAN_FIELDS)
 )
 SHARED_VARIABLE = re.compile(r"{{(.*?)}}")
 RESOURCEABLE_TYPE = "App\\Models\\Service"
