@@ -39,4 +39,6 @@ EXPOSE 8000
 VOLUME ["/data"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
-CMD ["gunicorn", "cfadmin.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", "--forwarded-allow-ips", "*"]
+# gunicorn trusts X-Forwarded-Proto only from the proxies in FORWARDED_ALLOW_IPS (an environment
+# variable gunicorn and cfadmin both read; see .env.example): set it to Traefik's network.
+CMD ["gunicorn", "cfadmin.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

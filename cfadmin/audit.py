@@ -9,6 +9,7 @@ from django.db import models
 
 from cfadmin.encryption import MASK
 from cfadmin.models import AuditAction, AuditEvent
+from cfadmin.security import request_context
 
 # Fields never copied into the trail, whatever model they are on.
 SECRET_FIELD_NAMES = frozenset({"value_encrypted", "password"})
@@ -58,8 +59,16 @@ def record(
     changes: dict[str, Any] | None = None,
     tenant_slug: str = "",
     stack_name: str = "",
+    address: str | None = None,
+    user_agent: str | None = None,
 ) -> AuditEvent:
-    """Append one event. `actor` is a user, a label such as 'cli:root', or None for the system."""
+    """Append one event. `actor` is a user, a label such as 'cli:root', or None for the system.
+
+    `address` and `user_agent` default to those of the request being served, if any.
+    """
+    origin = request_context.current_origin()
+    address = origin.address if address is None else address
+    user_agent = origin.user_agent if user_agent is None else user_agent
     target_type = ContentType.objects.get_for_model(target) if target is not None else None
     if target is not None and hasattr(target, "audit_scope"):
         scope_tenant, scope_stack = target.audit_scope()
@@ -76,4 +85,6 @@ def record(
         stack_name=stack_name,
         message=message,
         changes=changes or {},
+        address=address or None,
+        user_agent=user_agent[:255],
     )

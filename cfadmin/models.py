@@ -15,6 +15,15 @@ class AuditAction(models.TextChoices):
     OPERATION_RESULT = "operation_result", "Operation finished"
     SECRETS_ROTATED = "secrets_rotated", "Encryption keys rotated"
     LOGIN = "login", "Logged in"
+    LOGOUT = "logout", "Logged out"
+    LOGIN_FAILED = "login_failed", "Login failed"
+    LOCKED_OUT = "locked_out", "Login refused (locked out)"
+    LOCKOUT_CLEARED = "lockout_cleared", "Lockout cleared"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    MFA_ENROLLED = "mfa_enrolled", "Second factor enrolled"
+    MFA_FAILED = "mfa_failed", "Second factor failed"
+    MFA_RECOVERY_CODE_USED = "mfa_recovery_used", "Recovery code used"
+    MFA_RESET = "mfa_reset", "Second factor reset"
 
 
 class AuditEvent(models.Model):
@@ -44,6 +53,9 @@ class AuditEvent(models.Model):
     stack_name = models.CharField("stack", max_length=63, blank=True, db_index=True)
     message = models.TextField(blank=True)
     changes = models.JSONField(default=dict, blank=True)
+    # Where the request came from (cfadmin/security/proxies.py); empty outside a request.
+    address = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    user_agent = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from cfadmin import roles
 from cfadmin.business_hours import BusinessHours
+from cfadmin.security.config import parse_lockout_parameters, parse_trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,6 +51,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
     "tenants.apps.TenantsConfig",
     "stacks.apps.StacksConfig",
     "ops.apps.OpsConfig",
@@ -64,6 +72,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Who is asking, for audit events written outside the admin classes (password changes).
+    "cfadmin.security.request_context.RequestContextMiddleware",
+    # Sets request.user.otp_device from the session; the two after it need it.
+    "django_otp.middleware.OTPMiddleware",
+    "cfadmin.security.idle_timeout.SessionTimeoutMiddleware",
+    "cfadmin.security.mfa_gate.SecondFactorRequiredMiddleware",
+    # Last, as django-axes requires: turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "cfadmin.urls"
@@ -107,7 +130,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -134,15 +160,73 @@ STORAGES = {
 }
 
 # --- Security (production values are the defaults whenever DEBUG is off) ------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The reverse proxies in front of cfadmin (addresses or networks, comma-separated). gunicorn reads
+# the same variable: it takes the scheme (X-Forwarded-Proto) only from these peers, and cfadmin
+# takes the client address (X-Forwarded-For) only from them. Django itself trusts no header for
+# the scheme (no SECURE_PROXY_SSL_HEADER): request.is_secure() is what gunicorn decided.
+try:
+    TRUSTED_PROXIES = parse_trusted_proxies(env.str("FORWARDED_ALLOW_IPS", default="127.0.0.1,::1"))
+except ValueError as error:
+    raise ImproperlyConfigured(f"FORWARDED_ALLOW_IPS: {error}") from None
 SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# A session ends after SESSION_IDLE_TIMEOUT seconds without a request, and SESSION_COOKIE_AGE
+# seconds after its login whatever happens (cfadmin/security/idle_timeout.py).
 SESSION_COOKIE_AGE: int = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+SESSION_IDLE_TIMEOUT: int = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): no inline script or style anywhere; pages load their
+# styles and scripts from cfadmin/static/cfadmin/ (cfadmin.css, stack_progress.js).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# --- Login lockout (django-axes) ------------------------------------------------------------
+# After LOGIN_FAILURE_LIMIT failed logins, logins are refused for LOGIN_COOLOFF_MINUTES; an admin
+# can clear it earlier (Users > "Unlock login", or Axes > Access attempts > "Unlock").
+# LOGIN_LOCKOUT_PARAMETERS: each comma-separated rule counts on its own; "username+ip_address"
+# counts the pair.
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT: int = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+try:
+    AXES_LOCKOUT_PARAMETERS = parse_lockout_parameters(
+        env.list("LOGIN_LOCKOUT_PARAMETERS", default=["username", "ip_address"])
+    )
+except ValueError as error:
+    raise ImproperlyConfigured(f"LOGIN_LOCKOUT_PARAMETERS: {error}") from None
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "cfadmin.security.proxies.client_address"
+AXES_LOCKOUT_CALLABLE = "cfadmin.security.lockout.lockout_response"
+# cfadmin's audit trail records every login, logout and failure; axes keeps only the counters.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+
+# --- Second factor (django-otp: TOTP, recovery codes) -------------------------------------
+# Members of MFA_REQUIRED_ROLES and superusers must enrol and use a TOTP app; others may.
+# Enforced by default whenever DEBUG is off; `make run`'s development .env has DEBUG on, so its
+# printed admin login works with the password alone (set MFA_ENFORCED=true to try the flow).
+MFA_ENFORCED: bool = env.bool("MFA_ENFORCED", default=not DEBUG)
+MFA_REQUIRED_ROLES: list[str] = env.list(
+    "MFA_REQUIRED_ROLES", default=[roles.OPERATOR, roles.ADMIN]
+)
+OTP_TOTP_ISSUER: str = env.str("MFA_ISSUER", default="cfadmin")
+# The TOTP key is shown once, at enrolment; django-otp's own admin would show it again.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Secrets at rest ----------------------------------------------------------------------------
 # Comma-separated Fernet keys, newest first: encrypt with the first, decrypt with any. Rotate by
@@ -207,6 +291,17 @@ PROVISION_STEP_ATTEMPTS: int = env.int("PROVISION_STEP_ATTEMPTS", default=3)
 # PROVISION_MAX_ATTEMPTS times, then failed.
 PROVISION_STALE_AFTER: float = env.float("PROVISION_STALE_AFTER", default=300.0)
 PROVISION_MAX_ATTEMPTS: int = env.int("PROVISION_MAX_ATTEMPTS", default=3)
+# A queued operation no worker took this long (its task was lost: the enqueue failed after
+# commit, or a worker died between taking the task and claiming the row) is queued again; the
+# wait doubles each time, and after PROVISION_QUEUED_MAX_ENQUEUES times it is failed.
+PROVISION_QUEUED_STALE_AFTER: float = env.float("PROVISION_QUEUED_STALE_AFTER", default=120.0)
+PROVISION_QUEUED_MAX_ENQUEUES: int = env.int("PROVISION_QUEUED_MAX_ENQUEUES", default=4)
+# Each worker process runs that recovery and the PocketBase outbox when it starts, then every
+# this many seconds (0: only the one-minute schedules do).
+PROVISION_RECOVERY_INTERVAL: float = env.float("PROVISION_RECOVERY_INTERVAL", default=60.0)
+# Records PocketBase could not take are retried after BASE seconds, doubling up to MAX.
+POCKETBASE_OUTBOX_RETRY_BASE: float = env.float("POCKETBASE_OUTBOX_RETRY_BASE", default=5.0)
+POCKETBASE_OUTBOX_RETRY_MAX: float = env.float("POCKETBASE_OUTBOX_RETRY_MAX", default=300.0)
 # Called with the operation after one succeeds (dotted paths; the ops app opens the runbook's
 # post-deploy / post-delete validation checklist and verifies what a machine can).
 OPERATION_SUCCESS_HOOKS: list[str] = [
@@ -273,5 +368,6 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},  # one line per request is noise; errors are ours to log
+        "axes": {"level": "WARNING"},  # logins are in the audit trail; keep failures and lockouts
     },
 }

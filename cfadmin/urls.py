@@ -2,7 +2,12 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+from cfadmin.security import mfa_views
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Before the admin's own URLs, which would otherwise answer 404 for them.
+    path("admin/mfa/enrol/", mfa_views.enrol, name="cfadmin_mfa_enrol"),
+    path("admin/mfa/verify/", mfa_views.verify, name="cfadmin_mfa_verify"),
     path("admin/", admin.site.urls),
 ]

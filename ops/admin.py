@@ -20,8 +20,9 @@ from django.views.decorators.http import require_POST
 from cfadmin import audit
 from cfadmin.admin import AuditedModelAdmin, ReadOnlyAdmin
 from cfadmin.jobs import enqueue
+from cfadmin.queued_once import AlreadyQueued
 from ops import checklists, incidents
-from ops.health import CHECKS
+from ops.health import CHECKS, request_health_run
 from ops.models import (
     URGENT_CATEGORIES,
     ChecklistItem,
@@ -40,6 +41,9 @@ from ops.models import (
     duration_text,
     uptime,
 )
+from ops.probes import request_probes
+from stacks import pocketbase_outbox
+from stacks.choices import OutboxState
 from stacks.models import ReconcileRun, Stack
 from tenants.models import Tenant
 
@@ -53,10 +57,9 @@ SPARKLINE_POINTS = 48
 
 def badge(status: str) -> str:
     return format_html(
-        '<span class="cf-check cf-check-{}" style="color:#fff;background:{};padding:1px 8px;'
-        'border-radius:8px">{}</span>',
+        # Colours in cfadmin/static/cfadmin/cfadmin.css: the CSP allows no style="".
+        '<span class="cf-check cf-check-{}">{}</span>',
         status,
-        STATUS_COLOURS.get(status, "#6c757d"),
         CheckStatus(status).label if status in CheckStatus.values else status,
     )
 
@@ -132,6 +135,11 @@ class HealthCheckResultAdmin(ReadOnlyAdmin):
             ],
             "can_open_incidents": request.user.has_perm("ops.add_incident"),
             "reconcile": ReconcileRun.latest_finished(),
+            "pocketbase_sync": {
+                "pending": pocketbase_outbox.stack_count(OutboxState.PENDING),
+                "refused": pocketbase_outbox.stack_count(OutboxState.REJECTED),
+                "url": reverse("admin:stacks_stack_changelist") + "?pocketbase_sync=",
+            },
             "contacts": EscalationContact.objects.all(),
             "procedures": Procedure.objects.filter(active=True),
             "open_runs": ChecklistRun.objects.filter(status=RunStatus.OPEN).select_related(
@@ -145,10 +153,14 @@ class HealthCheckResultAdmin(ReadOnlyAdmin):
     def run_now_view(self, request: HttpRequest) -> HttpResponse:
         if not request.user.has_perm("ops.run_healthcheck"):
             raise PermissionDenied
-        enqueue("ops.tasks.run_health_checks_task")
-        self.message_user(
-            request, "Health checks queued; results appear here in a moment.", messages.SUCCESS
-        )
+        try:
+            request_health_run(request.user, enqueue=enqueue)
+        except AlreadyQueued as already:
+            self.message_user(request, already.message, messages.WARNING)
+        else:
+            self.message_user(
+                request, "Health checks queued; results appear here in a moment.", messages.SUCCESS
+            )
         return HttpResponseRedirect(reverse("admin:ops_dashboard"))
 
 
@@ -397,8 +409,14 @@ class ChecklistRunAdmin(admin.ModelAdmin):
         if not request.user.has_perm("ops.change_checklistitem"):
             raise PermissionDenied
         run = get_object_or_404(ChecklistRun, pk=object_id)
-        enqueue("ops.tasks.run_checklist_probes_task", run.pk)
-        self.message_user(request, "Automatic checks queued; reload in a moment.", messages.SUCCESS)
+        try:
+            request_probes(run, actor=request.user, enqueue=enqueue)
+        except AlreadyQueued as already:
+            self.message_user(request, already.message, messages.WARNING)
+        else:
+            self.message_user(
+                request, "Automatic checks queued; reload in a moment.", messages.SUCCESS
+            )
         return HttpResponseRedirect(reverse("admin:ops_checklistrun_change", args=[run.pk]))
 
 
@@ -419,13 +437,6 @@ class EscalationContactAdmin(AuditedModelAdmin):
 
 
 INCIDENT_FORM_FIELDS = ("title", "severity", "escalation", "owner", "summary")
-RESPONSE_COLOURS = {
-    ResponseState.MET: "#198754",
-    ResponseState.MISSED: "#dc3545",
-    ResponseState.OVERDUE: "#dc3545",
-    ResponseState.PENDING: "#fd7e14",
-}
-SEVERITY_COLOURS = {"sev1": "#dc3545", "sev2": "#fd7e14", "sev3": "#0d6efd", "sev4": "#6c757d"}
 # Button labels for moving an incident to a status (from where it is allowed).
 TRANSITION_LABELS = {
     IncidentStatus.ACKNOWLEDGED: "Acknowledge",
@@ -439,7 +450,7 @@ def response_badge(incident: Incident) -> str:
     state = incident.response_state
     if not state:
         return "no target"
-    colour, label = RESPONSE_COLOURS[state], ResponseState(state).label
+    label = ResponseState(state).label
     due = timezone.localtime(incident.response_due_at)
     if state == ResponseState.PENDING:
         label += (
@@ -450,9 +461,8 @@ def response_badge(incident: Incident) -> str:
     elif incident.acknowledged_at:
         label += f" ({duration_text(incident.acknowledged_at - incident.opened_at)})"
     return format_html(
-        '<span class="cf-response cf-response-{}" style="color:{};font-weight:bold">{}</span>',
+        '<span class="cf-response cf-response-{}">{}</span>',  # colours: cfadmin.css
         state,
-        colour,
         label,
     )
 
@@ -470,9 +480,8 @@ def annotate_badges(incident: Incident) -> Incident:
 
 def severity_badge(incident: Incident) -> str:
     return format_html(
-        '<span class="cf-severity" style="color:#fff;background:{};padding:1px 8px;'
-        'border-radius:8px">{}</span>',
-        SEVERITY_COLOURS.get(incident.severity, "#6c757d"),
+        '<span class="cf-severity cf-severity-{}">{}</span>',  # colours: cfadmin.css
+        incident.severity,
         incident.severity.upper(),
     )
 

@@ -15,15 +15,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from cfadmin import jobs
+from cfadmin.models import AuditEvent
+from cfadmin.queued_once import request_once
 from ops import incidents
 from ops.models import CheckStatus, HealthCheckResult, Outage
-from ops.netprobe import ProbeSkipped, serves_https
+from ops.netprobe import ProbeRefused, ProbeSkipped, serves_https
 from stacks.choices import StackStatus
 from stacks.clients.coolify import CoolifyClient
 from stacks.clients.coolify_status import interpret
@@ -201,6 +205,8 @@ def check_https_domains(ctx: HealthContext) -> Result:
             unchecked.append(domain)
             results.append({"host": domain, "skipped": str(skipped)})
             continue
+        except ProbeRefused as refused:  # not on the internet: it cannot serve customers
+            ok, facts = False, {"host": domain, "error": str(refused)}
         results.append(facts)
         if not ok:
             failing.append(domain)
@@ -363,3 +369,41 @@ def report(outcomes: list[CheckOutcome]) -> dict[str, Any]:
         "critical_down": critical_down,
         "checks": [o.as_dict() for o in outcomes],
     }
+
+
+# --- on demand -------------------------------------------------------------------------------
+
+HEALTH_RUN_JOB = "health_checks"
+# A requested run not done after this long lost its worker: another may be asked for.
+HEALTH_REQUEST_STALE_AFTER = timedelta(minutes=10)
+
+
+def request_health_run(actor: Any, *, enqueue: Callable[..., None] | None = None) -> AuditEvent:
+    """Queue "Run health checks now", unless a run asked for earlier is still queued or
+    running (AlreadyQueued says by whom and when); the request goes into the audit trail."""
+    return request_once(
+        HEALTH_RUN_JOB,
+        actor=actor,
+        label="Health checks",
+        served=health_run_began_since,
+        queue=lambda: (enqueue or jobs.enqueue)("ops.tasks.run_health_checks_task"),
+        stale_after=HEALTH_REQUEST_STALE_AFTER,
+    )
+
+
+def health_run_began_since(moment: datetime) -> bool:
+    """Whether a run that began at or after `moment` has recorded its results.
+
+    One run records all its results with the same `checked_at`, its end; the run began at the
+    latest its slowest check's latency before that. A scheduled run that was under way when
+    the request came does not count: it may have checked before whatever made someone ask.
+    """
+    slowest: dict[datetime, int] = {}
+    for checked_at, latency_ms in HealthCheckResult.objects.filter(
+        checked_at__gte=moment
+    ).values_list("checked_at", "latency_ms"):
+        slowest[checked_at] = max(slowest.get(checked_at, 0), latency_ms)
+    return any(
+        checked_at - timedelta(milliseconds=latency) >= moment
+        for checked_at, latency in slowest.items()
+    )

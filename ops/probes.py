@@ -5,13 +5,19 @@ evidence) when a machine cannot tell and a person must look (e.g. external probe
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.utils.dateparse import parse_datetime
 
+from cfadmin import audit, jobs
+from cfadmin.models import AuditAction, AuditEvent
+from cfadmin.queued_once import request_once
 from ops.health import run_checks
 from ops.models import ChecklistRun, CheckStatus, Probe
-from ops.netprobe import ProbeSkipped, resolve, serves_https
+from ops.netprobe import ProbeRefused, ProbeSkipped, resolve, serves_https
 from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import ClientError, NotFound
 from stacks.compose import compose_service_names, load_manifest
@@ -74,6 +80,9 @@ def domain_resolves(run: ChecklistRun) -> ProbeResult:
             target = resolve(domain)
         except ProbeSkipped as skipped:
             return None, {"note": str(skipped)}
+        except ProbeRefused as refused:  # it resolves, but not to a public address
+            evidence[domain] = str(refused)
+            return False, evidence
         except OSError as exc:
             evidence[domain] = f"does not resolve: {exc}"
             return False, evidence
@@ -82,7 +91,8 @@ def domain_resolves(run: ChecklistRun) -> ProbeResult:
 
 
 def _https_results(domains: list[str]) -> dict[str, tuple[bool, dict[str, Any]]]:
-    """Each domain's HTTPS answer; raises ProbeSkipped when probing would leave the machine."""
+    """Each domain's HTTPS answer; raises ProbeSkipped when probing would leave the machine,
+    ProbeRefused when a domain resolves to an address that is not public."""
     return {
         domain: serves_https(domain, timeout=settings.HEALTHCHECK_TIMEOUT) for domain in domains
     }
@@ -96,6 +106,8 @@ def https_serves(run: ChecklistRun) -> ProbeResult:
         results = _https_results(domains)
     except ProbeSkipped as skipped:
         return None, {"note": str(skipped)}
+    except ProbeRefused as refused:  # a customer's domain must be on the internet
+        return False, {"error": str(refused)}
     return all(ok for ok, _ in results.values()), {d: facts for d, (_, facts) in results.items()}
 
 
@@ -107,6 +119,8 @@ def domain_not_served(run: ChecklistRun) -> ProbeResult:
         results = _https_results(domains)
     except ProbeSkipped as skipped:
         return None, {"note": str(skipped)}
+    except ProbeRefused as refused:  # not probed: whether it still serves, a person must look
+        return None, {"note": str(refused)}
     return not any(ok for ok, _ in results.values()), {
         d: facts for d, (_, facts) in results.items()
     }
@@ -200,3 +214,56 @@ def run_probe(name: str, run: ChecklistRun) -> ProbeResult:
         return False, {"error": str(error)}
     except OSError as exc:
         return False, {"error": f"{type(exc).__name__}: {exc}"}
+
+
+# --- on demand: one queued at a time per checklist run -----------------------------------------
+
+PROBES_JOB = "checklist_probes"
+# A requested run of the probes not done after this long lost its worker.
+PROBES_REQUEST_STALE_AFTER = timedelta(minutes=10)
+
+
+def request_probes(
+    run: ChecklistRun, *, actor: Any, enqueue: Callable[..., None] | None = None
+) -> AuditEvent:
+    """Queue the run's automatic checks, unless a request for them is still queued or running
+    (AlreadyQueued says by whom and when); the request goes into the audit trail."""
+    return request_once(
+        PROBES_JOB,
+        actor=actor,
+        label="Automatic checks",
+        served=lambda moment: probes_ran_since(run, moment),
+        queue=lambda: (enqueue or jobs.enqueue)("ops.tasks.run_checklist_probes_task", run.pk),
+        stale_after=PROBES_REQUEST_STALE_AFTER,
+        target=run,
+    )
+
+
+def record_probes_ran(run: ChecklistRun, *, started_at: datetime, ran: int | None) -> None:
+    """The worker's note that a run of the probes, begun at `started_at`, has ended (`ran`:
+    how many it checked; None if it stopped on an error)."""
+    audit.record(
+        actor=None,
+        action=AuditAction.OPERATION_RESULT,
+        target=run,
+        message="Automatic checks stopped by an error"
+        if ran is None
+        else f"Automatic checks ran ({ran} checked)",
+        changes={"job": PROBES_JOB, "started_at": started_at.isoformat(), "ran": ran},
+    )
+
+
+def probes_ran_since(run: ChecklistRun, moment: datetime) -> bool:
+    """Whether a run of the probes that began at or after `moment` has ended."""
+    ended = AuditEvent.objects.filter(
+        action=AuditAction.OPERATION_RESULT,
+        changes__job=PROBES_JOB,
+        target_type=ContentType.objects.get_for_model(ChecklistRun),
+        target_id=str(run.pk),
+        occurred_at__gte=moment,
+    ).values_list("changes", flat=True)
+    return any(
+        (started := parse_datetime(str(changes.get("started_at", "")))) is not None
+        and started >= moment
+        for changes in ended
+    )

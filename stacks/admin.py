@@ -11,14 +11,20 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.debug import sensitive_post_parameters
 
 from cfadmin.admin import AuditedModelAdmin, ReadOnlyAdmin, TextInputFilter
+from cfadmin.integrity import UniqueRaceAdminMixin
 from cfadmin.validators import validate_dns_label
-from stacks import admin_reconcile  # noqa: F401  (registers Stacks > Reconcile)
+from stacks import (
+    admin_reconcile,  # noqa: F401  (registers Stacks > Reconcile)
+    pocketbase_outbox,
+)
 from stacks.admin_operations import StackOperationsMixin
 from stacks.catalog import template_names
-from stacks.choices import StackStatus
+from stacks.choices import OutboxState, StackStatus
 from stacks.compose import (
     RULES,
     SAMPLE_STACK,
@@ -34,25 +40,10 @@ from stacks.services import tenant_stack_listing
 from tenants.admin import TenantAdmin
 from tenants.models import Tenant
 
-STATUS_COLOURS = {
-    StackStatus.PENDING: "#6c757d",
-    StackStatus.DEPLOYING: "#0d6efd",
-    StackStatus.RUNNING: "#198754",
-    StackStatus.STOPPED: "#6f42c1",
-    StackStatus.ERROR: "#dc3545",
-    StackStatus.DELETING: "#fd7e14",
-    StackStatus.DELETED: "#adb5bd",
-}
-
 
 def status_badge(status: str, label: str) -> str:
-    return format_html(
-        '<span class="cf-status cf-status-{}" style="color:#fff;background:{};padding:1px 8px;'
-        'border-radius:8px;white-space:nowrap">{}</span>',
-        status,
-        STATUS_COLOURS.get(status, "#6c757d"),
-        label,
-    )
+    # Each status's colour is in cfadmin/static/cfadmin/cfadmin.css: the CSP allows no style="".
+    return format_html('<span class="cf-status cf-status-{}">{}</span>', status, label)
 
 
 class TenantSlugFilter(TextInputFilter):
@@ -83,6 +74,22 @@ class TemplateVersionFilter(admin.SimpleListFilter):
             return queryset.filter(current)
         if self.value() == "outdated":
             return queryset.exclude(current)
+        return queryset
+
+
+class PocketBaseSyncFilter(admin.SimpleListFilter):
+    """Stacks whose PocketBase record has a change still queued (PocketBase did not answer), or
+    whose newest record PocketBase refused."""
+
+    title = "PocketBase sync"
+    parameter_name = "pocketbase_sync"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(OutboxState.PENDING, "pending"), (OutboxState.REJECTED, "refused")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in (OutboxState.PENDING, OutboxState.REJECTED):
+            return queryset.filter(pocketbase_outbox.stacks_with(self.value()))
         return queryset
 
 
@@ -146,7 +153,7 @@ class OperationInline(admin.TabularInline):
 
 
 @admin.register(Stack)
-class StackAdmin(StackOperationsMixin, AuditedModelAdmin):
+class StackAdmin(StackOperationsMixin, UniqueRaceAdminMixin, AuditedModelAdmin):
     form = StackForm
     actions = (
         "restart_stacks",
@@ -165,7 +172,13 @@ class StackAdmin(StackOperationsMixin, AuditedModelAdmin):
         "domain_list",
         "updated_at",
     )
-    list_filter = ("status", "template_name", TemplateVersionFilter, TenantSlugFilter)
+    list_filter = (
+        "status",
+        "template_name",
+        TemplateVersionFilter,
+        PocketBaseSyncFilter,
+        TenantSlugFilter,
+    )
     search_fields = (
         "stack_name",
         "project_name",
@@ -297,6 +310,13 @@ class StackAdmin(StackOperationsMixin, AuditedModelAdmin):
         )
         return TemplateResponse(request, "admin/stacks/template_detail.html", context)
 
+    # The rotate-secrets action posts new values to the changelist, and the change form posts
+    # the secrets inline's values: error reports must not show them.
+    @method_decorator(sensitive_post_parameters())
+    def changeform_view(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        return super().changeform_view(*args, **kwargs)
+
+    @method_decorator(sensitive_post_parameters())
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         extra_context = {
             **(extra_context or {}),
@@ -325,6 +345,8 @@ class StackAdmin(StackOperationsMixin, AuditedModelAdmin):
         if obj is not None:
             context["operation"] = obj.operations.first()
             context["stack_buttons"] = self.stack_buttons(request, obj, context["operation"])
+            context["cancel_url"] = self.cancel_url(request, obj, context["operation"])
+            context["pocketbase_sync"] = pocketbase_outbox.sync_state(obj)
             context["progress_url"] = reverse("admin:stacks_stack_progress", args=[obj.pk])
             context["changelist_url"] = reverse("admin:stacks_stack_changelist")
             context["action_checkbox_name"] = admin.helpers.ACTION_CHECKBOX_NAME
@@ -462,7 +484,7 @@ class TenantWithStacksAdmin(TenantAdmin):
             return "0"
         url = reverse("admin:stacks_stack_changelist")
         return format_html(
-            '<a href="{}?tenant={}&status__in=error,stopped" style="color:#dc3545">{}</a>',
+            '<a href="{}?tenant={}&status__in=error,stopped" class="cf-text-danger">{}</a>',
             url,
             obj.slug,
             obj.attention_count,

@@ -17,15 +17,17 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters
 
 from cfadmin import encryption
 from stacks import services
 from stacks.catalog import template_names
-from stacks.choices import OperationKind, OperationStatus
+from stacks.choices import OPERATION_PERMISSIONS, OperationKind, OperationStatus, StackStatus
 from stacks.compose import load_manifest
-from stacks.forms import DeployForm, RotateSecretsForm
+from stacks.forms import CancelOperationForm, DeployForm, RotateSecretsForm
 from stacks.models import Operation, Stack
 from stacks.plan import DeployRequest, build_deploy_plan
 
@@ -280,14 +282,81 @@ class StackOperationsMixin:
         stack = self.get_object(request, object_id)
         if stack is None or not self.has_view_permission(request, stack):
             raise Http404
+        operation = stack.operations.first()
         return TemplateResponse(
             request,
             "admin/stacks/stack/operation_progress.html",
-            {"operation": stack.operations.first(), "stack": stack},
+            {
+                "operation": operation,
+                "stack": stack,
+                "cancel_url": self.cancel_url(request, stack, operation),
+            },
         )
+
+    # --- cancel a queued operation ------------------------------------------------------------
+
+    def can_cancel(self, request: HttpRequest, operation: Operation) -> bool:
+        """Who may request an operation of this kind may cancel it (a delete: the admin role)."""
+        return request.user.has_perm(OPERATION_PERMISSIONS[operation.kind])
+
+    def cancel_url(self, request: HttpRequest, stack: Stack, operation: Operation | None) -> str:
+        if operation is None or not operation.can_be_cancelled:
+            return ""
+        if not self.can_cancel(request, operation):
+            return ""
+        return reverse("admin:stacks_stack_cancel_operation", args=[stack.pk, operation.pk])
+
+    def cancel_operation_view(
+        self, request: HttpRequest, object_id: str, operation_id: int
+    ) -> HttpResponse:
+        """A confirmation page asking why; on POST, services.cancel_operation decides."""
+        stack = self.get_object(request, object_id)
+        if stack is None or not self.has_view_permission(request, stack):
+            raise Http404
+        operation = stack.operations.filter(pk=operation_id).first()
+        if operation is None:
+            raise Http404
+        if not self.can_cancel(request, operation):
+            raise PermissionDenied
+        stack_url = reverse("admin:stacks_stack_change", args=[stack.pk])
+        refusal = services.cancellation_refusal(operation)
+        if refusal:
+            self.message_user(request, refusal, messages.ERROR)
+            return HttpResponseRedirect(stack_url)
+        form = CancelOperationForm(request.POST if request.method == "POST" else None)
+        if form.is_bound and form.is_valid():
+            try:
+                services.cancel_operation(
+                    operation, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+            except services.OperationRefused as refused:
+                self.message_user(request, refused.message, messages.ERROR)
+                return HttpResponseRedirect(stack_url)
+            stack.refresh_from_db()
+            self.message_user(
+                request,
+                f"{operation} cancelled; {stack} is {stack.get_status_display().lower()}.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(stack_url)
+        after = services.stack_status_after_cancel(stack)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Cancel {operation} of {stack}?",
+            "stack": stack,
+            "operation": operation,
+            "form": form,
+            "stack_url": stack_url,
+            "status_after": after,
+            "status_after_label": StackStatus(after).label.lower(),
+            "status_changes": after != stack.status,
+        }
+        return TemplateResponse(request, "admin/stacks/stack/confirm_cancel.html", context)
 
     # --- deploy -------------------------------------------------------------------------------
 
+    @method_decorator(sensitive_post_parameters())  # the template's env values are secrets
     def deploy_view(self, request: HttpRequest) -> HttpResponse:
         can_preview = self.has_dry_run_permission(request) or self.has_deploy_permission(request)
         if not can_preview:
@@ -394,5 +463,10 @@ class StackOperationsMixin:
             path("deploy/", view(self.deploy_view), name="stacks_stack_deploy"),
             path(
                 "<path:object_id>/progress/", view(self.progress_view), name="stacks_stack_progress"
+            ),
+            path(
+                "<path:object_id>/cancel/<int:operation_id>/",
+                view(self.cancel_operation_view),
+                name="stacks_stack_cancel_operation",
             ),
         ]

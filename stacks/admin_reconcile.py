@@ -17,8 +17,10 @@ from django.views.decorators.http import require_POST
 
 from cfadmin.admin import ReadOnlyAdmin
 from cfadmin.jobs import enqueue
+from cfadmin.queued_once import AlreadyQueued
 from stacks.choices import DriftKind, Repair
 from stacks.models import ReconcileRun
+from stacks.reconcile import request_reconcile
 
 PERMISSION = "stacks.reconcile_stacks"
 # A comparison unfinished after this long lost its worker.
@@ -107,10 +109,16 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
     def run_view(self, request: HttpRequest) -> HttpResponse:
         if not request.user.has_perm(PERMISSION):
             raise PermissionDenied
-        enqueue("stacks.tasks.reconcile_task", request.user.pk)
-        self.message_user(
-            request, "Reconcile queued; reload in a moment for the new report.", messages.SUCCESS
-        )
+        try:
+            request_reconcile(request.user, enqueue=enqueue)
+        except AlreadyQueued as already:
+            self.message_user(request, already.message, messages.WARNING)
+        else:
+            self.message_user(
+                request,
+                "Reconcile queued; reload in a moment for the new report.",
+                messages.SUCCESS,
+            )
         return HttpResponseRedirect(reverse("admin:stacks_reconcile"))
 
     def repair_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

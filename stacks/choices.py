@@ -45,15 +45,30 @@ class OperationStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 IN_FLIGHT_OPERATION_STATUSES = (OperationStatus.QUEUED, OperationStatus.RUNNING)
+
+# The permission that requests an operation of each kind; cancelling a queued one needs the
+# same (a queued delete is the admin role's to cancel).
+OPERATION_PERMISSIONS: dict[str, str] = {
+    OperationKind.DEPLOY: "stacks.deploy_stack",
+    OperationKind.REDEPLOY: "stacks.redeploy_stack",
+    OperationKind.RESTART: "stacks.restart_stack",
+    OperationKind.STOP: "stacks.stop_stack",
+    OperationKind.START: "stacks.start_stack",
+    OperationKind.ROTATE_SECRETS: "stacks.rotate_stack_secrets",
+    OperationKind.DELETE: "stacks.delete_stack",
+}
 
 
 class StepOutcome(models.TextChoices):
     DONE = "done", "Done"
     ALREADY_DONE = "already_done", "Already done (found on the remote side)"
     SKIPPED = "skipped", "Skipped"
+    # The work is recorded and will be finished in the background (PocketBase unreachable).
+    DEFERRED = "deferred", "Queued for later (retried in the background)"
     FAILED = "failed", "Failed"
 
 
@@ -114,3 +129,19 @@ class Repair(models.TextChoices):
     MARK_ERROR = "mark_error", "Mark the stack as error"
     IMPORT = "import", "Import into cfadmin"
     DELETE_RECORD = "delete_record", "Delete the PocketBase record"
+
+
+class OutboxAction(models.TextChoices):
+    """What a PocketBase outbox entry does to the stack's agent_stacks record."""
+
+    UPSERT = "upsert", "Write the record"
+    DELETE = "delete", "Delete the record"
+
+
+class OutboxState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    # A newer entry for the same record was delivered: this one's state is history.
+    SUPERSEDED = "superseded", "Superseded by a newer change"
+    # PocketBase refused it as it stands (400/422): retrying cannot help.
+    REJECTED = "rejected", "Rejected by PocketBase"

@@ -187,3 +187,13 @@ class RotateSecretsForm(forms.Form):
 
     def new_values(self) -> dict[str, str]:
         return {key: value for key, value in self.cleaned_data.items() if value}
+
+
+class CancelOperationForm(forms.Form):
+    """Why a queued operation is cancelled: required, it goes into the audit trail."""
+
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Required. Kept in the audit trail with your name.",
+    )

@@ -23,7 +23,7 @@ from django.utils.module_loading import import_string
 
 from cfadmin import audit
 from cfadmin.models import AuditAction
-from stacks.choices import OperationKind, OperationStatus, StackStatus, StepOutcome
+from stacks.choices import OperationKind, OperationStatus, OutboxAction, StackStatus, StepOutcome
 from stacks.clients.coolify import SERVICE_URLS, CoolifyClient, MissingAbility
 from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import (
@@ -34,8 +34,16 @@ from stacks.clients.errors import (
 )
 from stacks.clients.pocketbase import PocketBaseClient
 from stacks.compose import Manifest, RenderedStack, load_manifest, render_stack
-from stacks.models import Operation, OperationStep, RemoteSnapshot, Stack
+from stacks.models import Operation, OperationStep, PocketBaseOutboxEntry, RemoteSnapshot, Stack
 from stacks.plan import project_description, service_description, service_urls
+from stacks.pocketbase_outbox import Outcome as DeliveryOutcome
+from stacks.pocketbase_outbox import (
+    deliver_record,
+    deliver_soon,
+    queue_delete,
+    queue_error,
+    queue_upsert,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -159,29 +167,15 @@ def service_statuses(coolify: CoolifyClient, *, max_age: float) -> StatusRead:
 # --- PocketBase records ----------------------------------------------------------------------
 
 
-def pocketbase_record(stack: Stack, status: str) -> dict[str, Any]:
-    """The agent_stacks record of a stack: names, uuids, domains. Never a secret."""
-    return {
-        "tenant": stack.tenant.slug,
-        "stack_name": stack.stack_name,
-        "template": stack.template_name,
-        "status": status,
-        "project_uuid": stack.coolify_project_uuid,
-        "service_uuid": stack.coolify_service_uuid,
-        # .all(): uses a prefetch when the caller made one (reconcile compares every stack)
-        "domains": [d.domain for d in stack.domains.all() if d.released_at is None],
-        "django_id": stack.pk,
-    }
-
-
-def mark_error_in_pocketbase(stack: Stack, pocketbase: PocketBaseClient, *, kind: str) -> None:
-    """The runbook expects status=error in PocketBase; best effort, PocketBase may be down."""
-    if kind == OperationKind.DELETE and not stack.pocketbase_id:
-        return  # never make a record for a stack that is being removed
-    try:
-        pocketbase.upsert_record(pocketbase_record(stack, StackStatus.ERROR))
-    except ClientError as error:
-        logger.warning("%s: could not mark the PocketBase record as error: %s", stack, error)
+def settle_stack(stack: Stack, status: str, *, detail: str) -> PocketBaseOutboxEntry:
+    """Move the stack to `status` and queue its PocketBase record, in one transaction: a
+    change cfadmin made is never without the record change that tells the platform."""
+    with transaction.atomic():
+        if stack.status != status:
+            stack.transition_to(status, detail=detail)
+        if status == StackStatus.DELETED:
+            return queue_delete(stack)
+        return queue_upsert(stack, status)
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -212,6 +206,10 @@ def already(detail: str) -> Outcome:
 
 def skipped(detail: str) -> Outcome:
     return Outcome(StepOutcome.SKIPPED, detail)
+
+
+def deferred(detail: str) -> Outcome:
+    return Outcome(StepOutcome.DEFERRED, detail)
 
 
 def hint_for(step: str, error: Exception) -> str:
@@ -389,7 +387,14 @@ class OperationRunner:
         )
 
     def _beat(self, **fields: Any) -> None:
-        fields["heartbeat_at"] = timezone.now()
+        """Record liveness (and `fields`). A bare beat while polling is written at most once
+        per tenth of PROVISION_STALE_AFTER: fast polls need not turn into a write each."""
+        now = timezone.now()
+        last = self.operation.heartbeat_at
+        quiet = settings.PROVISION_STALE_AFTER / 10
+        if not fields and last is not None and (now - last).total_seconds() < quiet:
+            return
+        fields["heartbeat_at"] = now
         Operation.objects.filter(pk=self.operation.pk).update(**fields)
         for key, value in fields.items():
             setattr(self.operation, key, value)
@@ -421,7 +426,7 @@ class OperationRunner:
                     },
                 },
             )
-            stack = Stack.objects.get(pk=self.stack.pk)
+            stack = Stack.objects.select_related("tenant").get(pk=self.stack.pk)
             if stack.status != StackStatus.ERROR and stack.can_transition(StackStatus.ERROR):
                 stack.transition_to(StackStatus.ERROR, detail=message)
             audit.record(
@@ -430,7 +435,8 @@ class OperationRunner:
                 target=self.operation,
                 message=message,
             )
-        mark_error_in_pocketbase(stack, self.pocketbase, kind=self.operation.kind)
+            entry = queue_error(stack, kind=self.operation.kind)
+        deliver_soon(entry, self.pocketbase)
 
     def _succeed(self, started: float) -> None:
         stack = Stack.objects.get(pk=self.stack.pk)
@@ -774,16 +780,44 @@ class OperationRunner:
             "wait_stopped", lambda raw, _read_at: interpret(raw).stopped, self.health_timeout
         )
 
-    def _sync_pocketbase(self, status: str) -> Outcome:
-        record = self.pocketbase.upsert_record(pocketbase_record(self.stack, status))
-        self._save_stack(pocketbase_id=record["id"])
-        return done(f"record {record['id']} status {status}")
+    def _settle(self, step: str, status: str) -> Outcome:
+        """The stack takes its final status and its record is queued, together; then the
+        record goes to PocketBase now, or — when PocketBase does not answer — later, from the
+        outbox: the stack's status follows Coolify, not PocketBase's availability."""
+        stack = Stack.objects.select_related("tenant").get(pk=self.stack.pk)
+        entry = settle_stack(stack, status, detail=f"{self.operation} succeeded")
+        self.operation.stack = stack
+        self._beat()
+        delivery = deliver_record(entry.tenant_slug, entry.stack_name, self.pocketbase)
+        if delivery.outcome == DeliveryOutcome.DELIVERED:
+            if delivery.action == OutboxAction.UPSERT:
+                stack.pocketbase_id = delivery.record_id
+            return done(delivery.detail) if delivery.changed else already(delivery.detail)
+        if delivery.outcome == DeliveryOutcome.NOTHING:  # a drain delivered it just now
+            return already("record delivered by the PocketBase outbox")
+        if delivery.outcome == DeliveryOutcome.BUSY:
+            return deferred("record queued for PocketBase (another worker is delivering it)")
+        assert delivery.error is not None
+        if delivery.outcome == DeliveryOutcome.DEFERRED and delivery.error.transient:
+            return deferred(
+                f"record queued for PocketBase, which did not answer ({delivery.error}); "
+                "it is retried in the background"
+            )
+        if delivery.outcome == DeliveryOutcome.REJECTED:
+            raise StepFailed(
+                step,
+                f"PocketBase refused the record: {delivery.error}",
+                "Fix what PocketBase names (the agent_stacks collection's fields, e.g. with "
+                "`manage.py pocketbase_setup`), then retry the operation.",
+            )
+        # Credentials or permissions: the record stays queued; an operator must act.
+        raise StepFailed(step, str(delivery.error), hint_for(step, delivery.error))
 
     def sync_pocketbase_running(self) -> Outcome:
-        return self._sync_pocketbase(StackStatus.RUNNING)
+        return self._settle("sync_pocketbase", StackStatus.RUNNING)
 
     def sync_pocketbase_stopped(self) -> Outcome:
-        return self._sync_pocketbase(StackStatus.STOPPED)
+        return self._settle("sync_pocketbase", StackStatus.STOPPED)
 
     # --- stop and delete --------------------------------------------------------------------
 
@@ -845,16 +879,8 @@ class OperationRunner:
             self.sleep(min(self.poll_interval, 2.0))
 
     def delete_pocketbase_record(self) -> Outcome:
-        stack = self.stack
-        record_id = stack.pocketbase_id
-        if not record_id:
-            found = self.pocketbase.find_record(stack.tenant.slug, stack.stack_name)
-            if found is None:
-                return skipped("no PocketBase record")
-            record_id = found["id"]
-        if self.pocketbase.delete_record(record_id):
-            return done(f"deleted record {record_id}")
-        return already(f"record {record_id} already gone")
+        """The stack becomes a tombstone and its record's deletion is queued, together."""
+        return self._settle("delete_pocketbase_record", StackStatus.DELETED)
 
 
 # --- entry points ---------------------------------------------------------------------------
@@ -867,46 +893,3 @@ def run_operation(operation_id: int, *, remote: Remote | None = None, **options:
     operation = Operation.objects.select_related("stack__tenant").get(pk=operation_id)
     OperationRunner(operation, remote or get_remote(), **options).run()
     return True
-
-
-def recover_stale_operations(
-    *,
-    enqueue: Callable[[int], None],
-    stale_after: float | None = None,
-    max_attempts: int | None = None,
-) -> dict[str, list[int]]:
-    """Operations whose worker died (no heartbeat) are queued again, or failed after N tries."""
-    stale_after = settings.PROVISION_STALE_AFTER if stale_after is None else stale_after
-    max_attempts = settings.PROVISION_MAX_ATTEMPTS if max_attempts is None else max_attempts
-    cutoff = timezone.now() - timedelta(seconds=stale_after)
-    report: dict[str, list[int]] = {"requeued": [], "failed": []}
-    stale = Operation.objects.filter(status=OperationStatus.RUNNING, heartbeat_at__lt=cutoff)
-    for operation in stale.select_related("stack__tenant"):
-        if operation.attempts < max_attempts:
-            moved = Operation.objects.filter(
-                pk=operation.pk, status=OperationStatus.RUNNING, heartbeat_at__lt=cutoff
-            ).update(status=OperationStatus.QUEUED)
-            if moved:
-                enqueue(operation.pk)  # queues after commit (cfadmin.jobs.enqueue)
-                report["requeued"].append(operation.pk)
-            continue
-        message = (
-            f"The worker stopped during step '{operation.current_step or '?'}' "
-            f"{operation.attempts} times. Next: check the worker's logs, then retry."
-        )
-        failed = Operation.objects.filter(
-            pk=operation.pk, status=OperationStatus.RUNNING, heartbeat_at__lt=cutoff
-        ).update(status=OperationStatus.FAILED, error=message, finished_at=timezone.now())
-        if failed:
-            stack = operation.stack
-            if stack.can_transition(StackStatus.ERROR):
-                stack.transition_to(StackStatus.ERROR, detail=message)
-            audit.record(
-                actor=None, action=AuditAction.OPERATION_RESULT, target=operation, message=message
-            )
-            try:
-                mark_error_in_pocketbase(stack, get_remote().pocketbase, kind=operation.kind)
-            except ClientError as error:  # PocketBase not configured here: said in the log
-                logger.warning("%s: PocketBase not updated: %s", stack, error)
-            report["failed"].append(operation.pk)
-    return report

@@ -22,8 +22,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from cfadmin import audit
-from cfadmin.models import AuditAction
+from cfadmin import audit, jobs
+from cfadmin.models import AuditAction, AuditEvent
+from cfadmin.queued_once import request_once
 from stacks.catalog import template_names
 from stacks.choices import DriftKind, Repair, StackStatus
 from stacks.clients.coolify import CoolifyClient
@@ -39,7 +40,14 @@ from stacks.models import (
     StackDomain,
     StackSecret,
 )
-from stacks.provisioning import get_coolify, get_pocketbase, pocketbase_record
+from stacks.pocketbase_outbox import (
+    Outcome,
+    deliver_record,
+    pending_records,
+    pocketbase_record,
+    queue_upsert,
+)
+from stacks.provisioning import get_coolify, get_pocketbase
 from stacks.services import create_tenant
 from tenants.models import Tenant
 
@@ -62,6 +70,7 @@ STATUS_SETTLE_TIME = timedelta(minutes=2)
 COMPARED_RECORD_FIELDS = ("status", "template", "project_uuid", "service_uuid", "domains")
 DESCRIPTION_PATTERN = re.compile(r"^cfadmin stack (?P<tenant>[^/\s]+)/(?P<stack>\S+)")
 KEEP_RUNS_DAYS = 30
+RECORD_DRIFT = (DriftKind.MISSING_RECORD, DriftKind.RECORD_DIFFERS)
 
 
 class RepairRefused(Exception):
@@ -156,15 +165,20 @@ def find_drift(
     )
     # In-flight operations are few; no IN clause with thousands of stack ids.
     busy = set(Operation.objects.in_flight().values_list("stack_id", flat=True))
+    # Records with a change still in the PocketBase outbox are on their way, not drifting.
+    syncing = set(pending_records())
     drift: list[Drift] = []
     checked = 0
     for stack in live:
         if stack.pk in busy or stack.status in UNSETTLED:
             continue
         checked += 1
-        drift += _stack_drift(
-            stack, by_uuid, records_by_key.get((stack.tenant.slug, stack.stack_name))
-        )
+        key = (stack.tenant.slug, stack.stack_name)
+        drift += [
+            d
+            for d in _stack_drift(stack, by_uuid, records_by_key.get(key))
+            if key not in syncing or d.kind not in RECORD_DRIFT
+        ]
 
     known_uuids = {s.coolify_service_uuid: s for s in live if s.coolify_service_uuid}
     live_by_key = {(s.tenant.slug, s.stack_name): s for s in live}
@@ -203,7 +217,7 @@ def find_drift(
             )
         )
     for key, record in records_by_key.items():
-        if key in live_by_key:
+        if key in live_by_key or key in syncing:
             continue
         uuid = str(record.get("service_uuid") or "")
         importable = uuid in by_uuid and uuid not in known_uuids
@@ -304,6 +318,27 @@ def _normalised(value: Any) -> Any:
 
 
 # --- running it -------------------------------------------------------------------------------
+
+RECONCILE_JOB = "reconcile"
+# A requested comparison not done after this long lost its worker: another may be asked for.
+REQUEST_STALE_AFTER = timedelta(minutes=10)
+
+
+def request_reconcile(actor: Any, *, enqueue: Callable[..., None] | None = None) -> AuditEvent:
+    """Queue "Reconcile now", unless one asked for earlier is still queued or running
+    (AlreadyQueued says by whom and when): each comparison lists every Coolify service."""
+    return request_once(
+        RECONCILE_JOB,
+        actor=actor,
+        label="Reconcile",
+        served=lambda moment: ReconcileRun.objects.filter(
+            started_at__gte=moment, finished_at__isnull=False
+        ).exists(),
+        queue=lambda: (enqueue or jobs.enqueue)(
+            "stacks.tasks.reconcile_task", getattr(actor, "pk", None)
+        ),
+        stale_after=REQUEST_STALE_AFTER,
+    )
 
 
 def run_reconcile(
@@ -411,9 +446,16 @@ def repair(
 
 
 def _push_record(stack: Stack, *, actor: Any, pocketbase: PocketBaseClient) -> str:
-    saved = pocketbase.upsert_record(pocketbase_record(stack, stack.status))
-    Stack.objects.filter(pk=stack.pk).update(pocketbase_id=saved.get("id", ""))
-    message = f"Wrote the PocketBase record from cfadmin (status {stack.status})."
+    # Through the outbox: a change of the record still queued there must not be written after
+    # this one (it delivers the newest state only).
+    queue_upsert(stack, stack.status)
+    delivery = deliver_record(stack.tenant.slug, stack.stack_name, pocketbase)
+    if delivery.error is not None:
+        raise delivery.error  # still queued when PocketBase did not answer: retried later
+    if delivery.outcome == Outcome.BUSY:
+        message = f"Queued cfadmin's record for PocketBase (status {stack.status})."
+    else:
+        message = f"Wrote the PocketBase record from cfadmin (status {stack.status})."
     audit.record(
         actor=actor, action=AuditAction.UPDATE, target=stack, message=f"Reconcile: {message}"
     )

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Model
+from django.utils import timezone
 
 from cfadmin import audit, encryption
+from cfadmin.integrity import broken_unique_rule
 from cfadmin.jobs import enqueue
 from cfadmin.models import AuditAction
 from cfadmin.validators import normalize_domain
+from stacks import pocketbase_outbox
 from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.compose import load_manifest
 from stacks.models import Operation, Stack, StackDomain, StackSecret
@@ -68,7 +73,8 @@ def request_operation(
     except IntegrityError:
         raise OperationRefused(
             "operation_in_flight",
-            f"{stack} already has an operation queued or running; wait for it to finish.",
+            f"{stack} already has an operation queued or running; wait for it to finish "
+            "(a queued one that no worker takes can be cancelled on the stack's page).",
         ) from None
     audit.record(
         actor=actor,
@@ -95,6 +101,10 @@ def deploy_stack(request: DeployRequest, *, actor: Any) -> Operation:
     Asking again for a stack that exists but never reached `running` (pending, deploying or
     error) resumes it, as the runbook's "re-run the provisioner" did; the flags must agree with
     it, and env values given replace the stored ones.
+
+    Two requests at once for the same new stack name, or the same domain, both pass the checks;
+    the database lets one insert win, and the other is refused with the field error the checks
+    give a moment later (never an IntegrityError).
     """
     existing = (
         Stack.live_named(request.stack_name).filter(tenant__slug=request.tenant).first()
@@ -108,16 +118,33 @@ def deploy_stack(request: DeployRequest, *, actor: Any) -> Operation:
         raise DeployRefused(errors)
     manifest = cleaned["manifest"]
     with transaction.atomic():
-        tenant = cleaned["tenant"] or create_tenant(request.tenant, actor=actor)
-        stack = Stack.objects.create(
-            tenant=tenant,
-            project_name=cleaned["project_name"],
-            stack_name=request.stack_name,
-            template_name=manifest.name,
-            template_version=manifest.version,
-        )
-        for service, domain in cleaned["domains"]:
-            StackDomain.objects.create(stack=stack, service=service, domain=domain)
+        tenant = cleaned["tenant"] or _new_tenant(request, actor=actor)
+        try:
+            with transaction.atomic():  # the stack and its domains, undone together
+                stack = _insert(
+                    "stack_name",
+                    Stack,
+                    lambda: Stack.objects.create(
+                        tenant=tenant,
+                        project_name=cleaned["project_name"],
+                        stack_name=request.stack_name,
+                        template_name=manifest.name,
+                        template_version=manifest.version,
+                    ),
+                )
+                for service, domain in cleaned["domains"]:
+                    _insert(
+                        f"domain.{service}",
+                        StackDomain,
+                        lambda s=service, d=domain: StackDomain.objects.create(
+                            stack=stack, service=s, domain=d
+                        ),
+                    )
+        except _LostRace as lost:
+            # Our rows are gone, the winner's are visible: the checks now say what they say
+            # to anyone a moment later; the constraint's own message if they see nothing.
+            errors, _ = validate_deploy_request(request)
+            raise DeployRefused(errors or [lost.field_error]) from None
         _store_secrets(stack, request.env)
         audit.record(
             actor=actor,
@@ -135,6 +162,43 @@ def deploy_stack(request: DeployRequest, *, actor: Any) -> Operation:
         )
 
 
+class _LostRace(Exception):
+    """An insert hit a unique constraint: another request saved the same value after our check."""
+
+    def __init__(self, field_error: FieldError) -> None:
+        super().__init__(field_error.message)
+        self.field_error = field_error
+
+
+def _insert(field: str, model: type[Model], insert: Callable[[], Model]) -> Any:
+    """`insert` in a savepoint; _LostRace (naming `field`) if it broke one of `model`'s unique
+    rules, any other integrity error as it is."""
+    try:
+        with transaction.atomic():
+            return insert()
+    except IntegrityError as error:
+        rule = broken_unique_rule(error, model)
+        if rule is None:
+            raise
+        raise _LostRace(FieldError(field, rule.message, rule.code)) from None
+
+
+def _new_tenant(request: DeployRequest, *, actor: Any) -> Tenant:
+    """The deploy's tenant, new to cfadmin. One that a deploy running at the same time created
+    meanwhile is used instead, as a deploy a moment later would use it."""
+    try:
+        return create_tenant(request.tenant, actor=actor)
+    except ValidationError as error:
+        errors, cleaned = validate_deploy_request(request)
+        if errors:
+            raise DeployRefused(errors) from None
+        if cleaned["tenant"] is None:
+            raise DeployRefused(
+                [FieldError("tenant", " ".join(error.messages), "invalid")]
+            ) from None
+        return cleaned["tenant"]
+
+
 def create_tenant(
     slug: str,
     *,
@@ -142,10 +206,17 @@ def create_tenant(
     reason: str = "Created by a deploy for a tenant cfadmin did not know yet",
 ) -> Tenant:
     """A tenant cfadmin meets for the first time (named by its slug); ValidationError if the
-    slug is not valid."""
+    slug is not valid or taken — also when another request created it a moment ago."""
     tenant = Tenant(slug=slug, name=slug)
     tenant.full_clean()
-    tenant.save()
+    try:
+        with transaction.atomic():
+            tenant.save()
+    except IntegrityError as error:
+        rule = broken_unique_rule(error, Tenant)
+        if rule is None:
+            raise
+        raise ValidationError({"slug": ValidationError(rule.message, code=rule.code)}) from None
     audit.record(
         actor=actor,
         action=AuditAction.CREATE,
@@ -220,13 +291,16 @@ def _resume_deploy(stack: Stack, request: DeployRequest, *, actor: Any) -> Opera
     if env_errors:
         raise DeployRefused(env_errors)
     with transaction.atomic():
-        _store_secrets(stack, request.env)
-        return request_operation(
+        # The operation first: the one-in-flight constraint stops a second resume of the same
+        # stack right here, before it writes (or races to insert) any secret.
+        operation = request_operation(
             stack,
             OperationKind.DEPLOY,
             actor=actor,
             parameters={**_deploy_parameters(stack, request), "resumed": True},
         )
+        _store_secrets(stack, request.env)
+        return operation
 
 
 def rotate_encryption_keys() -> tuple[int, int]:
@@ -268,6 +342,89 @@ def retry_operation(stack: Stack, *, actor: Any) -> Operation:
         raise OperationRefused("nothing_to_retry", f"{stack}: its last operation did not fail.")
     return request_operation(
         stack, failed.kind, actor=actor, parameters={**failed.parameters, "retry_of": failed.pk}
+    )
+
+
+# The status an operation's run puts a stack in while it works (provisioning.WORKING_STATUS).
+_WORKING = (StackStatus.DEPLOYING, StackStatus.DELETING)
+
+
+def cancel_operation(operation: Operation, *, actor: Any, reason: str) -> Operation:
+    """Cancel a queued operation, with a reason for the audit trail. A running or finished one
+    is refused: a running one is doing remote work that must end by itself (or, if its worker
+    died, is recovered).
+
+    The stack keeps its status, which a queued operation has not changed; if an earlier attempt
+    of this operation began (the stack says deploying or deleting), what exists in Coolify may be
+    partial, so the stack goes to error, saying so. A task still in the queue for it finds it
+    cancelled and does nothing (the claim only takes a queued operation).
+    """
+    reason = " ".join(reason.split())
+    if not reason:
+        raise OperationRefused(
+            "reason_required", "Give a reason for cancelling: it goes into the audit trail."
+        )
+    refusal = cancellation_refusal(operation)
+    if refusal:
+        raise OperationRefused("not_queued", refusal)
+    entry = None
+    with transaction.atomic():
+        cancelled = Operation.objects.filter(pk=operation.pk, status=OperationStatus.QUEUED).update(
+            status=OperationStatus.CANCELLED,
+            finished_at=timezone.now(),
+            error=f"Cancelled by {audit.actor_label(actor)}: {reason}",
+            result={"ok": False, "error": {"code": "cancelled", "message": reason}},
+        )
+        if not cancelled:
+            operation.refresh_from_db()
+            raise OperationRefused("not_queued", cancellation_refusal(operation))
+        stack = Stack.objects.select_related("tenant").get(pk=operation.stack_id)
+        before = stack.status
+        after = stack_status_after_cancel(stack)
+        if after != stack.status:
+            stack.transition_to(
+                after,
+                detail=f"{operation} was cancelled ({reason}) after an attempt that did not "
+                "finish: what exists in Coolify may be partial. Retry it, redeploy or delete.",
+            )
+            entry = pocketbase_outbox.queue_error(stack, kind=operation.kind)
+        audit.record(
+            actor=actor,
+            action=AuditAction.OPERATION_RESULT,
+            target=operation,
+            message=f"{operation.get_kind_display()} cancelled: {reason}",
+            changes={
+                "reason": reason,
+                "status": [OperationStatus.QUEUED, OperationStatus.CANCELLED],
+                "stack_status": [before, stack.status],
+            },
+        )
+    if entry is not None:
+        pocketbase_outbox.request_drain()
+    operation.refresh_from_db()
+    return operation
+
+
+def stack_status_after_cancel(stack: Stack) -> str:
+    """What cancelling its queued operation leaves the stack: as it is, or error when an earlier
+    attempt began changing it (deploying or deleting)."""
+    if stack.status in _WORKING and stack.can_transition(StackStatus.ERROR):
+        return StackStatus.ERROR
+    return stack.status
+
+
+def cancellation_refusal(operation: Operation) -> str:
+    """Why the operation cannot be cancelled, or "" when it can."""
+    if operation.can_be_cancelled:
+        return ""
+    if operation.status == OperationStatus.RUNNING:
+        return (
+            f"{operation} is running: only a queued operation can be cancelled. It ends by "
+            "itself; if its worker died, recovery resumes it or fails it."
+        )
+    return (
+        f"{operation} is {operation.get_status_display().lower()} already: only a queued "
+        "operation can be cancelled."
     )
 
 

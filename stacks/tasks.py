@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacks import provisioning, reconcile, services
+from stacks import pocketbase_outbox, provisioning, reconcile, recovery, services
 from stacks.choices import Repair
 from stacks.clients.errors import ClientError
 
@@ -14,7 +14,15 @@ def run_operation_task(operation_id: int) -> bool:
 
 
 def recover_stale_operations_task() -> dict[str, list[int]]:
-    return provisioning.recover_stale_operations(enqueue=services.enqueue_operation)
+    return recovery.recover_stale_operations(enqueue=services.enqueue_operation)
+
+
+def drain_pocketbase_outbox_task() -> dict[str, Any]:
+    """Deliver the PocketBase records that are due (queued after a change, and every minute)."""
+    try:
+        return pocketbase_outbox.drain().as_dict()
+    except ClientError as error:  # not configured in this worker: the records wait
+        return {"error": str(error)}
 
 
 def reconcile_task(user_id: int | None = None) -> int:

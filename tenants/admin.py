@@ -6,12 +6,17 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from cfadmin.admin import AuditedModelAdmin
+from cfadmin.integrity import UniqueRaceAdminMixin
 from tenants.models import Tenant
 
 
 @admin.register(Tenant)
-class TenantAdmin(AuditedModelAdmin):
-    """Tenants on their own; stacks/admin.py extends this with each tenant's stacks."""
+class TenantAdmin(UniqueRaceAdminMixin, AuditedModelAdmin):
+    """Tenants on their own; stacks/admin.py extends this with each tenant's stacks.
+
+    Two people adding the same slug at once: the second gets the form's "already exists" error
+    on the slug field (UniqueRaceAdminMixin), as one adding it a moment later does.
+    """
 
     list_display = ("slug", "name", "status", "contact_email")
     list_filter = ("status",)

@@ -22,7 +22,10 @@ os.environ.setdefault("STATIC_MANIFEST", "false")
 # Tasks are queued (ORM broker) but run only where a test runs them: the deploy flow tests
 # call provisioning directly, and one test runs a real qcluster.
 os.environ.setdefault("Q_SYNC", "false")
-os.environ.setdefault("CFADMIN_ENV_FILE", "/nonexistent/.env")  # a developer's .env stays out
+os.environ.setdefault("CFADMIN_ENV_FILE", "/nonexistent/.env")
+# Most tests log in with force_login (a password only); the second factor's own tests
+# (tests/unit/test_mfa.py, tests/e2e/test_security_browser.py) switch enforcement on.
+os.environ.setdefault("MFA_ENFORCED", "false")  # a developer's .env stays out
 
 from cfadmin.settings import *  # noqa: F403
 

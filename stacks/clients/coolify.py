@@ -35,6 +35,12 @@ class MissingAbility(PermissionDenied):
 
 class CoolifyClient(JsonHttpClient):
     service = "Coolify"
+    # Names, uuids and domains may come back in errors ("Domain … is already in use"); env
+    # values and the compose file never do (clients/http.py scrubs them).
+    public_fields = frozenset(
+        {"name", "description", "project_uuid", "server_uuid", "environment_name", "urls", "key"}
+    )
+    base64_fields = frozenset({"docker_compose_raw"})
 
     def __init__(self, base_url: str, token: str, **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)

@@ -1,6 +1,39 @@
-"""Typed errors for remote calls. They carry the remote's own message, never a request body."""
+"""Typed errors for remote calls. They carry the remote's own message, never a request body.
+
+A remote may echo what it was sent (a 422 quoting the env value it refused), so the HTTP layer
+scrubs every value of the request from the answer before an error is built (clients/http.py),
+and an error keeps at most ERROR_TEXT_MAX characters of remote text: its message and its field
+errors are what operators see, and what the database and the logs keep.
+"""
 
 from __future__ import annotations
+
+ERROR_TEXT_MAX = 500  # characters of the remote's message; as many again for field errors
+FIELD_ERRORS_MAX = 20  # field error entries kept
+ELLIPSIS = "…"
+
+
+def truncate(text: str, limit: int = ERROR_TEXT_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def bounded_field_errors(
+    field_errors: dict[str, list[str]], budget: int = ERROR_TEXT_MAX
+) -> dict[str, list[str]]:
+    """The field errors within `budget` characters in all (names and messages)."""
+    kept: dict[str, list[str]] = {}
+    entries = 0
+    for raw_name, messages in field_errors.items():
+        name = truncate(str(raw_name), 100)
+        for message in messages or [""]:
+            if budget <= len(name) or entries >= FIELD_ERRORS_MAX:
+                kept[ELLIPSIS] = ["more field errors left out"]
+                return kept
+            text = truncate(str(message), budget - len(name))
+            kept.setdefault(name, []).extend([text] if text else [])
+            budget -= len(name) + len(text)
+            entries += 1
+    return kept
 
 
 class ClientError(Exception):
@@ -19,6 +52,7 @@ class ClientError(Exception):
         retry_after: float | None = None,
         field_errors: dict[str, list[str]] | None = None,
     ) -> None:
+        message = truncate(message)
         super().__init__(message)
         self.message = message
         self.service = service
@@ -26,7 +60,7 @@ class ClientError(Exception):
         self.method = method
         self.path = path
         self.retry_after = retry_after
-        self.field_errors = field_errors or {}
+        self.field_errors = bounded_field_errors(field_errors or {})
 
     def __str__(self) -> str:
         where = f" ({self.method} {self.path})" if self.method else ""

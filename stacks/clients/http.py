@@ -4,15 +4,24 @@ Retries happen only where repeating the call is safe: reads (`idempotent=True`),
 that the remote provably did not process (the connection was refused before the request was
 sent, or a 429). A write whose answer was lost is not repeated here; the provisioning steps
 make writes safe by looking for their result first. No Django imports.
+
+Nothing sent is echoed: a remote's error text may quote the request (a 422 naming the env
+value it refused), so every value of the request except the `public_fields` a client names
+(domains, names, uuids: what an operator needs to read in "Domain … is already in use") is
+removed from the answer, with the token, before it becomes an error, a log line or a row.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json as jsonlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -31,10 +40,79 @@ DEFAULT_ATTEMPTS = 4
 BACKOFF_BASE = 0.5  # seconds; doubled each attempt, with full jitter
 BACKOFF_MAX = 8.0
 RETRY_AFTER_MAX = 60.0  # a longer Retry-After is reported, not slept through
+REDACTED = "[redacted]"
+SCRUB_MIN_LENGTH = 4  # shorter values ("true", "80") are words, not secrets
+
+
+class Scrubber:
+    """Removes the values one request sent from the text of its answer.
+
+    Each value also in the forms a remote might echo it: trimmed (Coolify trims every request
+    string), JSON-escaped and URL-encoded. Longest first, so a value that contains another one
+    goes as a whole.
+    """
+
+    def __init__(self, values: Iterable[str]) -> None:
+        forms: set[str] = set()
+        for value in values:
+            for form in (
+                value,
+                value.strip(),
+                jsonlib.dumps(value)[1:-1],
+                jsonlib.dumps(value, ensure_ascii=False)[1:-1],
+                quote(value, safe=""),
+                quote_plus(value),
+            ):
+                if len(form) >= SCRUB_MIN_LENGTH:
+                    forms.add(form)
+        self.forms = sorted(forms, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for form in self.forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
+
+
+def sent_values(
+    data: Any, *, public_fields: frozenset[str], base64_fields: frozenset[str]
+) -> list[str]:
+    """Every string in a JSON body except under `public_fields`; a `base64_fields` value also
+    decoded, as a whole and line by line (a compose file's lines)."""
+    found: list[str] = []
+
+    def walk(value: Any, key: str = "") -> None:
+        if key in public_fields:
+            return
+        if isinstance(value, dict):
+            for name, item in value.items():
+                walk(item, str(name))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, key)
+        elif isinstance(value, str):
+            found.append(value)
+            if key in base64_fields:
+                found.extend(_decoded(value))
+
+    walk(data)
+    return found
+
+
+def _decoded(value: str) -> list[str]:
+    try:
+        text = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return []
+    return [text, *(line.strip() for line in text.splitlines())]
 
 
 class JsonHttpClient:
     service = "remote"
+    # JSON keys whose values a remote's errors may name and an operator needs to read.
+    public_fields: frozenset[str] = frozenset()
+    # JSON keys holding base64 text (scrubbed decoded too).
+    base64_fields: frozenset[str] = frozenset()
 
     def __init__(
         self,
@@ -82,6 +160,7 @@ class JsonHttpClient:
     ) -> httpx.Response:
         """One logical call; raises a ClientError subclass for anything but `expect`."""
         attempt = 0
+        scrub: Scrubber | None = None
         while True:
             attempt += 1
             try:
@@ -93,7 +172,8 @@ class JsonHttpClient:
                 continue
             if response.status_code in expect:
                 return response
-            error = self._error_from(response, method, path)
+            scrub = scrub or self.scrubber(json)
+            error = self._error_from(response, method, path, scrub)
             if not self._should_retry(error, attempt, idempotent=idempotent):
                 raise error
             self._back_off(error, attempt)
@@ -137,7 +217,18 @@ class JsonHttpClient:
         logger.info("%s: %s; retrying in %.1fs (attempt %d)", self.service, error, delay, attempt)
         self.sleep(delay)
 
-    def _error_from(self, response: httpx.Response, method: str, path: str) -> ClientError:
+    def scrubber(self, json: Any) -> Scrubber:
+        """What must not come back from this request: the body's values and the token."""
+        values = sent_values(
+            json, public_fields=self.public_fields, base64_fields=self.base64_fields
+        )
+        for header in self.auth_headers().values():
+            values += [header, header.partition(" ")[2]]
+        return Scrubber(values)
+
+    def _error_from(
+        self, response: httpx.Response, method: str, path: str, scrub: Scrubber
+    ) -> ClientError:
         body: Any = None
         try:
             body = response.json()
@@ -167,6 +258,10 @@ class JsonHttpClient:
                 ]
         if not message:
             message = response.reason_phrase or "error"
+        message = scrub(message)
+        field_errors = {
+            scrub(name): [scrub(text) for text in texts] for name, texts in field_errors.items()
+        }
         retry_after = None
         if response.status_code == 429:
             try:

@@ -57,6 +57,9 @@ def filter_literal(value: str) -> str:
 
 class PocketBaseClient(JsonHttpClient):
     service = "PocketBase"
+    # A record's fields and the collection's schema may come back in errors; the service
+    # login's identity and password never do (clients/http.py scrubs them).
+    public_fields = RECORD_FIELDS | frozenset(AGENT_STACKS_SCHEMA)
 
     def __init__(
         self, base_url: str, *, email: str = "", password: str = "", token: str = "", **kwargs: Any

@@ -2,14 +2,22 @@
 
 Faults match a method and a path pattern and fire a number of times (or always):
 `timeout` (answer only after `delay` seconds — past the client's timeout), `error` (a 5xx),
-`reset` (the connection is dropped with a TCP reset), `slow` (extra latency). With phase
-`after`, the request is carried out first and only its answer is lost — the case that makes a
-client retry a write that already happened. Control endpoints live under /_sim/ (never /api).
+`reset` (the connection is dropped with a TCP reset), `slow` (extra latency), `echo` (answers
+`status` with a message and field errors quoting the request's body, decoded base64 too and its
+Authorization header: a remote that echoes what it was sent). With phase `after`, the request
+is carried out first and only its answer is lost — the case that makes a client retry a write
+that already happened. Control endpoints live under /_sim/ (never /api) and need the
+simulator's own token (`Authorization: Bearer <token>`): its state holds env values.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import hmac
 import json
+import os
 import re
 import socket
 import struct
@@ -17,12 +25,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from stacks.coolify_simulator.api import SimulatedCoolify, Timings
 from stacks.coolify_simulator.responses import Response
 
-FAULT_KINDS = ("timeout", "error", "reset", "slow")
+FAULT_KINDS = ("timeout", "error", "reset", "slow", "echo")
 
 
 @dataclass
@@ -50,9 +59,18 @@ class SimulatorServer:
     """Runs a SimulatedCoolify on 127.0.0.1 in a background thread (tests) or the foreground."""
 
     def __init__(
-        self, api: SimulatedCoolify, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0
+        self,
+        api: SimulatedCoolify,
+        *,
+        control_token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
     ) -> None:
+        if not control_token:
+            raise ValueError("the simulator needs a token for its /_sim/ control endpoints")
         self.api = api
+        self.control_token = control_token
         self.latency = latency
         self.faults: list[Fault] = []
         self.fault_lock = threading.Lock()
@@ -80,6 +98,12 @@ class SimulatorServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def is_controller(self, authorization: str) -> bool:
+        scheme, _, token = authorization.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self.control_token.encode()
+        )
 
     def add_fault(self, fault: Fault) -> None:
         with self.fault_lock:
@@ -121,22 +145,25 @@ class SimulatorServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path.split("?", 1)[0]
+                headers = {k.lower(): v for k, v in self.headers.items()}
                 if path.startswith("/_sim/"):
+                    if not server.is_controller(headers.get("authorization", "")):
+                        self._send(Response(401, {"message": "Unauthenticated."}))
+                        return
                     self._send(server.control(self.command, path, body))
                     return
                 if server.latency:
                     time.sleep(server.latency)
-                if self._fault(server.take_fault(self.command, path, "before")):
+                if self._fault(server.take_fault(self.command, path, "before"), headers, body):
                     return
-                headers = {k.lower(): v for k, v in self.headers.items()}
                 response = server.api.handle(self.command, self.path, headers, body)
-                if self._fault(server.take_fault(self.command, path, "after")):
+                if self._fault(server.take_fault(self.command, path, "after"), headers, body):
                     return
                 self._send(response)
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _dispatch
 
-            def _fault(self, fault: Fault | None) -> bool:
+            def _fault(self, fault: Fault | None, headers: dict[str, str], body: bytes) -> bool:
                 if fault is None:
                     return False
                 if fault.kind == "slow":
@@ -144,6 +171,9 @@ class SimulatorServer:
                     return False
                 if fault.kind == "error":
                     self._send(Response(fault.status, {"message": "Server Error"}))
+                    return True
+                if fault.kind == "echo":
+                    self._send(echo_response(fault.status, headers, body))
                     return True
                 if fault.kind == "timeout":
                     time.sleep(fault.delay)
@@ -232,6 +262,38 @@ class SimulatorServer:
         return Response(404, {"message": "Unknown simulator control endpoint."})
 
 
+def echo_response(status: int, headers: dict[str, str], body: bytes) -> Response:
+    """A remote that quotes what it was sent: the raw body, each string value (base64 ones
+    decoded too) as a field error, and the Authorization header."""
+    text = body.decode("utf-8", errors="replace")
+    errors: dict[str, list[str]] = {}
+
+    def walk(value: Any, name: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{name}.{key}" if name else str(key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{name}.{index}")
+        elif isinstance(value, str):
+            errors[name] = [f"The {name} field is invalid: {value}"]
+            try:
+                decoded = base64.b64decode(value, validate=True).decode("utf-8")
+            except (binascii.Error, ValueError):
+                return
+            errors[f"{name}.decoded"] = [f"Could not parse: {decoded}"]
+
+    with contextlib.suppress(ValueError):  # not JSON: the message quotes it all the same
+        walk(json.loads(text), "")
+    return Response(
+        status,
+        {
+            "message": f"Refused ({headers.get('authorization', 'no token')}): {text}",
+            "errors": errors,
+        },
+    )
+
+
 def build(
     *,
     token: str,
@@ -245,4 +307,23 @@ def build(
         rate_limit_per_minute=rate_limit_per_minute, timings=timings, noise_seed=noise_seed
     )
     api.add_token(token, {"root"})
-    return SimulatorServer(api, port=port, latency=latency)
+    return SimulatorServer(api, control_token=token, port=port, latency=latency)
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write the state readable by its owner only (it holds env values: API keys, tokens).
+
+    The file is created 0600 and written through a temporary file renamed over the old one, so
+    an old file with a wider mode, or a crash midway, never leaves the values readable.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # O_CREAT's mode spares an existing file
+            json.dump(state, handle)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, path)

@@ -9,6 +9,7 @@ queued deletes, the rate-limit window), so nothing depends on how fast the machi
 from __future__ import annotations
 
 import base64
+import json
 import os
 import select
 import socket
@@ -23,7 +24,7 @@ import httpx
 import pytest
 
 from stacks.coolify_simulator.api import SERVER_UUID
-from stacks.coolify_simulator.server import Fault
+from stacks.coolify_simulator.server import Fault, save_state
 from tests.conftest import SIM_TOKEN
 
 pytestmark = pytest.mark.integration
@@ -67,6 +68,10 @@ class Api:
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self.http = httpx.Client(base_url=url, timeout=timeout)
+        # The /_sim/ control endpoints take the simulator's own token.
+        self.control = httpx.Client(
+            base_url=url, timeout=timeout, headers={"Authorization": f"Bearer {SIM_TOKEN}"}
+        )
 
     def __call__(
         self,
@@ -85,6 +90,7 @@ class Api:
 
     def close(self) -> None:
         self.http.close()
+        self.control.close()
 
 
 @pytest.fixture
@@ -863,7 +869,7 @@ def test_bad_faults_are_refused():
 
 
 def test_control_endpoints_work_over_http(api, coolify_sim, service):
-    control = api.http
+    control = api.control
 
     state = control.get("/_sim/state")
     assert state.status_code == 200
@@ -917,15 +923,57 @@ def test_control_endpoints_work_over_http(api, coolify_sim, service):
     assert control.get("/_sim/nothing").status_code == 404
 
 
-def test_control_endpoints_bypass_faults_and_auth(api, coolify_sim):
+def test_control_endpoints_bypass_faults(api, coolify_sim):
     coolify_sim.add_fault(Fault(path=r".*", kind="error", times=None))
 
-    assert api.http.get("/_sim/state").status_code == 200
+    assert api.control.get("/_sim/state").status_code == 200
     assert api("GET", "/projects").status_code == 500
 
 
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", f"Basic {SIM_TOKEN}", "Bearer http-reader", "Bearer"],
+)
+def test_control_endpoints_need_the_simulators_token(api, coolify_sim, authorization):
+    """The state holds env values (API keys, bot tokens): no token, no state, no control.
+    An API token the simulator accepts on /api (here one with `read`) is not enough."""
+    coolify_sim.api.add_token("http-reader", {"read"}, "reader")
+    headers = {} if authorization is None else {"Authorization": authorization}
+
+    for method, path in [
+        ("GET", "/_sim/state"),
+        ("POST", "/_sim/faults"),
+        ("DELETE", "/_sim/faults"),
+        ("POST", "/_sim/tokens"),
+        ("POST", "/_sim/config"),
+        ("POST", "/_sim/reset"),
+        ("GET", "/_sim/nothing"),
+    ]:
+        response = api.http.request(
+            method, path, headers=headers, json={"token": "mine", "path": ".*", "kind": "error"}
+        )
+        assert response.status_code == 401, (method, path)
+        assert response.json() == {"message": "Unauthenticated."}
+    assert coolify_sim.faults == [] and "mine" not in coolify_sim.api.tokens
+    assert api.control.get("/_sim/state").status_code == 200
+
+
+def test_the_echo_fault_quotes_the_request(api, coolify_sim, project):
+    """A remote that echoes what it was sent: body, values (base64 decoded) and the token."""
+    coolify_sim.add_fault(Fault(path=r"/api/v1/services", kind="echo", method="POST", status=422))
+
+    response = api("POST", "/services", json=service_body(project))
+
+    assert response.status_code == 422
+    body = response.json()
+    assert SIM_TOKEN in body["message"] and project in body["message"]
+    assert body["errors"]["docker_compose_raw.decoded"] == [f"Could not parse: {COMPOSE}"]
+    assert body["errors"]["urls.0.url"] == ["The urls.0.url field is invalid: https://web.sim.test"]
+    assert coolify_sim.api.snapshot()["services"] == []  # refused before it was carried out
+
+
 def test_config_latency_is_applied(api, coolify_sim):
-    api.http.post("/_sim/config", json={"latency": 0.2})
+    api.control.post("/_sim/config", json={"latency": 0.2})
 
     started = time.monotonic()
     api("GET", "/version")
@@ -976,6 +1024,48 @@ def test_the_command_help_says_it_is_a_simulator():
     assert process.returncode == 0, err
     assert "SIMULATED Coolify" in out and "not a real Coolify" in out
     assert "--token" in out and "--port" in out
+
+
+def test_the_command_keeps_its_state_file_readable_by_its_owner_only(tmp_path):
+    """The state file holds env values: written 0600, even over an older, wider file."""
+    state_file = tmp_path / "coolify-simulator.json"
+    state_file.write_text("{}")
+    state_file.chmod(0o644)
+    port = free_port()
+    process = manage(
+        "coolify_simulator", "--port", str(port), "--token", "t", "--state-file", str(state_file)
+    )
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "the simulator printed nothing within 60 s"
+        process.stdout.readline()
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/projects",
+            json={"name": "kept-project"},
+            headers={"Authorization": "Bearer t", "Accept": "application/json"},
+            timeout=5,
+        )
+        assert created.status_code == 201
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    assert state_file.stat().st_mode & 0o777 == 0o600
+    projects = json.loads(state_file.read_text())["projects"]
+    assert [p["name"] for p in projects.values()] == ["kept-project"]
+    assert [p.name for p in tmp_path.iterdir()] == [state_file.name]  # no temporary file left
+
+
+def test_save_state_creates_the_file_0600_whatever_the_umask(tmp_path):
+    state_file = tmp_path / "data" / "state.json"
+    previous = os.umask(0)
+    try:
+        save_state(state_file, {"envs": [{"value": "sk-secret"}]})
+    finally:
+        os.umask(previous)
+
+    assert state_file.stat().st_mode & 0o777 == 0o600
+    assert json.loads(state_file.read_text()) == {"envs": [{"value": "sk-secret"}]}
 
 
 def test_the_command_serves_and_says_it_is_a_simulator():

@@ -29,8 +29,10 @@ from stacks.clients.pocketbase import PocketBaseClient
 from stacks.compose import load_manifest
 from stacks.coolify_simulator.server import Fault
 from stacks.local_pocketbase import free_port
-from stacks.models import Operation, OperationStep, Stack
-from stacks.provisioning import OperationRunner, Remote, recover_stale_operations, run_operation
+from stacks.models import Operation, OperationStep, PocketBaseOutboxEntry, Stack
+from stacks.pocketbase_outbox import drain
+from stacks.provisioning import OperationRunner, Remote, run_operation
+from stacks.recovery import recover_stale_operations
 from stacks.services import OperationRefused, request_operation
 from tests.conftest import PB_EMAIL, PB_PASSWORD, SIM_TOKEN, no_sleep
 
@@ -431,9 +433,11 @@ def test_delete_survives_a_fault_or_fails_cleanly_and_a_new_delete_completes(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_pocketbase_down_during_deploy_leaves_error_then_a_new_deploy_completes(
+def test_pocketbase_down_during_deploy_leaves_the_stack_running_and_the_record_queued(
     make_stack, remote, coolify_sim, pocketbase, operator, caplog
 ):
+    """The stack's status follows Coolify: PocketBase being down does not make it `error`.
+    Its record waits in the outbox and reaches PocketBase once it answers."""
     caplog.set_level(logging.INFO)
     stack = faults_stack(make_stack)
     # Nobody listens on this loopback port: every PocketBase call is refused.
@@ -449,22 +453,24 @@ def test_pocketbase_down_during_deploy_leaves_error_then_a_new_deploy_completes(
     finally:
         down.close()
 
-    stack = assert_failed_cleanly(first, "sync_pocketbase")
-    assert "PocketBase" in first.error
-    assert "cannot connect" in first.error
-    assert "check it is up, then retry" in first.error
-    [service] = services_named(coolify_sim)  # made, and on record: not orphaned
+    assert first.status == OperationStatus.SUCCEEDED, first.error
+    stack.refresh_from_db()
+    assert stack.status == StackStatus.RUNNING
+    sync = first.steps.get(name="sync_pocketbase")
+    assert sync.outcome == StepOutcome.DEFERRED
+    assert sync.detail.startswith("record queued for PocketBase")
+    assert "cannot connect" in sync.detail
+    [service] = services_named(coolify_sim)
     assert service["uuid"] == stack.coolify_service_uuid
     assert stack.pocketbase_id == ""
-    assert pocketbase.list_records() == []  # it never got there
+    assert pocketbase.list_records() == []  # it never got there ...
+    [entry] = PocketBaseOutboxEntry.objects.pending()  # ... but it is not lost
+    assert entry.record["status"] == "running" and entry.attempts == 1
 
-    again = deploy(stack, remote, operator)
+    report = drain(remote.pocketbase, now=entry.next_attempt_at)  # PocketBase answers again
 
-    assert again.status == OperationStatus.SUCCEEDED, again.error
+    assert report.delivered == [entry.pk]
     assert_deployed(stack, coolify_sim, pocketbase)
-    assert stack.coolify_service_uuid == service["uuid"]  # the first run's service, reused
-    steps = dict(again.steps.values_list("name", "outcome"))
-    assert steps["create_service"] == StepOutcome.ALREADY_DONE
     assert_no_secret_leaked(stack, pocketbase, caplog)
 
 

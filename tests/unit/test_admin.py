@@ -14,6 +14,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.paginator import UnorderedObjectListWarning
 from django.db import connection
+from django.http import HttpRequest
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -146,7 +147,8 @@ def count_queries(client, url: str) -> int:
 
 
 def login(client, user) -> None:
-    assert client.login(username=user.username, password=PASSWORD)
+    # django-axes needs the request (HttpRequest(): the test client has none to give).
+    assert client.login(request=HttpRequest(), username=user.username, password=PASSWORD)
 
 
 def _all_admin_text() -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth.models import User
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -59,7 +60,8 @@ OPERATOR_ACTIONS = ALL_ACTIONS - {"delete_stacks"}
 
 
 def login(client: Client, user: User) -> Client:
-    assert client.login(username=user.username, password=PASSWORD)
+    # django-axes needs the request (HttpRequest(): the test client has none to give).
+    assert client.login(request=HttpRequest(), username=user.username, password=PASSWORD)
     return client
 
 
@@ -967,7 +969,8 @@ def test_the_audit_view_filters_by_actor_tenant_stack_and_action(client, audited
     login(client, viewer)
 
     assert audit_rows(client, f"?actor__id__exact={operator.pk}") == [
-        ("operator", AuditAction.OPERATION, TENANT, STACK)
+        ("operator", AuditAction.LOGIN, "", ""),
+        ("operator", AuditAction.OPERATION, TENANT, STACK),
     ]
     assert audit_rows(client, "?tenant=customer-456") == [
         ("admin", AuditAction.OPERATION, "customer-456", "customer-456-main")

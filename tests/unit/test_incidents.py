@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -93,7 +94,8 @@ def make_incident(
 
 
 def login(client: Client, user: User) -> Client:
-    assert client.login(username=user.username, password=PASSWORD)
+    # django-axes needs the request (HttpRequest(): the test client has none to give).
+    assert client.login(request=HttpRequest(), username=user.username, password=PASSWORD)
     return client
 
 

@@ -1,6 +1,7 @@
 """The admin role manages staff users but cannot grant superuser rights."""
 
 from django.contrib.auth.models import User
+from django.http import HttpRequest
 
 from tests.conftest import PASSWORD
 
@@ -24,7 +25,7 @@ def user_form_data(user: User, **overrides) -> dict:
 
 
 def test_an_admin_role_member_cannot_make_themselves_superuser(client, admin_role):
-    client.login(username=admin_role.username, password=PASSWORD)
+    client.login(request=HttpRequest(), username=admin_role.username, password=PASSWORD)
     url = f"/admin/auth/user/{admin_role.pk}/change/"
     page = client.get(url)
     assert page.status_code == 200
@@ -38,7 +39,7 @@ def test_an_admin_role_member_cannot_make_themselves_superuser(client, admin_rol
 
 
 def test_an_admin_role_member_cannot_change_a_superuser(client, admin_role, superuser):
-    client.login(username=admin_role.username, password=PASSWORD)
+    client.login(request=HttpRequest(), username=admin_role.username, password=PASSWORD)
     url = f"/admin/auth/user/{superuser.pk}/change/"
 
     response = client.post(url, user_form_data(superuser, is_staff=""))

@@ -21,6 +21,7 @@ class Command(BaseCommand):
                 f"Admin login: an admin user exists (e.g. {username!r}); its password was printed "
                 f"when it was created. Reset it with `python manage.py changepassword {username}`."
             )
+            self.stdout.write(self._second_factor_note())
             return
         password = settings.CFADMIN_ADMIN_PASSWORD or secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)
@@ -29,4 +30,17 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Admin login created: user {username!r}, password {shown} — shown only this once."
             )
+        )
+        self.stdout.write(self._second_factor_note())
+
+    @staticmethod
+    def _second_factor_note() -> str:
+        if settings.MFA_ENFORCED:
+            return (
+                "Second factor: required (MFA_ENFORCED); the first login asks to set up an "
+                "authenticator app and shows recovery codes once."
+            )
+        return (
+            "Second factor: not enforced (MFA_ENFORCED is off, the default with DEBUG on); "
+            "the password alone logs in."
         )

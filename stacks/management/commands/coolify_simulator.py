@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from stacks.coolify_simulator.api import Timings
-from stacks.coolify_simulator.server import Fault, build
+from stacks.coolify_simulator.server import Fault, build, save_state
 
 
 class Command(BaseCommand):
@@ -52,7 +52,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--state-file",
             default="",
-            help="load the state from this JSON file and save it there on exit",
+            help="load the state from this JSON file and save it there on exit (mode 0600: "
+            "it holds env values)",
         )
         parser.add_argument(
             "--fault",
@@ -92,7 +93,7 @@ class Command(BaseCommand):
             self.style.WARNING(
                 f"COOLIFY SIMULATOR (not a real Coolify) on {server.url} — latency "
                 f"{options['latency']}s, rate limit {options['rate_limit'] or 'off'}/min, "
-                f"control endpoints under {server.url}/_sim/"
+                f"control endpoints under {server.url}/_sim/ (with the token)"
             )
         )
         self.stdout.flush()
@@ -104,8 +105,7 @@ class Command(BaseCommand):
         finally:
             server.httpd.server_close()
             if state_file:
-                state_file.parent.mkdir(parents=True, exist_ok=True)
-                state_file.write_text(json.dumps(server.api.export_state()))
+                save_state(state_file, server.api.export_state())
 
 
 def _exit_on_sigterm(*_: Any) -> None:

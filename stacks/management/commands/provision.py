@@ -282,7 +282,7 @@ class Command(BaseCommand):
             operation.refresh_from_db()
             if operation.status == OperationStatus.SUCCEEDED:
                 return operation.result
-            if operation.status == OperationStatus.FAILED:
+            if operation.status in (OperationStatus.FAILED, OperationStatus.CANCELLED):
                 error = operation.result.get("error", {}) if operation.result else {}
                 raise ProvisionError(
                     error.get("code", "operation_failed"), operation.error or "Operation failed."
