@@ -297,7 +297,7 @@ class ProcedureAdmin(AuditedModelAdmin):
             )
         run = checklists.start_run(procedure, actor=request.user, tenant=tenant, stack=stack)
         if procedure.steps.exclude(probe="").exists():
-            enqueue("ops.tasks.run_checklist_probes_task", run.pk)
+            request_probes(run, actor=request.user, enqueue=enqueue)  # a new run: none queued
         return HttpResponseRedirect(reverse("admin:ops_checklistrun_change", args=[run.pk]))
 
     def render_change_form(
@@ -647,7 +647,7 @@ class IncidentAdmin(AuditedModelAdmin):
                     raise ValidationError({"procedure": "Choose a procedure to run."})
                 run = checklists.start_run_for_incident(procedure, incident, actor=request.user)
                 if procedure.steps.exclude(probe="").exists():
-                    enqueue("ops.tasks.run_checklist_probes_task", run.pk)
+                    request_probes(run, actor=request.user, enqueue=enqueue)
                 return HttpResponseRedirect(reverse("admin:ops_checklistrun_change", args=[run.pk]))
             else:
                 raise Http404
