@@ -5,9 +5,10 @@ a fixed start-up time, no rate limit, for 1, 2 and 4 workers. Prints the wall ti
 simulated remote time, and cfadmin's own overhead per deploy (operation time minus remote
 time); the target is under 5 % of the remote time, and near-linear speed-up with workers.
 
-Phase 2 — Coolify's 200 calls/min: the same 50 deploys with the simulator enforcing the limit.
-Prints Coolify calls per deploy and deploys per minute (target ≥ 36/min) and how many calls
-were answered 429 (none may fail an operation).
+Phase 2 — Coolify's 200 calls/min: the same 50 deploys with the simulator enforcing the limit,
+with enough workers (6) that the call budget, not waiting, bounds it. Prints Coolify calls per
+deploy and deploys per minute (target ≥ 36/min) and how many calls were answered 429 (none may
+fail an operation).
 
 Everything runs on loopback: a throwaway SQLite database, the simulator, a local PocketBase.
 """
