@@ -23,7 +23,6 @@ from typing import Any
 import django_q.conf
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from cfadmin.models import AuditAction, AuditEvent
 from stacks.choices import OperationKind, OperationStatus, StackStatus
@@ -33,6 +32,7 @@ from stacks.local_pocketbase import free_port
 from stacks.models import Operation, Stack, StackSecret
 from tenants.models import Tenant
 from tests.conftest import PB_EMAIL, PB_PASSWORD, SIM_TOKEN
+from tests.integration.workers import database_url
 
 pytestmark = pytest.mark.integration
 
@@ -617,16 +617,6 @@ def test_rerunning_with_other_flags_does_not_resume(tenant, make_stack):
 
 
 # --- as a real process: exit codes, stdin -----------------------------------------------------
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or "postgres"
-    return (
-        f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-    )
 
 
 def manage_provision(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):

@@ -7,24 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.services import request_operation
 from tests.conftest import PB_EMAIL, PB_PASSWORD, SIM_TOKEN
+from tests.integration.workers import database_url
 
 pytestmark = pytest.mark.integration
 BASE_DIR = Path(__file__).resolve().parents[2]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or "postgres"
-    return (
-        f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-    )
 
 
 @pytest.fixture
