@@ -1,103 +1,40 @@
-"""The four staff roles of DESIGN.md and the permissions each one holds.
-
-Each role includes the one before it. Installed by a data migration (ops/migrations) and kept
-in step by `sync_roles()`, which later migrations call again when they add permissions.
+"""The four staff roles of DESIGN.md. Each app declares the permissions its models give each
+role on its AppConfig (`role_permissions`); each role includes the one before it. `sync_roles()`
+sets the groups to exactly that after every `migrate` (post_migrate, cfadmin/apps.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 VIEWER = "viewer"
 SUPPORT = "support"
 OPERATOR = "operator"
 ADMIN = "admin"
+ROLES = (VIEWER, SUPPORT, OPERATOR, ADMIN)  # each includes the one before
 
-_VIEW = [
-    "tenants.view_tenant",
-    "stacks.view_stack",
-    "stacks.view_stackdomain",
-    "stacks.view_stacksecret",
-    "stacks.view_operation",
-    "stacks.view_operationstep",
-    "stacks.view_reconcilerun",
-    "cfadmin.view_auditevent",
-]
-_SUPPORT = [
-    "stacks.dry_run_stack",
-]
-_OPERATE = [
-    "tenants.add_tenant",
-    "tenants.change_tenant",
-    "stacks.add_stack",
-    "stacks.change_stack",
-    "stacks.add_stackdomain",
-    "stacks.change_stackdomain",
-    "stacks.delete_stackdomain",
-    "stacks.add_stacksecret",
-    "stacks.change_stacksecret",
-    "stacks.delete_stacksecret",
-    "stacks.deploy_stack",
-    "stacks.restart_stack",
-    "stacks.stop_stack",
-    "stacks.start_stack",
-    "stacks.redeploy_stack",
-    "stacks.rotate_stack_secrets",
-    "stacks.reconcile_stacks",
-]
-_OPS_VIEW = [
-    "ops.view_healthcheckresult",
-    "ops.view_outage",
-    "ops.view_procedure",
-    "ops.view_procedurestep",
-    "ops.view_checklistrun",
-    "ops.view_checklistitem",
-    "ops.view_escalationcontact",
-    "ops.view_incident",
-    "ops.view_incidentevent",
-]
-_OPS_SUPPORT = [
-    "ops.add_checklistrun",
-    "ops.change_checklistrun",
-    "ops.change_checklistitem",
-    "ops.run_healthcheck",
-    "ops.add_incident",
-    "ops.change_incident",
-]
-_OPS_ADMINISTER = [
-    "ops.add_procedure",
-    "ops.change_procedure",
-    "ops.add_procedurestep",
-    "ops.change_procedurestep",
-    "ops.delete_procedurestep",
-    "ops.add_escalationcontact",
-    "ops.change_escalationcontact",
-    "ops.delete_escalationcontact",
-]
-_ADMINISTER = [
-    "stacks.delete_stack",
-    "tenants.delete_tenant",
-    "auth.view_user",
-    "auth.add_user",
-    "auth.change_user",
-    "auth.view_group",
-]
 
-ROLE_PERMISSIONS: dict[str, list[str]] = {
-    VIEWER: _VIEW + _OPS_VIEW,
-    SUPPORT: _VIEW + _OPS_VIEW + _SUPPORT + _OPS_SUPPORT,
-    OPERATOR: _VIEW + _OPS_VIEW + _SUPPORT + _OPS_SUPPORT + _OPERATE,
-    ADMIN: _VIEW + _OPS_VIEW + _SUPPORT + _OPS_SUPPORT + _OPERATE + _ADMINISTER + _OPS_ADMINISTER,
-}
+def role_permissions(app_configs: Iterable[Any] | None = None) -> dict[str, list[str]]:
+    """Each role's permissions ("app_label.codename"), gathered from every app's AppConfig."""
+    from django.apps import apps as django_apps
+
+    configs = list(django_apps.get_app_configs() if app_configs is None else app_configs)
+    granted: list[str] = []
+    roles: dict[str, list[str]] = {}
+    for role in ROLES:
+        for config in configs:
+            granted += [p for p in getattr(config, "role_permissions", {}).get(role, ())]
+        roles[role] = list(dict.fromkeys(granted))
+    return roles
 
 
 def sync_roles(apps: Any, *, strict: bool = True) -> None:
-    """Create the groups and set their permissions exactly to ROLE_PERMISSIONS.
+    """Create the groups and set their permissions exactly to role_permissions().
 
-    `apps` is a migration's app registry (or django.apps.apps). Permissions of models whose
-    migrations have not run yet are created first, as `migrate` would only do at its end.
-    An early migration passes strict=False: permissions of models it predates are skipped
-    (the migration that adds those models syncs again, strictly).
+    `apps` is the app registry whose permissions are created first (post_migrate runs this
+    before every app's own create_permissions has run). strict: a declared permission that
+    does not exist is an error (a typo in an AppConfig), not silently skipped.
     """
     from django.contrib.auth.management import create_permissions
 
@@ -113,7 +50,7 @@ def sync_roles(apps: Any, *, strict: bool = True) -> None:
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    for role, names in ROLE_PERMISSIONS.items():
+    for role, names in role_permissions().items():
         wanted = set()
         for name in names:
             app_label, codename = name.split(".")

@@ -277,7 +277,7 @@ POCKETBASE_PASSWORD: str = env.str("POCKETBASE_PASSWORD", default="")
 POCKETBASE_TOKEN: str = env.str("POCKETBASE_TOKEN", default="")
 POCKETBASE_TIMEOUT: float = env.float("POCKETBASE_TIMEOUT", default=10.0)
 
-# --- Provisioning (stacks/provisioning.py) -----------------------------------------------------
+# --- Provisioning (stacks/provisioning/) ----------------------------------------------------------
 # Coolify environment new services go into (Coolify creates "production" with each project).
 COOLIFY_ENVIRONMENT: str = env.str("COOLIFY_ENVIRONMENT", default="production")
 # How long a deploy waits for running:healthy, and a delete for the service to be gone.

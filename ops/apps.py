@@ -1,7 +1,44 @@
+"""Operations: health checks, runbook checklists, escalation contacts, incidents."""
+
 from django.apps import AppConfig
+
+from cfadmin.roles import ADMIN, SUPPORT, VIEWER
+from ops.schedules import SCHEDULES
 
 
 class OpsConfig(AppConfig):
     name = "ops"
     verbose_name = "Operations"
     default_auto_field = "django.db.models.BigAutoField"
+    schedules = SCHEDULES
+    role_permissions = {
+        VIEWER: [
+            "ops.view_healthcheckresult",
+            "ops.view_outage",
+            "ops.view_procedure",
+            "ops.view_procedurestep",
+            "ops.view_checklistrun",
+            "ops.view_checklistitem",
+            "ops.view_escalationcontact",
+            "ops.view_incident",
+            "ops.view_incidentevent",
+        ],
+        SUPPORT: [
+            "ops.add_checklistrun",
+            "ops.change_checklistrun",
+            "ops.change_checklistitem",
+            "ops.run_healthcheck",
+            "ops.add_incident",
+            "ops.change_incident",
+        ],
+        ADMIN: [
+            "ops.add_procedure",
+            "ops.change_procedure",
+            "ops.add_procedurestep",
+            "ops.change_procedurestep",
+            "ops.delete_procedurestep",
+            "ops.add_escalationcontact",
+            "ops.change_escalationcontact",
+            "ops.delete_escalationcontact",
+        ],
+    }

@@ -1,8 +1,10 @@
-"""Checklist runs: start one, settle its items (person or probe), complete it. Each audits."""
+"""Checklist runs: start one for its subject (and queue its probes), settle its items (person or
+probe), complete it. Each audits."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from string import Formatter
 from typing import Any
 
@@ -89,6 +91,57 @@ def start_run_for_incident(procedure: Procedure, incident: Incident, *, actor: A
             }
         )
     return start_run(procedure, actor=actor, tenant=tenant, stack=stack, incident=incident)
+
+
+def subject_for(
+    procedure: Procedure, *, stack_ref: str = "", tenant_ref: str = ""
+) -> tuple[Tenant | None, Stack | None]:
+    """The tenant or stack a run is for, from what a person typed: "tenant/stack" or a tenant's
+    slug. A stack that is not live or a tenant that does not exist is refused (field "stack" or
+    "tenant"); so is no stack for a procedure that checks one (field "procedure")."""
+    stack_ref, tenant_ref = (stack_ref or "").strip(), (tenant_ref or "").strip()
+    tenant = stack = None
+    if stack_ref:
+        tenant_slug, _, stack_name = stack_ref.partition("/")
+        stack = Stack.live_named(stack_name).filter(tenant__slug=tenant_slug).first()
+        if stack is None:
+            raise ValidationError({"stack": f"No live stack {stack_ref!r} (type tenant/stack)."})
+    elif tenant_ref:
+        tenant = Tenant.objects.filter(slug=tenant_ref).first()
+        if tenant is None:
+            raise ValidationError({"tenant": f"No tenant {tenant_ref!r}."})
+    if stack is None and procedure.needs_stack:
+        raise ValidationError(
+            {"procedure": f"{procedure.title} checks one stack: give it as tenant/stack."}
+        )
+    return tenant, stack
+
+
+def start_checklist(
+    procedure: Procedure,
+    *,
+    actor: Any,
+    stack_ref: str = "",
+    tenant_ref: str = "",
+    incident: Incident | None = None,
+    enqueue: Callable[..., None] | None = None,
+) -> ChecklistRun:
+    """Start a run of `procedure` and queue its automatic checks, if it has any.
+
+    Inside an incident the run is about the incident's one stack or tenant; otherwise about the
+    stack or tenant typed (see `subject_for`). Bad input raises ValidationError naming the field,
+    and nothing is written or queued."""
+    from ops.probes import request_probes  # probes talk to remote services; import on use
+
+    with transaction.atomic():
+        if incident is not None:
+            run = start_run_for_incident(procedure, incident, actor=actor)
+        else:
+            tenant, stack = subject_for(procedure, stack_ref=stack_ref, tenant_ref=tenant_ref)
+            run = start_run(procedure, actor=actor, tenant=tenant, stack=stack)
+        if procedure.has_probes():
+            request_probes(run, actor=actor, enqueue=enqueue)  # a new run: none queued yet
+    return run
 
 
 def run_probes(run: ChecklistRun) -> int:

@@ -7,6 +7,7 @@ acknowledging at once give one acknowledgement.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -22,6 +23,7 @@ from ops.models import (
     IncidentEventKind,
     IncidentStatus,
     Outage,
+    Severity,
 )
 
 NOTE_MAX_LENGTH = 10_000
@@ -209,6 +211,38 @@ def record_edit(
     )
 
 
+def open_incident(incident: Incident, *, actor: Any, save_links: Callable[[], None]) -> Incident:
+    """A new incident from the form: who opened it and its response target, saved with its
+    links (`save_links` saves the form's tenants, stacks and outages), then its first line.
+    The caller audits the creation (the admin does, with the form's values)."""
+    with transaction.atomic():
+        prepare_new(incident, actor=actor)
+        incident.save()
+        save_links()
+        record_opened(incident, actor=actor)
+    return incident
+
+
+def edit_incident(
+    incident: Incident,
+    *,
+    actor: Any,
+    fields: Iterable[str],
+    save_links: Callable[[], None],
+    escalation_changed: bool,
+) -> Incident:
+    """A form edit of an incident: saves only the `fields` the form edits (a status change made
+    meanwhile, in another tab, is kept), then its links, then a timeline line saying what
+    changed. Returns the incident as it was before, for the caller's audit of the edit."""
+    with transaction.atomic():
+        previous = Incident.objects.select_related("escalation", "owner").get(pk=incident.pk)
+        before = details(previous)
+        incident.save(update_fields=list(fields))
+        save_links()
+        record_edit(incident, before, actor=actor, escalation_changed=escalation_changed)
+    return previous
+
+
 def initial_from_outage(outage: Outage) -> dict[str, str]:
     """The add form's values for an incident about an outage: the check, when, what it said."""
     from ops.health import CHECKS
@@ -219,7 +253,7 @@ def initial_from_outage(outage: Outage) -> dict[str, str]:
         "title": f"{outage.check_name} down since {started:%Y-%m-%d %H:%M}",
         "summary": outage.last_message or outage.first_message,
         "outages": str(outage.pk),
-        "severity": "sev1" if critical else "sev2",
+        "severity": Severity.SEV1 if critical else Severity.SEV2,
     }
     platform = EscalationContact.objects.filter(issue_type__iexact="Platform Down").first()
     if platform is not None and critical:

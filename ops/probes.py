@@ -18,6 +18,7 @@ from cfadmin.queued_once import request_once
 from ops.health import run_checks
 from ops.models import ChecklistRun, CheckStatus, Probe
 from ops.netprobe import ProbeRefused, ProbeSkipped, resolve, serves_https
+from stacks.choices import StackStatus
 from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import ClientError, NotFound
 from stacks.compose import compose_service_names, load_manifest
@@ -135,7 +136,7 @@ def record_running(run: ChecklistRun) -> ProbeResult:
     facts = {
         key: record.get(key) for key in ("id", "tenant", "stack_name", "status", "service_uuid")
     }
-    return record.get("status") == "running", facts
+    return record.get("status") == StackStatus.RUNNING, facts  # the record mirrors the stack
 
 
 def record_gone(run: ChecklistRun) -> ProbeResult:

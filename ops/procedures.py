@@ -8,6 +8,8 @@ filled in for a run's stack.
 
 from __future__ import annotations
 
+from ops.models.procedures import ProcedureCategory
+
 POST_DEPLOY = "post-deploy-validation"
 POST_DELETE = "post-delete-validation"
 DAILY_HEALTH_CHECK = "daily-health-check"
@@ -17,7 +19,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         POST_DEPLOY,
         "Post-deploy validation",
-        "validation",
+        ProcedureCategory.VALIDATION,
         "After every deploy (opens by itself when a deploy succeeds)",
         [
             (
@@ -44,7 +46,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         POST_DELETE,
         "Post-delete validation",
-        "validation",
+        ProcedureCategory.VALIDATION,
         "After every delete (opens by itself when a delete succeeds)",
         [
             (
@@ -66,7 +68,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         DAILY_HEALTH_CHECK,
         "Daily health check",
-        "monitoring",
+        ProcedureCategory.MONITORING,
         "Every morning",
         [
             (
@@ -86,7 +88,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         "weekly-resource-check",
         "Weekly resource check",
-        "monitoring",
+        ProcedureCategory.MONITORING,
         "Every week",
         [
             ("Container resource usage", "docker stats --no-stream | head -10", ""),
@@ -101,7 +103,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         "weekly-template-updates",
         "Weekly template updates",
-        "maintenance",
+        ProcedureCategory.MAINTENANCE,
         "Before deploying template changes",
         [
             (
@@ -130,7 +132,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         "monthly-coolify-updates",
         "Monthly Coolify updates",
-        "maintenance",
+        ProcedureCategory.MAINTENANCE,
         "Coolify maintenance window",
         [
             ("Announce maintenance: 48h advance notice", "", ""),
@@ -144,7 +146,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         "complete-service-outage",
         "Complete service outage",
-        "emergency",
+        ProcedureCategory.EMERGENCY,
         "If the Coolify server is down",
         [
             ("Immediate: post a status update on the status page", "", ""),
@@ -157,7 +159,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         "mass-container-failures",
         "Mass container failures",
-        "emergency",
+        ProcedureCategory.EMERGENCY,
         "If multiple stacks fail simultaneously",
         [
             (
@@ -186,7 +188,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         "data-recovery",
         "Data recovery",
-        "emergency",
+        ProcedureCategory.EMERGENCY,
         "If customer data is lost",
         [
             ("Don't panic: check if the volume still exists", "", ""),
@@ -203,7 +205,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         "suspected-container-compromise",
         "Suspected container compromise",
-        "security",
+        ProcedureCategory.SECURITY,
         "A stack's container may be compromised",
         [
             ("Isolate immediately", "docker network disconnect {service_uuid} {container}", ""),
@@ -225,7 +227,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
     (
         "api-key-exposure",
         "API key exposure",
-        "security",
+        ProcedureCategory.SECURITY,
         "An API key or bot token leaked",
         [
             (

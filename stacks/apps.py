@@ -1,15 +1,50 @@
+"""Stacks: templates, provisioning against Coolify and PocketBase, reconcile."""
+
 from django.apps import AppConfig
+
+from cfadmin.roles import ADMIN, OPERATOR, SUPPORT, VIEWER
+from stacks.schedules import SCHEDULES
 
 
 class StacksConfig(AppConfig):
     name = "stacks"
     default_auto_field = "django.db.models.BigAutoField"
+    schedules = SCHEDULES
+    role_permissions = {
+        VIEWER: [
+            "stacks.view_stack",
+            "stacks.view_stackdomain",
+            "stacks.view_stacksecret",
+            "stacks.view_operation",
+            "stacks.view_operationstep",
+            "stacks.view_reconcilerun",
+        ],
+        SUPPORT: ["stacks.dry_run_stack"],
+        OPERATOR: [
+            "stacks.add_stack",
+            "stacks.change_stack",
+            "stacks.add_stackdomain",
+            "stacks.change_stackdomain",
+            "stacks.delete_stackdomain",
+            "stacks.add_stacksecret",
+            "stacks.change_stacksecret",
+            "stacks.delete_stacksecret",
+            "stacks.deploy_stack",
+            "stacks.restart_stack",
+            "stacks.stop_stack",
+            "stacks.start_stack",
+            "stacks.redeploy_stack",
+            "stacks.rotate_stack_secrets",
+            "stacks.reconcile_stacks",
+        ],
+        ADMIN: ["stacks.delete_stack"],
+    }
 
     def ready(self) -> None:
         # Each qcluster worker process runs recovery and the PocketBase outbox when it starts
-        # and then every PROVISION_RECOVERY_INTERVAL (stacks/recovery.py says why).
+        # and then every PROVISION_RECOVERY_INTERVAL (stacks/provisioning/recovery.py says why).
         from django_q.signals import post_spawn
 
-        from stacks.recovery import start_worker_maintenance
+        from stacks.provisioning import start_worker_maintenance
 
         post_spawn.connect(start_worker_maintenance, dispatch_uid="cfadmin-worker-maintenance")

@@ -1,3 +1,6 @@
+"""The choices of the stacks app (statuses, kinds, drift and repairs) and the rules that belong
+to them: allowed transitions and operations, status badges, which repairs are destructive."""
+
 from django.db import models
 
 
@@ -9,6 +12,17 @@ class StackStatus(models.TextChoices):
     ERROR = "error", "Error"
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
+
+    @property
+    def badge_class(self) -> str:
+        """CSS classes of this status's badge; the colours are in cfadmin/static/cfadmin/
+        cfadmin.css (the CSP allows no style="")."""
+        return f"cf-status cf-status-{self.value}"
+
+    @property
+    def needs_attention(self) -> bool:
+        """Error or stopped: the tenant list counts these stacks as needing a look."""
+        return self in (StackStatus.ERROR, StackStatus.STOPPED)
 
 
 # The status machine of DESIGN.md. `error` can be left by retrying (deploying) or deleting;
@@ -129,6 +143,17 @@ class Repair(models.TextChoices):
     MARK_ERROR = "mark_error", "Mark the stack as error"
     IMPORT = "import", "Import into cfadmin"
     DELETE_RECORD = "delete_record", "Delete the PocketBase record"
+
+    @property
+    def is_destructive(self) -> bool:
+        """It destroys something: the admin asks to tick a confirmation first."""
+        return self is Repair.DELETE_RECORD
+
+    @property
+    def is_safe(self) -> bool:
+        """`reconcile --repair` applies it unattended: nothing is deleted or created, and
+        Coolify's status (which can lag or be wrong) is taken only by a person who checked."""
+        return self in (Repair.PUSH_RECORD, Repair.MARK_ERROR)
 
 
 class OutboxAction(models.TextChoices):

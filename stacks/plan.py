@@ -252,7 +252,7 @@ def project_description(tenant: str) -> str:
 
 def service_description(tenant: str, stack_name: str, manifest: Manifest) -> str:
     """The description of a stack's Coolify service; reconcile reads tenant and stack back from
-    it when the token cannot read the compose labels (stacks/reconcile.py)."""
+    it when the token cannot read the compose labels (stacks/reconcile/drift.py)."""
     return f"cfadmin stack {tenant}/{stack_name} ({manifest.name} {manifest.version})"
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacks import pocketbase_outbox, provisioning, reconcile, recovery, services
+from stacks import provisioning, reconcile, services
 from stacks.choices import Repair
 from stacks.clients.errors import ClientError
+from stacks.provisioning import recovery
+from stacks.remote import outbox as pocketbase_outbox
 
 
 def run_operation_task(operation_id: int) -> bool:

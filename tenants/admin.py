@@ -12,7 +12,7 @@ from tenants.models import Tenant
 
 @admin.register(Tenant)
 class TenantAdmin(UniqueRaceAdminMixin, AuditedModelAdmin):
-    """Tenants on their own; stacks/admin.py extends this with each tenant's stacks.
+    """Tenants on their own; stacks/admin/tenants.py extends this with each tenant's stacks.
 
     Two people adding the same slug at once: the second gets the form's "already exists" error
     on the slug field (UniqueRaceAdminMixin), as one adding it a moment later does.

@@ -1,18 +1,7 @@
-"""Create the staff groups viewer, support, operator and admin (cfadmin/roles.py)."""
+"""Once created the staff groups; roles are now synced after every migrate from each app's
+AppConfig (cfadmin/apps.py install_app_declarations). Kept for the migration graph."""
 
 from django.db import migrations
-
-
-def create_roles(apps, schema_editor):
-    from cfadmin.roles import sync_roles
-
-    sync_roles(apps, strict=False)
-
-
-def remove_roles(apps, schema_editor):
-    from cfadmin.roles import ROLE_PERMISSIONS
-
-    apps.get_model("auth", "Group").objects.filter(name__in=list(ROLE_PERMISSIONS)).delete()
 
 
 class Migration(migrations.Migration):
@@ -24,4 +13,4 @@ class Migration(migrations.Migration):
         ("stacks", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(create_roles, remove_roles)]
+    operations = []

@@ -8,7 +8,6 @@ HEALTHCHECK_SCHEDULE = "cfadmin.health_checks"
 
 
 def seed(apps, schema_editor):
-    from cfadmin.roles import sync_roles
     from ops.procedures import ESCALATION_CONTACTS, RUNBOOK_PROCEDURES
 
     Procedure = apps.get_model("ops", "Procedure")
@@ -38,10 +37,6 @@ def seed(apps, schema_editor):
                 "hours": "business hours" if business_only else "24/7",
             },
         )
-    from ops.schedules import install_schedules
-
-    install_schedules(apps.get_model("django_q", "Schedule"))
-    sync_roles(apps, strict=False)  # later models' permissions: stacks 0003 syncs strictly
 
 
 def unseed(apps, schema_editor):

@@ -6,12 +6,6 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-def sync_roles(apps, schema_editor):
-    from cfadmin.roles import sync_roles
-
-    sync_roles(apps, strict=False)  # stacks 0003 adds the reconcile permissions, strictly
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("ops", "0003_seed_runbook"),
@@ -194,5 +188,4 @@ class Migration(migrations.Migration):
                 "ordering": ["at", "id"],
             },
         ),
-        migrations.RunPython(sync_roles, migrations.RunPython.noop),
     ]

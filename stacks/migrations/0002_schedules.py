@@ -1,25 +1,7 @@
-"""Install the django-q2 schedules cfadmin needs (idempotent; the reverse removes them)."""
+"""Once installed the schedules; they are now installed after every migrate from each app's
+AppConfig (cfadmin/apps.py install_app_declarations). Kept for the migration graph."""
 
 from django.db import migrations
-
-SCHEDULES = {
-    "cfadmin.recover_stale_operations": {
-        "func": "stacks.tasks.recover_stale_operations_task",
-        "schedule_type": "I",  # every `minutes`
-        "minutes": 1,
-        "repeats": -1,
-    },
-}
-
-
-def install(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    for name, fields in SCHEDULES.items():
-        Schedule.objects.update_or_create(name=name, defaults=fields)
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name__in=list(SCHEDULES)).delete()
 
 
 class Migration(migrations.Migration):
@@ -28,4 +10,4 @@ class Migration(migrations.Migration):
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
 
-    operations = [migrations.RunPython(install, remove)]
+    operations = []

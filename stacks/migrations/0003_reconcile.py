@@ -3,25 +3,13 @@
 import django.utils.timezone
 from django.db import migrations, models
 
-
-def install(apps, schema_editor):
-    from cfadmin.roles import sync_roles
-    from ops.schedules import install_schedules
-
-    install_schedules(apps.get_model("django_q", "Schedule"))
-    sync_roles(apps, strict=True)
-
-
-def remove(apps, schema_editor):
-    from ops.schedules import RECONCILE_SCHEDULE
-
-    apps.get_model("django_q", "Schedule").objects.filter(name=RECONCILE_SCHEDULE).delete()
+# Schedules and roles are installed after every migrate from each app's AppConfig
+# (cfadmin/apps.py install_app_declarations); this migration no longer does it.
 
 
 class Migration(migrations.Migration):
     dependencies = [
         ("stacks", "0002_schedules"),
-        ("ops", "0004_incidents"),
     ]
 
     operations = [
@@ -61,5 +49,4 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(install, remove),
     ]

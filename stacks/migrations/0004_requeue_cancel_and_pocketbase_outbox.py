@@ -4,26 +4,8 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-# The outbox's safety net: due records are delivered every minute (also by each worker's
-# maintenance loop, stacks/recovery.py). Same shape as 0002_schedules.
-SCHEDULES = {
-    "cfadmin.drain_pocketbase_outbox": {
-        "func": "stacks.tasks.drain_pocketbase_outbox_task",
-        "schedule_type": "I",  # every `minutes`
-        "minutes": 1,
-        "repeats": -1,
-    },
-}
-
-
-def install(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    for name, fields in SCHEDULES.items():
-        Schedule.objects.update_or_create(name=name, defaults=fields)
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name__in=list(SCHEDULES)).delete()
+# Schedules and roles are installed after every migrate from each app's AppConfig
+# (cfadmin/apps.py install_app_declarations); this migration no longer does it.
 
 
 class Migration(migrations.Migration):
@@ -147,5 +129,4 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(install, remove),
     ]

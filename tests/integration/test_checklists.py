@@ -700,7 +700,7 @@ def run_url(run_: ChecklistRun) -> str:
 def queued(monkeypatch):
     """What the admin hands to the worker (no worker runs here)."""
     calls: list[tuple] = []
-    monkeypatch.setattr("ops.admin.enqueue", lambda func, *args: calls.append((func, *args)))
+    monkeypatch.setattr("cfadmin.jobs.enqueue", lambda func, *args: calls.append((func, *args)))
     return calls
 
 

@@ -22,7 +22,6 @@ from django.db import OperationalError, connection, connections
 from django_q.exceptions import TimeoutException
 
 from cfadmin.models import AuditAction, AuditEvent
-from stacks import provisioning
 from stacks.choices import OperationKind, OperationStatus, StackStatus, StepOutcome
 from stacks.clients.coolify import CoolifyClient
 from stacks.clients.pocketbase import PocketBaseClient
@@ -30,9 +29,9 @@ from stacks.compose import load_manifest
 from stacks.coolify_simulator.server import Fault
 from stacks.local_pocketbase import free_port
 from stacks.models import Operation, OperationStep, PocketBaseOutboxEntry, Stack
-from stacks.pocketbase_outbox import drain
-from stacks.provisioning import OperationRunner, Remote, run_operation
-from stacks.recovery import recover_stale_operations
+from stacks.provisioning import OperationRunner, Remote, deploy_steps, run_operation
+from stacks.provisioning.recovery import recover_stale_operations
+from stacks.remote.outbox import drain
 from stacks.services import OperationRefused, request_operation
 from tests.conftest import PB_EMAIL, PB_PASSWORD, SIM_TOKEN, no_sleep
 
@@ -242,7 +241,7 @@ def assert_no_secret_leaked(stack: Stack, pocketbase: PocketBaseClient, caplog) 
 @pytest.fixture(autouse=True)
 def no_server_cache(monkeypatch):
     """The server lookup is cached per Coolify URL; a new simulator may reuse an old port."""
-    monkeypatch.setattr(provisioning, "_server_cache", {})
+    monkeypatch.setattr(deploy_steps, "_server_cache", {})
 
 
 @pytest.fixture(autouse=True)

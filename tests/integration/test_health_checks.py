@@ -961,13 +961,9 @@ def test_the_schedules_exist_once_and_seeding_again_keeps_one_of_each(settings):
     reconcile = Schedule.objects.get(name=RECONCILE_SCHEDULE)
     assert (reconcile.func, reconcile.minutes) == ("stacks.tasks.reconcile_task", 15)
 
-    seed = importlib.import_module("ops.migrations.0003_seed_runbook").seed
-    install = importlib.import_module("stacks.migrations.0002_schedules").install
-    install_reconcile = importlib.import_module("stacks.migrations.0003_reconcile").install
-    seed(django_apps, None)
-    seed(django_apps, None)
-    install(django_apps, None)
-    install_reconcile(django_apps, None)
+    importlib.import_module("ops.migrations.0003_seed_runbook").seed(django_apps, None)
+    call_command("install_schedules", stdout=io.StringIO())
+    call_command("install_schedules", stdout=io.StringIO())
 
     assert counts() == dict.fromkeys(names, 1)
 
@@ -977,7 +973,7 @@ def test_the_health_check_schedule_follows_the_interval_setting(settings):
     """HEALTHCHECK_INTERVAL_MINUTES is a documented setting; the schedule should use it."""
     settings.HEALTHCHECK_INTERVAL_MINUTES = 15
 
-    importlib.import_module("ops.migrations.0003_seed_runbook").seed(django_apps, None)
+    call_command("install_schedules", stdout=io.StringIO())
 
     assert Schedule.objects.get(name=HEALTHCHECK_SCHEDULE).minutes == 15
 

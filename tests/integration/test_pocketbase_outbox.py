@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from stacks import pocketbase_outbox, reconcile
+from stacks import reconcile
 from stacks.choices import (
     DriftKind,
     OperationKind,
@@ -25,6 +25,7 @@ from stacks.clients.pocketbase import PocketBaseClient
 from stacks.local_pocketbase import free_port, start_pocketbase
 from stacks.models import Operation, PocketBaseOutboxEntry, Stack
 from stacks.provisioning import Remote, run_operation, settle_stack
+from stacks.remote import outbox as pocketbase_outbox
 from stacks.services import request_operation
 from tests.conftest import PB_EMAIL, PB_PASSWORD, no_sleep
 from tests.integration.workers import Worker, worker_env

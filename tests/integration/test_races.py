@@ -24,10 +24,10 @@ from django.db import connection, connections, transaction
 from django.test import Client
 
 from cfadmin.models import AuditEvent
-from stacks import services
 from stacks.models import Operation, Stack, StackDomain
 from stacks.plan import DeployRequest, validate_deploy_request
 from stacks.services import DeployRefused, create_tenant, deploy_stack
+from stacks.services import deploy as deploy_service
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.integration
@@ -173,7 +173,7 @@ def test_a_stack_name_taken_after_the_check_is_refused_with_the_checks_error(
     mine = request("shared-name")
     after_first_check(
         monkeypatch,
-        services,
+        deploy_service,
         "validate_deploy_request",
         lambda: Stack.objects.create(
             tenant=other, project_name="p", stack_name="shared-name", template_name="base-llm"
@@ -198,7 +198,7 @@ def test_the_cli_that_lost_a_stack_name_race_prints_the_field_error(monkeypatch,
     other = make_tenant("customer-9")
     after_first_check(
         monkeypatch,
-        services,
+        deploy_service,
         "validate_deploy_request",
         lambda: Stack.objects.create(
             tenant=other, project_name="p", stack_name="cli-name", template_name="base-llm"
@@ -235,7 +235,7 @@ def test_a_domain_claimed_after_the_check_is_refused_with_the_checks_error(
     mine = request("my-stack", domain="demo.customer123.com")
     after_first_check(
         monkeypatch,
-        services,
+        deploy_service,
         "validate_deploy_request",
         lambda: StackDomain.objects.create(
             stack=other, service="webui", domain="demo.customer123.com"
@@ -261,7 +261,7 @@ def test_when_the_check_run_again_sees_nothing_the_constraint_names_the_field(
     the field, with the constraint's own message."""
     make_tenant("customer-123")
     other = make_tenant("customer-9")
-    real = services.validate_deploy_request
+    real = deploy_service.validate_deploy_request
     calls: list[int] = []
 
     def blind_check(deploy_request: DeployRequest) -> tuple[list, dict]:
@@ -273,7 +273,7 @@ def test_when_the_check_run_again_sees_nothing_the_constraint_names_the_field(
             )
         return errors if len(calls) == 1 else [], cleaned
 
-    monkeypatch.setattr(services, "validate_deploy_request", blind_check)
+    monkeypatch.setattr(deploy_service, "validate_deploy_request", blind_check)
 
     refused = refusal(lambda: deploy_stack(request("blind-name"), actor="cli:race"))
 
@@ -294,7 +294,7 @@ def test_a_tenant_created_after_the_check_is_used_like_a_moment_later(monkeypatc
     mine = request("cli-stack", tenant="customer-55", create_tenant=True)
     after_first_check(
         monkeypatch,
-        services,
+        deploy_service,
         "validate_deploy_request",
         lambda: Tenant.objects.create(slug="customer-55", name="made by the other request"),
     )
@@ -400,7 +400,7 @@ def test_two_deploys_of_the_same_new_stack_name_at_once(monkeypatch, make_tenant
     make_tenant("customer-123")
     for round_ in range(ROUNDS):
         with monkeypatch.context() as patch:
-            line_up_after_check(patch, services, "validate_deploy_request")
+            line_up_after_check(patch, deploy_service, "validate_deploy_request")
             name = f"race-{round_}"
             requests = [request(name), request(name, domain=f"other-{name}.example.com")]
             results = race(*(lambda r=r: deploy(r) for r in requests))
@@ -420,7 +420,7 @@ def test_two_stacks_claiming_the_same_domain_at_once(monkeypatch, make_tenant):
     make_tenant("customer-123")
     for round_ in range(ROUNDS):
         with monkeypatch.context() as patch:
-            line_up_after_check(patch, services, "validate_deploy_request")
+            line_up_after_check(patch, deploy_service, "validate_deploy_request")
             domain = f"shared-{round_}.example.com"
             first = request(f"left-{round_}", domain=domain)
             second = request(f"right-{round_}", domain=domain)
@@ -441,7 +441,7 @@ def test_two_cli_deploys_for_the_same_new_tenant_at_once_share_it(monkeypatch):
     for round_ in range(ROUNDS):
         slug = f"new-tenant-{round_}"
         with monkeypatch.context() as patch:
-            line_up_after_check(patch, services, "validate_deploy_request")
+            line_up_after_check(patch, deploy_service, "validate_deploy_request")
             first = request(f"{slug}-a", tenant=slug, create_tenant=True)
             second = request(f"{slug}-b", tenant=slug, create_tenant=True)
             results = race(lambda r=first: deploy(r), lambda r=second: deploy(r))

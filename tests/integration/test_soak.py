@@ -5,8 +5,8 @@ stack is running, deleted, or in error with a reason; Coolify and PocketBase agr
 
 Nothing is cleaned up by the killed cluster: its running operations lose their heartbeat, the
 tasks its pusher had taken stay locked in the broker for Q_TIMEOUT + 120 s, queued rows wait.
-Only recovery (stacks/recovery.py, run by each new worker at start and every half second here)
-and the claim bring them to an end.
+Only recovery (stacks/provisioning/recovery.py, run by each new worker at start and every half
+second here) and the claim bring them to an end.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pytest
 from django_q.models import OrmQ
 
-from ops.schedules import install_schedules
+from cfadmin.schedules import install_schedules
 from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.coolify_simulator.server import Fault
 from stacks.models import Operation, PocketBaseOutboxEntry, Stack
@@ -216,7 +216,7 @@ def test_an_operation_whose_task_never_reached_the_queue_is_recovered_and_deploy
 ):
     """The enqueue after the commit failed (the broker was down): the operation is queued with
     no task. The worker's recovery queues it again, and it runs to success."""
-    monkeypatch.setattr("stacks.services.enqueue_operation", lambda operation_id: None)
+    monkeypatch.setattr("stacks.services.operations.enqueue_operation", lambda operation_id: None)
     stack = make_stack(
         "customer-1",
         "customer-1-main",

@@ -24,10 +24,10 @@ from django.utils import timezone
 from cfadmin.models import AuditAction, AuditEvent
 from cfadmin.roles import sync_roles
 from stacks.admin import StackAdmin
-from stacks.admin_operations import PREVIEW_LIFETIME, PREVIEWS_SESSION_KEY
 from stacks.choices import OperationKind, OperationStatus, StackStatus, StepOutcome
 from stacks.compose import load_manifest
 from stacks.models import Operation, OperationStep, Stack, StackSecret
+from stacks.previews import PREVIEW_LIFETIME, PREVIEWS_SESSION_KEY
 from stacks.services import request_operation, tenant_stack_listing
 from tenants.models import Tenant
 from tests.conftest import PASSWORD

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from stacks import pocketbase_outbox as outbox
 from stacks.choices import OperationKind, OutboxAction, OutboxState, StackStatus
 from stacks.clients.errors import BadRequest, ServerError
 from stacks.models import PocketBaseOutboxEntry as Entry
+from stacks.remote import outbox
 from tests.fakes import FakePocketBase
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.choices import OperationKind, OperationStatus, StackStatus, StepOutcome
-from stacks.clients.errors import ServerError, ValidationFailed
-from stacks.models import Operation
-from stacks.provisioning import OperationRunner, Remote, StepFailed, run_operation
+from stacks.choices import (
+    OperationKind,
+    OperationStatus,
+    OutboxAction,
+    OutboxState,
+    StackStatus,
+    StepOutcome,
+)
+from stacks.clients.errors import ClientError, ServerError, ValidationFailed
+from stacks.models import Operation, PocketBaseOutboxEntry
+from stacks.provisioning import (
+    OperationRunner,
+    Remote,
+    StepFailed,
+    deploy_steps,
+    hint_for,
+    run_operation,
+)
+from stacks.remote.outbox import drain
 from tests.fakes import FakeCoolify, FakePocketBase
 
 SECRETS = {"ANTHROPIC_API_KEY": "sk-unit-test-not-a-real-key"}
@@ -316,3 +331,247 @@ def test_the_stack_is_deploying_while_its_deploy_runs(stack, remote, coolify):
     )
     runner.run()
     assert seen and set(seen) == {StackStatus.DEPLOYING}
+
+
+# --- update_service, set_env, restart, stop -------------------------------------------------
+
+
+def test_update_service_pushes_the_rendered_compose_and_domains(stack, remote, coolify):
+    deployed(stack, remote)
+    runner = runner_for(stack, remote, kind=OperationKind.REDEPLOY)
+    runner.render()
+    assert runner.update_service().outcome == StepOutcome.DONE
+    (service,) = coolify.services.values()
+    assert service["compose"] == runner.rendered.text
+    assert any("agent.example.com" in url["url"] for url in service["urls"])
+
+
+def test_update_service_without_a_service_says_deploy_first(stack, remote):
+    runner = runner_for(stack, remote, kind=OperationKind.REDEPLOY)
+    runner.render()
+    with pytest.raises(StepFailed, match="no Coolify service") as failed:
+        runner.update_service()
+    assert "Deploy the stack first" in failed.value.hint
+
+
+def test_set_env_without_values_is_skipped(stack, remote, coolify):
+    deployed(stack, remote)
+    stack.secrets.all().delete()
+    runner = runner_for(stack, remote, kind=OperationKind.ROTATE_SECRETS)
+    assert runner.set_env().outcome == StepOutcome.SKIPPED
+    assert coolify.count("upsert_service_envs") == 1  # the deploy's only
+
+
+def test_restart_records_when_it_was_asked(stack, remote, coolify):
+    deployed(stack, remote)
+    runner = runner_for(stack, remote, kind=OperationKind.RESTART)
+    assert runner.restart().outcome == StepOutcome.DONE
+    assert runner.restart_requested_at is not None
+    assert coolify.count("restart_service") == 1
+
+
+def test_stop_then_wait_stopped_waits_for_coolifys_job(stack, remote, coolify):
+    deployed(stack, remote)
+    runner = runner_for(stack, remote, kind=OperationKind.STOP)
+    assert runner.stop().outcome == StepOutcome.DONE
+    (service,) = coolify.services.values()
+    assert "running" in service["status"]  # only queued so far
+    assert runner.wait_stopped().outcome == StepOutcome.DONE
+    assert service["status"] == "exited"
+
+
+def test_stop_of_a_stack_without_a_service_is_skipped(stack, remote, coolify):
+    runner = runner_for(stack, remote, kind=OperationKind.STOP)
+    assert runner.stop().outcome == StepOutcome.SKIPPED
+    assert coolify.count("stop_service") == 0
+
+
+def test_create_service_refuses_to_choose_between_several_servers(
+    stack, remote, coolify, monkeypatch
+):
+    monkeypatch.setattr(deploy_steps, "_server_cache", {})
+    coolify.servers.append({"uuid": "server-2", "settings": {"is_usable": True}})
+    runner = runner_for(stack, remote)
+    runner.render()
+    runner.ensure_project()
+    with pytest.raises(StepFailed, match="2 usable servers") as failed:
+        runner.create_service()
+    assert "COOLIFY_SERVER_UUID" in failed.value.hint
+    assert not coolify.services
+
+
+# --- PocketBase: sync_pocketbase and delete_pocketbase_record --------------------------------
+
+
+def all_but_the_last_step(runner: OperationRunner) -> None:
+    """Run the operation as run() does, up to its PocketBase step."""
+    runner._enter_working_status()
+    for name, step in runner.steps()[:-1]:
+        runner.run_step(name, step)
+
+
+def test_sync_pocketbase_writes_the_record_and_keeps_its_id(stack, remote, pocketbase):
+    deployed(stack, remote)
+    (record,) = pocketbase.records.values()
+    assert (record["tenant"], record["stack_name"]) == (stack.tenant.slug, stack.stack_name)
+    assert record["status"] == StackStatus.RUNNING
+    assert record["domains"] == ["agent.example.com"]
+    assert stack.pocketbase_id == record["id"]
+    assert not any(value in str(record) for value in SECRETS.values())
+
+
+def test_sync_pocketbase_is_deferred_while_pocketbase_is_down(stack, remote, pocketbase):
+    """The stack's status follows Coolify: it is running, and its record waits in the outbox."""
+    runner = runner_for(stack, remote)
+    all_but_the_last_step(runner)
+    pocketbase.down = True
+    assert runner.sync_pocketbase_running().outcome == StepOutcome.DEFERRED
+    stack.refresh_from_db()
+    assert stack.status == StackStatus.RUNNING
+    (entry,) = PocketBaseOutboxEntry.objects.filter(stack=stack)
+    assert (entry.state, entry.action) == (OutboxState.PENDING, OutboxAction.UPSERT)
+    assert entry.record["status"] == StackStatus.RUNNING
+    assert entry.attempts == 1 and "connection refused" in entry.last_error
+    assert not pocketbase.records
+
+    pocketbase.down = False
+    report = drain(pocketbase, now=entry.next_attempt_at)
+    assert report.delivered == [entry.pk]
+    (record,) = pocketbase.records.values()
+    assert record["status"] == StackStatus.RUNNING
+
+
+def test_a_deploy_succeeds_while_pocketbase_is_down(stack, remote, pocketbase):
+    pocketbase.down = True
+    runner = runner_for(stack, remote)
+    runner.run()
+    operation = Operation.objects.get(pk=runner.operation.pk)
+    assert operation.status == OperationStatus.SUCCEEDED
+    assert operation.steps.get(name="sync_pocketbase").outcome == StepOutcome.DEFERRED
+    assert PocketBaseOutboxEntry.objects.pending().filter(stack=stack).exists()
+
+
+def test_a_record_pocketbase_refuses_fails_the_step_with_its_reason(stack, remote, pocketbase):
+    pocketbase.fail(
+        "upsert_record", ValidationFailed("status: invalid value", service="PocketBase", status=400)
+    )
+    runner = runner_for(stack, remote)
+    all_but_the_last_step(runner)
+    with pytest.raises(StepFailed, match="PocketBase refused the record") as failed:
+        runner.sync_pocketbase_running()
+    assert "pocketbase_setup" in failed.value.hint
+    entry = PocketBaseOutboxEntry.objects.get(stack=stack)
+    assert entry.state == OutboxState.REJECTED
+
+
+def test_sync_pocketbase_after_a_stop_says_stopped(stack, remote, pocketbase):
+    deployed(stack, remote)
+    runner_for(stack, remote, kind=OperationKind.STOP).run()
+    stack.refresh_from_db()
+    assert stack.status == StackStatus.STOPPED
+    (record,) = pocketbase.records.values()
+    assert record["status"] == StackStatus.STOPPED
+
+
+def test_delete_pocketbase_record_removes_it_and_tombstones_the_stack(stack, remote, pocketbase):
+    deployed(stack, remote)
+    record_id = stack.pocketbase_id
+    runner = runner_for(stack, remote, kind=OperationKind.DELETE)
+    runner.run()
+    stack.refresh_from_db()
+    assert stack.status == StackStatus.DELETED
+    assert not pocketbase.records
+    operation = Operation.objects.get(pk=runner.operation.pk)
+    assert operation.result["deleted"]["pocketbase_id"] == record_id
+    step = operation.steps.get(name="delete_pocketbase_record")
+    assert step.outcome == StepOutcome.DONE
+
+
+def test_delete_pocketbase_record_of_a_record_already_gone_is_already_done(
+    stack, remote, pocketbase
+):
+    deployed(stack, remote)
+    pocketbase.records.clear()
+    runner = runner_for(stack, remote, kind=OperationKind.DELETE)
+    all_but_the_last_step(runner)
+    assert runner.delete_pocketbase_record().outcome == StepOutcome.ALREADY_DONE
+
+
+def test_delete_pocketbase_record_waits_in_the_outbox_while_pocketbase_is_down(
+    stack, remote, pocketbase
+):
+    deployed(stack, remote)
+    runner = runner_for(stack, remote, kind=OperationKind.DELETE)
+    all_but_the_last_step(runner)
+    pocketbase.down = True
+    assert runner.delete_pocketbase_record().outcome == StepOutcome.DEFERRED
+    stack.refresh_from_db()
+    assert stack.status == StackStatus.DELETED
+    entry = PocketBaseOutboxEntry.objects.pending().get(stack=stack)
+    assert entry.action == OutboxAction.DELETE and entry.record_id == stack.pocketbase_id
+
+    pocketbase.down = False
+    drain(pocketbase, now=entry.next_attempt_at)
+    assert not pocketbase.records
+
+
+# --- delete_service after a lost answer -----------------------------------------------------
+
+
+def test_delete_finds_the_service_whose_create_answer_was_lost(stack, remote, coolify):
+    runner = runner_for(stack, remote)
+    for name, step in runner.steps()[:3]:  # render, ensure_project, create_service
+        runner.run_step(name, step)
+    type(stack).objects.filter(pk=stack.pk).update(coolify_service_uuid="")  # answer lost
+    runner.operation.status = OperationStatus.FAILED
+    Operation.objects.filter(pk=runner.operation.pk).update(status=OperationStatus.FAILED)
+    stack.refresh_from_db()
+    (uuid,) = coolify.services
+    delete = runner_for(stack, remote, kind=OperationKind.DELETE)
+    assert delete.delete_service().outcome == StepOutcome.DONE
+    assert delete.stack.coolify_service_uuid == uuid
+    assert delete.confirm_deleted().outcome == StepOutcome.DONE
+    assert not coolify.services
+
+
+# --- the runner's end: hooks, bugs, hints -----------------------------------------------------
+
+
+def broken_hook(operation):
+    raise RuntimeError("hook broke")
+
+
+def test_a_failing_success_hook_does_not_fail_the_operation(stack, remote, settings):
+    settings.OPERATION_SUCCESS_HOOKS = [f"{__name__}.broken_hook"]
+    runner = runner_for(stack, remote)
+    runner.run()
+    assert Operation.objects.get(pk=runner.operation.pk).status == OperationStatus.SUCCEEDED
+
+
+def test_a_bug_in_a_step_fails_the_operation_and_is_raised(stack, remote, coolify):
+    coolify.fail("upsert_service_envs", RuntimeError("a bug"))
+    runner = runner_for(stack, remote)
+    with pytest.raises(RuntimeError):
+        runner.run()
+    operation = Operation.objects.get(pk=runner.operation.pk)
+    stack.refresh_from_db()
+    assert operation.status == OperationStatus.FAILED
+    assert "internal error: RuntimeError" in operation.error
+    assert "cfadmin bug" in operation.error
+    assert stack.status == StackStatus.ERROR
+
+
+@pytest.mark.parametrize(
+    ("step", "error", "expected"),
+    [
+        ("set_env", ClientError("no", service="PocketBase", status=401), "PocketBase credentials"),
+        ("start", ClientError("no", service="Coolify", status=403), "refused access"),
+        ("start", ServerError("busy", service="Coolify", status=503), "resumes where"),
+        ("render", Exception(), "audit_templates"),
+        ("wait_stopped", Exception(), "Stack Not Responding"),
+        ("confirm_deleted", Exception(), "retry the delete"),
+        ("set_env", Exception(), "fix the cause"),
+    ],
+)
+def test_every_failure_names_the_operators_next_move(step, error, expected):
+    assert expected in hint_for(step, error)

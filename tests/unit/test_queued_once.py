@@ -51,8 +51,8 @@ def queued(monkeypatch) -> list[tuple]:
     def record(func: str, *args: object) -> None:
         calls.append((func, *args))
 
-    monkeypatch.setattr("ops.admin.enqueue", record)
-    monkeypatch.setattr("stacks.admin_reconcile.enqueue", record)
+    monkeypatch.setattr("cfadmin.jobs.enqueue", record)  # ops queues through it
+    monkeypatch.setattr("stacks.admin.reconcile.enqueue", record)
     return calls
 
 

@@ -13,11 +13,13 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from stacks import reconcile, tasks
+from cfadmin.models import AuditEvent
+from stacks import tasks
 from stacks.choices import DriftKind, Repair
 from stacks.clients.errors import ClientError
 from stacks.models import ReconcileRun
 from stacks.reconcile import Drift, RepairRefused
+from tests.fakes import FakeCoolify, FakePocketBase
 
 pytestmark = pytest.mark.django_db
 
@@ -71,10 +73,10 @@ def messages_of(response) -> list[str]:
 
 @pytest.fixture
 def queued(monkeypatch) -> list[tuple]:
-    """Calls to stacks.admin_reconcile.enqueue, recorded instead of queued."""
+    """Calls to stacks.admin.reconcile.enqueue, recorded instead of queued."""
     calls: list[tuple] = []
     monkeypatch.setattr(
-        "stacks.admin_reconcile.enqueue", lambda func, *args: calls.append((func, *args))
+        "stacks.admin.reconcile.enqueue", lambda func, *args: calls.append((func, *args))
     )
     return calls
 
@@ -210,6 +212,16 @@ def test_a_listed_repair_is_queued(as_user, operator, queued):
     assert messages_of(response) == [
         "Mark the stack as error queued for stack:9; the report refreshes when it is done."
     ]
+    [requested] = AuditEvent.objects.filter(changes__job="repair_drift")
+    assert requested.actor == operator
+    assert requested.message == "Mark the stack as error requested for stack:9"
+
+
+def test_a_refused_repair_is_neither_queued_nor_recorded(as_user, operator, queued):
+    run = make_run([STATUS_DRIFT])
+    as_user(operator).post(repair_url(run), {"repair": Repair.DELETE_RECORD, "target": "stack:9"})
+    assert queued == []
+    assert not AuditEvent.objects.filter(changes__job="repair_drift").exists()
 
 
 def test_a_repair_for_another_drifts_target_is_refused(as_user, operator, queued):
@@ -421,21 +433,12 @@ def test_the_admin_index_links_to_the_reconcile_page(as_user, viewer):
 # --- tasks ---------------------------------------------------------------------------------------
 
 
-class StubCoolify:
-    def list_services(self) -> list[dict[str, Any]]:
-        return []
-
-
-class StubPocketBase:
-    def list_records(self, *, tenant: str | None = None) -> list[dict[str, Any]]:
-        return []
-
-
 @pytest.fixture
 def stub_remotes(monkeypatch):
-    """run_reconcile reads stub clients instead of settings' Coolify and PocketBase."""
-    monkeypatch.setattr("stacks.reconcile.get_coolify", lambda: StubCoolify())
-    monkeypatch.setattr("stacks.reconcile.get_pocketbase", lambda: StubPocketBase())
+    """run_reconcile and repair read stub clients instead of settings' Coolify and PocketBase."""
+    for module in ("stacks.reconcile.runs", "stacks.reconcile.repairs"):
+        monkeypatch.setattr(f"{module}.get_coolify", lambda: FakeCoolify())
+        monkeypatch.setattr(f"{module}.get_pocketbase", lambda: FakePocketBase())
 
 
 def test_a_refused_repair_is_noted_on_the_new_run(monkeypatch, stub_remotes, operator):
@@ -500,7 +503,7 @@ def test_the_real_repair_refusal_reaches_the_note(stub_remotes, operator):
     """Unpatched repair(): a missing stack is refused and noted."""
     done = tasks.repair_drift_task(Repair.PUSH_RECORD, "stack:987654", operator.pk)
     assert done == "Not repaired: The stack is gone or deleted."
-    assert reconcile.ReconcileRun.objects.get().note.endswith("The stack is gone or deleted.")
+    assert ReconcileRun.objects.get().note.endswith("The stack is gone or deleted.")
 
 
 # --- roles ---------------------------------------------------------------------------------------

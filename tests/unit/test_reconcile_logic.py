@@ -892,7 +892,7 @@ def test_an_unexpected_error_still_ends_the_run(monkeypatch):
     def boom(services, records):
         raise KeyError("secret-looking-value")
 
-    monkeypatch.setattr(reconcile, "find_drift", boom)
+    monkeypatch.setattr(reconcile.runs, "find_drift", boom)
     run = reconcile.run_reconcile(actor="t", coolify=StubCoolify(), pocketbase=StubPocketBase())
     assert run.finished_at is not None and run.drift == []
     assert run.error == "KeyError while comparing; the worker log has the details."

@@ -1,6 +1,7 @@
 """No operation stays stuck: lost tasks are queued again and then failed with a reason, a
 duplicate task does nothing, recovery runs on a schedule and in each worker, and an operator can
-cancel a queued operation with a reason (stacks/recovery.py, stacks/services.py, the admin).
+cancel a queued operation with a reason (stacks/provisioning/recovery.py, stacks/services, the
+admin).
 
 The runs of recovered operations against the simulator are in tests/integration/test_soak.py
 and tests/integration/test_faults.py.
@@ -8,23 +9,21 @@ and tests/integration/test_faults.py.
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.apps import apps as django_apps
 from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
 from cfadmin.models import AuditAction, AuditEvent
-from ops.schedules import OUTBOX_SCHEDULE, RECOVERY_SCHEDULE, install_schedules
-from stacks import recovery
+from cfadmin.schedules import install_schedules
 from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.models import Operation, PocketBaseOutboxEntry
-from stacks.provisioning import run_operation
+from stacks.provisioning import recovery, run_operation
+from stacks.schedules import OUTBOX_SCHEDULE, RECOVERY_SCHEDULE
 from stacks.services import OperationRefused, cancel_operation, request_operation
 
 pytestmark = pytest.mark.django_db
@@ -423,9 +422,6 @@ def test_an_operation_of_another_stack_is_not_found(client, make_stack, operator
 
 def test_recovery_and_the_outbox_are_scheduled_every_minute(settings):
     Schedule.objects.filter(name__in=[RECOVERY_SCHEDULE, OUTBOX_SCHEDULE]).delete()
-    importlib.import_module("stacks.migrations.0004_requeue_cancel_and_pocketbase_outbox").install(
-        django_apps, None
-    )
     install_schedules()
     install_schedules()
 
@@ -460,7 +456,7 @@ def test_the_worker_loop_recovers_at_once_and_then_every_interval(make_stack, mo
         return real(**kwargs)
 
     monkeypatch.setattr(recovery, "run_maintenance", counted)
-    monkeypatch.setattr("stacks.services.enqueue_operation", lambda pk: None)
+    monkeypatch.setattr("stacks.services.operations.enqueue_operation", lambda pk: None)
     stop = threading.Event()
     loop = threading.Thread(target=recovery.maintenance_loop, args=(0.05, stop))
     started = time.monotonic()

@@ -4,6 +4,7 @@ point elsewhere — the Coolify simulator and a local PocketBase. Ctrl-C stops e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -16,7 +17,8 @@ import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from cfadmin.jobs import enqueue
+from cfadmin.queued_once import AlreadyQueued
+from ops.health import request_health_run
 
 
 class Command(BaseCommand):
@@ -43,8 +45,10 @@ class Command(BaseCommand):
                 self.started.append(
                     (name, subprocess.Popen(argv, env=child_env, start_new_session=True))
                 )
-            # A first health-check round now, so the dashboard has something to show.
-            enqueue("ops.tasks.run_health_checks_task")
+            # A first health-check round now, so the dashboard has something to show (a
+            # request like any other: recorded, and not queued twice).
+            with contextlib.suppress(AlreadyQueued):
+                request_health_run("runlocal")
             self.stdout.write(
                 self.style.SUCCESS(
                     f"cfadmin is up: http://{options['bind']}/admin/  (Ctrl-C stops everything)"

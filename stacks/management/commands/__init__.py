@@ -1,0 +1,1 @@
+"""The stacks app's management commands: provision, reconcile, audit_templates and helpers."""

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from stacks.catalog import TEMPLATES_DIR, template_names
-from stacks.compose import RULES, TemplateError, load_manifest, render_sample
+from stacks.compose import RULES, audit_report
 
 
 class Command(BaseCommand):
@@ -33,20 +33,7 @@ class Command(BaseCommand):
         names = options["names"] or template_names(folder)
         if not names:
             raise CommandError(f"no templates found in {folder}")
-        report: dict[str, dict[str, Any]] = {}
-        for name in names:
-            try:
-                manifest = load_manifest(name, folder)
-                rendered = render_sample(manifest)
-            except TemplateError as exc:
-                report[name] = {"ok": False, "version": None, "findings": [], "error": str(exc)}
-                continue
-            report[name] = {
-                "ok": not rendered.findings,
-                "version": manifest.version,
-                "findings": [f.as_dict() for f in rendered.findings],
-                "error": None,
-            }
+        report = audit_report(names, folder)
         self._print(report, as_json=options["json"])
         failed = [name for name, result in report.items() if not result["ok"]]
         if failed:

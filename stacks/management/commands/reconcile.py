@@ -13,12 +13,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from stacks import reconcile
-from stacks.choices import Repair
-from stacks.clients.errors import ClientError
-
-# What --repair applies by itself: nothing is deleted or created, and Coolify's status (which
-# can lag or be wrong, API-NOTES §8) is taken only by a person who checked the stack's URL.
-SAFE_REPAIRS = (Repair.PUSH_RECORD, Repair.MARK_ERROR)
 
 
 class Command(BaseCommand):
@@ -48,19 +42,10 @@ class Command(BaseCommand):
         actor = f"cli:{getpass.getuser()}"
         run = reconcile.run_reconcile(actor=actor)
         applied: list[dict[str, str]] = []
-        wanted = set(SAFE_REPAIRS if options["repair"] else ()) | (
-            {Repair.IMPORT} if options["import_"] else set()
-        )
+        # --repair: the safe repairs (Repair.is_safe); --import: imports.
+        wanted = reconcile.unattended_kinds(safe=options["repair"], imports=options["import_"])
         if wanted and not run.error:
-            for drift in run.drift:
-                kind = next((r for r in drift["repairs"] if r in wanted), None)
-                if kind is None:
-                    continue
-                try:
-                    done = reconcile.repair(kind, drift["target"], actor=actor)
-                    applied.append({"target": drift["target"], "repair": kind, "result": done})
-                except (reconcile.RepairRefused, ClientError) as error:
-                    applied.append({"target": drift["target"], "repair": kind, "error": str(error)})
+            applied = reconcile.apply_repairs(run.drift, wanted, actor=actor)
             if applied:
                 note = "; ".join(
                     f"{a['repair']} {a['target']}: {a.get('result') or a['error']}" for a in applied

@@ -1,0 +1,199 @@
+"""Incidents in the admin: the list, the add/edit form, and the page's action buttons (looked
+up in ops.incident_actions.ACTIONS, which says what each does and the permissions it needs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, Value, When
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from cfadmin.admin import AuditedModelAdmin
+from ops import incident_actions, incidents
+from ops.admin.badges import response_badge, severity_badge
+from ops.models import EscalationContact, Incident, IncidentStatus, Outage
+from ops.permissions import ADD_CHECKLISTRUN, may
+from stacks.models import Stack
+
+INCIDENT_FORM_FIELDS = ("title", "severity", "escalation", "owner", "summary")
+# Button labels for moving an incident to a status (offered where the move is allowed).
+TRANSITION_LABELS = {
+    IncidentStatus.ACKNOWLEDGED: "Acknowledge",
+    IncidentStatus.MITIGATED: "Mark mitigated",
+    IncidentStatus.OPEN: "Reopen",
+}
+
+
+@admin.register(Incident)
+class IncidentAdmin(AuditedModelAdmin):
+    list_display = (
+        "__str__",
+        "severity_display",
+        "status",
+        "escalation",
+        "response_display",
+        "opened_at",
+        "duration_display",
+        "owner",
+        "affected",
+    )
+    list_display_links = ("__str__",)
+    list_filter = ("status", "severity", "escalation", "opened_at")
+    search_fields = ("title", "summary", "tenants__slug", "stacks__stack_name")
+    autocomplete_fields = ("tenants", "stacks", "outages")
+    fields = (*INCIDENT_FORM_FIELDS, "tenants", "stacks", "outages")
+    list_select_related = ("escalation", "owner")
+    date_hierarchy = "opened_at"
+
+    # Unresolved incidents first, newest first within each group.
+    ordering = (
+        Case(When(status=IncidentStatus.RESOLVED, then=Value(1)), default=Value(0)).asc(),
+        "-opened_at",
+        "-id",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("tenants", "stacks__tenant")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # an incident is a record of what happened
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_display(self, obj: Incident) -> str:
+        return severity_badge(obj)
+
+    @admin.display(description="response", ordering="response_due_at")
+    def response_display(self, obj: Incident) -> str:
+        return response_badge(obj)
+
+    @admin.display(description="duration")
+    def duration_display(self, obj: Incident) -> str:
+        return obj.duration_text + ("" if obj.resolved_at else " (ongoing)")
+
+    @admin.display(description="affects")
+    def affected(self, obj: Incident) -> str:
+        names = [str(stack) for stack in obj.stacks.all()] or [t.slug for t in obj.tenants.all()]
+        return ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner":
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial: dict[str, Any] = {"owner": request.user.pk}
+        outage_id = request.GET.get("outage", "")
+        if outage_id.isdigit():
+            outage = Outage.objects.filter(pk=outage_id).first()
+            if outage is not None:
+                initial.update(incidents.initial_from_outage(outage))
+        stack_id = request.GET.get("stack", "")
+        if stack_id.isdigit():
+            stack = Stack.objects.filter(pk=stack_id).select_related("tenant").first()
+            if stack is not None:
+                initial.update(stacks=str(stack.pk), tenants=str(stack.tenant_id))
+        tenant_id = request.GET.get("tenant", "")
+        if tenant_id.isdigit():
+            initial["tenants"] = tenant_id
+        initial.update(super().get_changeform_initial_data(request))
+        initial.pop("outage", None)
+        initial.pop("stack", None)
+        initial.pop("tenant", None)
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: Incident, form: Any, change: bool) -> None:
+        """Nothing yet: the incident is saved with its links in `save_related`, in one call."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        incident = form.instance
+
+        def save_links() -> None:
+            super(IncidentAdmin, self).save_related(request, form, formsets, change)
+
+        if not change:
+            incidents.open_incident(incident, actor=request.user, save_links=save_links)
+            return
+        previous = incidents.edit_incident(
+            incident,
+            actor=request.user,
+            fields=[f for f in INCIDENT_FORM_FIELDS if f in form.fields],
+            save_links=save_links,
+            escalation_changed="escalation" in form.changed_data,
+        )
+        incident._audit_before = self.audit_snapshot(previous)  # AuditedModelAdmin.log_change
+
+    def response_add(
+        self, request: HttpRequest, obj: Incident, post_url_continue: Any = None
+    ) -> Any:
+        # Straight to the incident's page: its timeline and actions are where work happens.
+        if "_addanother" not in request.POST and "_popup" not in request.POST:
+            self.message_user(request, f"Opened incident {obj}.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:ops_incident_change", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/<str:action>/do/",
+                view(require_POST(self.work_view)),
+                name="ops_incident_work",
+            ),
+            *super().get_urls(),
+        ]
+
+    def work_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """The buttons on an incident's page: look the action up, check, call, report."""
+        if not may(request.user, incident_actions.WORK_INCIDENT):
+            raise PermissionDenied
+        found = incident_actions.ACTIONS.get(action)
+        if found is None or not object_id.isdigit():
+            raise Http404
+        incident = get_object_or_404(Incident, pk=object_id)
+        if not all(may(request.user, perm) for perm in found.permissions):
+            raise PermissionDenied
+        try:
+            outcome = found.run(incident, request.POST, actor=request.user)
+        except ValidationError as error:
+            self.message_user(
+                request, "Nothing changed: " + " ".join(error.messages), messages.ERROR
+            )
+        else:
+            if outcome.run is not None:
+                return HttpResponseRedirect(
+                    reverse("admin:ops_checklistrun_change", args=[outcome.run.pk])
+                )
+            self.message_user(request, outcome.message, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:ops_incident_change", args=[incident.pk]))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, *args: Any, **kwargs: Any
+    ) -> Any:
+        incident = context.get("original")
+        if incident is not None:
+            can_work = may(request.user, incident_actions.WORK_INCIDENT)
+            context.update(
+                incident=incident,
+                severity=severity_badge(incident),
+                response=response_badge(incident),
+                events=incident.events.all(),
+                runs=incident.checklist_runs.select_related("procedure").prefetch_related("items"),
+                can_work=can_work,
+                can_start_runs=can_work and may(request.user, ADD_CHECKLISTRUN),
+                transitions=[
+                    (status, label)
+                    for status, label in TRANSITION_LABELS.items()
+                    if incident.can_become(status)
+                ],
+                can_resolve=incident.can_become(IncidentStatus.RESOLVED),
+                resolved_status=IncidentStatus.RESOLVED,
+                contacts=EscalationContact.objects.all(),
+                procedures=incident_actions.procedures_offered(),
+            )
+        return super().render_change_form(request, context, *args, **kwargs)

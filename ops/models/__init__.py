@@ -1,0 +1,58 @@
+"""The ops models, one module per concern: health results and outages, procedures and their
+steps, checklist runs, escalation contacts, incidents. Everything is importable from here."""
+
+from ops.models.checklists import (
+    SETTLED_STATES,
+    ChecklistItem,
+    ChecklistRun,
+    ItemState,
+    RunStatus,
+)
+from ops.models.contacts import EscalationContact
+from ops.models.durations import duration_text
+from ops.models.health import CheckStatus, HealthCheckResult, Outage, OutageQuerySet, uptime
+from ops.models.incidents import (
+    INCIDENT_TRANSITIONS,
+    Incident,
+    IncidentEvent,
+    IncidentEventKind,
+    IncidentQuerySet,
+    IncidentStatus,
+    ResponseState,
+    Severity,
+)
+from ops.models.procedures import (
+    URGENT_CATEGORIES,
+    Probe,
+    Procedure,
+    ProcedureCategory,
+    ProcedureStep,
+)
+
+__all__ = [
+    "INCIDENT_TRANSITIONS",
+    "SETTLED_STATES",
+    "URGENT_CATEGORIES",
+    "CheckStatus",
+    "ChecklistItem",
+    "ChecklistRun",
+    "EscalationContact",
+    "HealthCheckResult",
+    "Incident",
+    "IncidentEvent",
+    "IncidentEventKind",
+    "IncidentQuerySet",
+    "IncidentStatus",
+    "ItemState",
+    "Outage",
+    "OutageQuerySet",
+    "Probe",
+    "Procedure",
+    "ProcedureCategory",
+    "ProcedureStep",
+    "ResponseState",
+    "RunStatus",
+    "Severity",
+    "duration_text",
+    "uptime",
+]

@@ -1,0 +1,214 @@
+"""Stacks and operations in the admin: display, filters and inlines; operations and template
+pages come from the mixins beside this module, the work from stacks.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.debug import sensitive_post_parameters
+
+from cfadmin.admin import AuditedModelAdmin, ReadOnlyAdmin
+from cfadmin.integrity import UniqueRaceAdminMixin
+from stacks.admin.filters import PocketBaseSyncFilter, TemplateVersionFilter, TenantSlugFilter
+from stacks.admin.inlines import (
+    OperationInline,
+    OperationStepInline,
+    StackDomainInline,
+    StackSecretInline,
+    status_badge,
+)
+from stacks.admin.operations import StackOperationsMixin
+from stacks.admin.templates import TemplateViewsMixin
+from stacks.choices import StackStatus
+from stacks.forms import StackForm
+from stacks.models import Operation, Stack, StackDomain
+from stacks.remote import outbox as pocketbase_outbox
+from tenants.models import Tenant
+
+
+@admin.register(Stack)
+class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin, AuditedModelAdmin):
+    form = StackForm
+    actions = (
+        "restart_stacks",
+        "stop_stacks",
+        "start_stacks",
+        "redeploy_stacks",
+        "rotate_secrets",
+        "retry_failed",
+        "delete_stacks",
+    )
+    list_display = (
+        "stack_name",
+        "tenant_link",
+        "template_display",
+        "status_display",
+        "domain_list",
+        "updated_at",
+    )
+    list_filter = (
+        "status",
+        "template_name",
+        TemplateVersionFilter,
+        PocketBaseSyncFilter,
+        TenantSlugFilter,
+    )
+    search_fields = (
+        "stack_name",
+        "project_name",
+        "tenant__slug",
+        "domains__domain",
+        "coolify_project_uuid",
+        "coolify_service_uuid",
+        "pocketbase_id",
+    )
+    list_select_related = ("tenant",)
+    list_per_page = 50
+    autocomplete_fields = ("tenant",)
+    inlines = (StackDomainInline, StackSecretInline, OperationInline)
+    remote_fields = (
+        "status",
+        "status_detail",
+        "template_version",
+        "coolify_project_uuid",
+        "coolify_service_uuid",
+        "pocketbase_id",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("tenant", "project_name", "stack_name", "template_name")}),
+        ("Status and remote resources (read-only)", {"fields": remote_fields}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        live_domains = StackDomain.objects.filter(released_at__isnull=True)
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("tenant")
+            .prefetch_related(Prefetch("domains", queryset=live_domains, to_attr="live_domains"))
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(self.remote_fields)
+        if obj is not None and obj.status != StackStatus.PENDING:
+            # Names are baked into remote resources once a deploy has started.
+            readonly += ["tenant", "project_name", "stack_name", "template_name"]
+        return readonly
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        tenant = initial.get("tenant")
+        if tenant and not Tenant.objects.filter(pk=tenant).exists():
+            initial.pop("tenant")
+        return initial
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and not obj.is_live:
+            return False  # a deleted stack is a tombstone for the audit trail: look, not touch
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a stack tears down remote resources: it is an operation, never a row delete
+        # (the built-in delete_selected would orphan the Coolify service).
+        return False
+
+    def get_urls(self) -> list:
+        return [*self.template_urls(), *self.operation_urls(), *super().get_urls()]
+
+    # the secrets inline's values: error reports must not show them.
+    @method_decorator(sensitive_post_parameters())
+    def changeform_view(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        return super().changeform_view(*args, **kwargs)
+
+    @method_decorator(sensitive_post_parameters())
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "templates_url": reverse("admin:stacks_templates"),
+            **self._deploy_link(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def _deploy_link(self, request: HttpRequest, tenant: Tenant | None = None) -> dict[str, str]:
+        url = reverse("admin:stacks_stack_deploy") + (f"?tenant={tenant.slug}" if tenant else "")
+        if self.has_deploy_permission(request):
+            return {"deploy_url": url, "deploy_label": "Deploy a new stack"}
+        if self.has_dry_run_permission(request):
+            return {"deploy_url": url, "deploy_label": "Preview a deploy (dry-run)"}
+        return {}
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> Any:
+        if obj is not None:
+            context["operation"] = obj.operations.first()
+            context["stack_buttons"] = self.stack_buttons(request, obj, context["operation"])
+            context["cancel_url"] = self.cancel_url(request, obj, context["operation"])
+            context["pocketbase_sync"] = pocketbase_outbox.sync_state(obj)
+            context["progress_url"] = reverse("admin:stacks_stack_progress", args=[obj.pk])
+            context["changelist_url"] = reverse("admin:stacks_stack_changelist")
+            context["action_checkbox_name"] = admin.helpers.ACTION_CHECKBOX_NAME
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="template", ordering="template_name")
+    def template_display(self, obj: Stack) -> str:
+        if obj.template_is_current:
+            return format_html("{} <small>{}</small>", obj.template_name, obj.template_version)
+        return format_html(
+            '{} <small title="cfadmin now ships a newer version of this template">{} '
+            "(outdated)</small>",
+            obj.template_name,
+            obj.template_version or "unknown",
+        )
+
+    @admin.display(description="tenant", ordering="tenant__slug")
+    def tenant_link(self, obj: Stack) -> str:
+        url = reverse("admin:tenants_tenant_change", args=[obj.tenant_id])
+        return format_html('<a href="{}">{}</a>', url, obj.tenant.slug)
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj: Stack) -> str:
+        return status_badge(obj)
+
+    @admin.display(description="domains")
+    def domain_list(self, obj: Stack) -> str:
+        domains = getattr(obj, "live_domains", None)
+        if domains is None:
+            domains = obj.domains.filter(released_at__isnull=True)
+        return format_html_join(", ", "{}={}", ((d.service, d.domain) for d in domains))
+
+
+@admin.register(Operation)
+class OperationAdmin(ReadOnlyAdmin):
+    """Read-only: an operation is a record of what happened; retry makes a new one."""
+
+    list_display = (
+        "id",
+        "stack",
+        "kind",
+        "status",
+        "current_step",
+        "requested_by_repr",
+        "requested_at",
+        "duration_ms",
+    )
+    list_filter = ("status", "kind")
+    search_fields = ("stack__stack_name", "stack__tenant__slug", "requested_by_repr")
+    list_select_related = ("stack__tenant",)
+    inlines = (OperationStepInline,)
+    readonly_fields = [f.name for f in Operation._meta.fields]

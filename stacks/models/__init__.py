@@ -1,0 +1,31 @@
+"""The stacks app's models, one module per concern: the stack, its domains and secrets, its
+operations and their steps, the PocketBase outbox, the shared remote snapshot, reconcile runs."""
+
+from stacks.models.domain import StackDomain
+from stacks.models.operation import Operation, OperationQuerySet, OperationStep
+from stacks.models.outbox import PocketBaseOutboxEntry, PocketBaseOutboxQuerySet
+from stacks.models.reconcile_run import ReconcileRun
+from stacks.models.secret import StackSecret
+from stacks.models.snapshot import RemoteSnapshot
+from stacks.models.stack import (
+    InvalidTransition,
+    Stack,
+    current_template_version,
+    stack_name_taken_error,
+)
+
+__all__ = [
+    "InvalidTransition",
+    "Operation",
+    "OperationQuerySet",
+    "OperationStep",
+    "PocketBaseOutboxEntry",
+    "PocketBaseOutboxQuerySet",
+    "ReconcileRun",
+    "RemoteSnapshot",
+    "Stack",
+    "StackDomain",
+    "StackSecret",
+    "current_template_version",
+    "stack_name_taken_error",
+]

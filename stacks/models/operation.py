@@ -1,0 +1,123 @@
+"""Operations on a stack (deploy, stop, delete…), their claim by a worker and their steps."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from stacks.choices import (
+    IN_FLIGHT_OPERATION_STATUSES,
+    OperationKind,
+    OperationStatus,
+    StepOutcome,
+)
+from stacks.models.stack import Stack
+
+
+class OperationQuerySet(models.QuerySet):
+    def in_flight(self) -> OperationQuerySet:
+        return self.filter(status__in=IN_FLIGHT_OPERATION_STATUSES)
+
+    def claim(self, pk: int) -> bool:
+        """queued → running for exactly one worker: True only where this UPDATE changed the row."""
+        now = timezone.now()
+        return bool(
+            self.filter(pk=pk, status=OperationStatus.QUEUED).update(
+                status=OperationStatus.RUNNING,
+                started_at=Coalesce(F("started_at"), now),
+                heartbeat_at=now,
+                attempts=F("attempts") + 1,
+            )
+        )
+
+
+class Operation(models.Model):
+    """One requested action on a stack. At most one is queued or running per stack (DB-enforced)."""
+
+    stack = models.ForeignKey(Stack, on_delete=models.PROTECT, related_name="operations")
+    kind = models.CharField(max_length=32, choices=OperationKind.choices)
+    status = models.CharField(
+        max_length=16,
+        choices=OperationStatus.choices,
+        default=OperationStatus.QUEUED,
+        db_index=True,
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    requested_by_repr = models.CharField("requested by", max_length=150)
+    parameters = models.JSONField(default=dict, blank=True, help_text="Never holds secret values.")
+    current_step = models.CharField(max_length=64, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Written at every step: a running operation whose heartbeat stops was orphaned by a
+    # worker that died, and is resumed (or failed) by recover_stale_operations.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When its task was last handed to the broker, and how many times since a worker last took
+    # it: a queued operation whose task was lost (enqueue failed after commit, a worker died
+    # between taking the task and claiming the row) is queued again by recover_stale_operations.
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    enqueue_count = models.PositiveSmallIntegerField(
+        default=1, help_text="Times queued since a worker last took it."
+    )
+
+    objects = OperationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stack"],
+                condition=Q(status__in=IN_FLIGHT_OPERATION_STATUSES),
+                name="one_operation_in_flight_per_stack",
+                violation_error_code="operation_in_flight",
+                violation_error_message="Another operation is already queued or running "
+                "for this stack.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    def audit_scope(self) -> tuple[str, str]:
+        return self.stack.audit_scope()
+
+    @property
+    def is_in_flight(self) -> bool:
+        return self.status in IN_FLIGHT_OPERATION_STATUSES
+
+    @property
+    def can_be_cancelled(self) -> bool:
+        """Only a queued operation: a running one is doing remote work that must end itself."""
+        return self.status == OperationStatus.QUEUED
+
+
+class OperationStep(models.Model):
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=16, choices=StepOutcome.choices)
+    detail = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["operation", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["operation", "position"], name="step_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}: {self.outcome}"
