@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cfadmin.permissions import may
 from stacks.choices import OPERATION_PERMISSIONS, OperationKind
 
 DEPLOY = "stacks.deploy_stack"
@@ -18,11 +19,6 @@ ROTATE_SECRETS = "stacks.rotate_stack_secrets"
 DELETE = "stacks.delete_stack"
 ADD_STACK = "stacks.add_stack"
 RECONCILE = "stacks.reconcile_stacks"
-
-
-def may(user: Any, permission: str) -> bool:
-    """Whether the user holds one of the permissions above."""
-    return bool(user.has_perm(permission))
 
 
 def may_retry(user: Any, operation: Any) -> bool:

@@ -15,14 +15,16 @@ from django.utils import timezone
 
 from cfadmin import audit
 from cfadmin.models import AuditAction
+from cfadmin.permissions import may
 
+CHANGE_USER = "auth.change_user"
 LOCKOUT_TEMPLATE = "admin/lockout.html"
 LOCKOUT_STATUS = 429
 
 
 def may_unlock(user: Any) -> bool:
     """Whoever manages staff accounts (the admin role) clears their lockouts."""
-    return user.has_perm("auth.change_user")
+    return may(user, CHANGE_USER)
 
 
 def lockout_response(
