@@ -24,7 +24,7 @@ PASSWORD = "correct-horse-battery-staple"
 
 def _persona(role: str) -> User:
     if not Group.objects.filter(name=role).exists():
-        sync_roles(django_apps)  # a transactional test before this one flushed the migration's rows
+        sync_roles(django_apps)  # a transactional test before this one flushed the roles
     user = User.objects.create_user(username=role, password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name=role))
     return user

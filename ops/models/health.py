@@ -51,10 +51,6 @@ class HealthCheckResult(models.Model):
         return f"{self.check_name}: {self.status}"
 
     @property
-    def is_ok(self) -> bool:
-        return self.status == CheckStatus.OK
-
-    @property
     def check_status(self) -> CheckStatus:
         return CheckStatus(self.status)
 
