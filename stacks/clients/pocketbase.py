@@ -128,9 +128,20 @@ class PocketBaseClient(JsonHttpClient):
         try:
             existing = self.request("GET", f"/api/collections/{COLLECTION}", idempotent=True).json()
         except NotFound:
-            self.request("POST", "/api/collections", idempotent=False, json=AGENT_STACKS_SCHEMA)
-            self._collection_ready = True
-            return True
+            try:
+                self.request("POST", "/api/collections", idempotent=False, json=AGENT_STACKS_SCHEMA)
+            except BadRequest as refused:
+                # Another writer created it since our look (or our own earlier create that timed
+                # out went through): then the collection is there and this was no refusal.
+                try:
+                    existing = self.request(
+                        "GET", f"/api/collections/{COLLECTION}", idempotent=True
+                    ).json()
+                except NotFound:
+                    raise refused from None
+            else:
+                self._collection_ready = True
+                return True
         have = {f["name"] for f in existing.get("fields", [])}
         missing = [f for f in AGENT_STACKS_SCHEMA["fields"] if f["name"] not in have]
         if missing:

@@ -222,6 +222,8 @@ def test_a_real_worker_delivers_a_record_queued_while_pocketbase_was_down(
         while PocketBaseOutboxEntry.objects.pending().exists():
             assert time.monotonic() < deadline, worker.log_tail()
             time.sleep(0.2)
+        entry.refresh_from_db()
+        assert entry.state == OutboxState.DELIVERED, (entry.last_error, worker.log_tail())
         with PocketBaseClient(later.url, email=PB_EMAIL, password=PB_PASSWORD) as client:
             record = client.find_record("customer-1", "customer-1-main")
         assert record is not None and record["status"] == "running"
@@ -231,6 +233,31 @@ def test_a_real_worker_delivers_a_record_queued_while_pocketbase_was_down(
         worker.stop()
         if later is not None:
             later.stop()
+
+
+def test_a_collection_created_by_another_writer_meanwhile_is_no_refusal(tmp_path, monkeypatch):
+    """Two writers meet a fresh PocketBase: both look (404), the other creates the collection
+    first, ours is answered 400 "name exists". That is the collection being there, not a refusal
+    (which the outbox would keep as rejected, and the record would never be written)."""
+    server = start_pocketbase(tmp_path / "pocketbase", email=PB_EMAIL, password=PB_PASSWORD)
+    ours = PocketBaseClient(server.url, email=PB_EMAIL, password=PB_PASSWORD, sleep=no_sleep)
+    other = PocketBaseClient(server.url, email=PB_EMAIL, password=PB_PASSWORD, sleep=no_sleep)
+    real_request = ours.request
+
+    def request(method, path, **kwargs):
+        if (method, path) == ("POST", "/api/collections"):
+            other.ensure_collection()  # between our look and our create
+        return real_request(method, path, **kwargs)
+
+    monkeypatch.setattr(ours, "request", request)
+    try:
+        assert ours.ensure_collection() is False  # nothing changed by us
+        saved = ours.upsert_record({"tenant": "customer-1", "stack_name": "customer-1-main"})
+        assert other.find_record("customer-1", "customer-1-main")["id"] == saved["id"]
+    finally:
+        ours.close()
+        other.close()
+        server.stop()
 
 
 def wait_finished(operation: Operation, worker: Worker, timeout: float = 60.0) -> Operation:

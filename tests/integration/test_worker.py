@@ -1,6 +1,8 @@
 """A real django-q2 worker (qcluster) runs a deploy queued the way the admin queues it."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,7 +44,10 @@ def worker(coolify_sim, pocketbase_server, tmp_path):
     )
     yield process
     process.terminate()
-    process.wait(15)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(15)
+    with contextlib.suppress(ProcessLookupError):  # whatever is left of its process group
+        os.killpg(process.pid, signal.SIGKILL)
     log.close()
 
 

@@ -78,12 +78,14 @@ class Worker:
         self._close_log()
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            self._close_log()
+        if self.process is None:
             return
-        self.process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(15)
+        if self.process.poll() is None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(15)
+        # Also when the cluster itself has exited: a worker it left must not take later tests'
+        # jobs from the shared test database.
         with contextlib.suppress(ProcessLookupError):  # whatever is left of the group
             os.killpg(self.process.pid, signal.SIGKILL)
         self._close_log()
