@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-reconcile venv chromium clean
+.PHONY: run test lint bench bench-reconcile bench-admin bench-web venv chromium clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -36,13 +36,26 @@ test: lint chromium
 	$(BIN)/pytest
 
 ## bench: provisioning overhead, scaling with workers, throughput under Coolify's rate limit;
-## then reconcile's time, queries and memory at 100 / 1,000 / 5,000 stacks
+## then reconcile's time, queries and memory at 100 / 1,000 / 5,000 stacks; then bench-admin
 bench: venv
 	$(BIN)/python bench/provisioning.py
 	$(BIN)/python bench/reconcile.py
+	$(BIN)/python bench/admin.py
 
 bench-reconcile: venv
 	$(BIN)/python bench/reconcile.py
+
+## bench-admin: every admin page's time, queries and size at 1/100 and full scale (10,000
+## stacks, a year of history), PostgreSQL and SQLite (ARGS="--db pg --size large" narrows it)
+bench-admin: venv
+	$(BIN)/python bench/admin.py $(ARGS)
+
+## bench-web: gunicorn as the Dockerfile runs it, PostgreSQL, full scale, locust with 10 and 50
+## clients on the stack list, a stack page, the dashboard and the login (loopback only)
+bench-web: venv
+	@$(BIN)/python -c 'import locust' 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python bench/web.py $(ARGS)
 
 # Browser tests use Debian's Chromium; never a downloaded browser.
 chromium:

@@ -6,6 +6,7 @@ from typing import Any
 from django.apps import AppConfig
 
 from cfadmin.roles import ADMIN, VIEWER
+from cfadmin.schedules import SCHEDULES
 
 
 def install_app_declarations(sender: Any, **kwargs: Any) -> None:
@@ -26,6 +27,7 @@ class CfadminConfig(AppConfig):
     name = "cfadmin"
     verbose_name = "Audit"
     default_auto_field = "django.db.models.BigAutoField"
+    schedules = SCHEDULES
     role_permissions = {
         VIEWER: ["cfadmin.view_auditevent"],
         # The admin role manages staff users (cfadmin's user admin).

@@ -1,5 +1,6 @@
 """The django-q2 schedules each app declares on its AppConfig (`schedules`), installed in one
-step after every `migrate` (post_migrate) and by `manage.py install_schedules`."""
+step after every `migrate` (post_migrate) and by `manage.py install_schedules`; and cfadmin's
+own: expired sessions cleared every day."""
 
 from __future__ import annotations
 
@@ -48,3 +49,8 @@ def install_schedules(schedule_model: Any = None) -> list[str]:
         )
         names.append(spec.name)
     return names
+
+
+SESSIONS_SCHEDULE = "cfadmin.clear_expired_sessions"
+
+SCHEDULES = (ScheduleSpec(SESSIONS_SCHEDULE, "cfadmin.tasks.clear_expired_sessions_task", 24 * 60),)

@@ -328,6 +328,19 @@ PROBE_RESOLVE: dict[str, str] = env.dict("PROBE_RESOLVE", default={})
 # A CA bundle for HTTPS probes (tests use a local CA); empty: the system's.
 PROBE_CA_FILE: str = env.str("PROBE_CA_FILE", default="")
 HTTPS_CERT_WARN_DAYS: int = env.int("HTTPS_CERT_WARN_DAYS", default=14)
+# The HTTPS check probes this many domains at once, each healthy domain every
+# HTTPS_RECHECK_MINUTES and each failing one every HTTPS_FAILING_RECHECK_MINUTES (0: every run),
+# within HEALTHCHECK_TIMEOUT per run; domains it did not reach are probed first next run.
+HTTPS_PROBE_WORKERS: int = env.int("HTTPS_PROBE_WORKERS", default=32)
+HTTPS_RECHECK_MINUTES: int = env.int("HTTPS_RECHECK_MINUTES", default=60)
+HTTPS_FAILING_RECHECK_MINUTES: int = env.int("HTTPS_FAILING_RECHECK_MINUTES", default=0)
+# Health results (and HTTPS status changes) are kept this many days, daily rollups (uptime)
+# this many; a daily job prunes them HEALTH_PRUNE_BATCH rows per transaction.
+HEALTH_RESULT_RETENTION_DAYS: int = env.int("HEALTH_RESULT_RETENTION_DAYS", default=90)
+HEALTH_ROLLUP_RETENTION_DAYS: int = env.int("HEALTH_ROLLUP_RETENTION_DAYS", default=366)
+HEALTH_PRUNE_BATCH: int = env.int("HEALTH_PRUNE_BATCH", default=1000)
+# The operations dashboard's figures are reused this long within a worker process.
+DASHBOARD_CACHE_SECONDS: float = env.float("DASHBOARD_CACHE_SECONDS", default=3.0)
 
 # --- Incidents (ops/) -------------------------------------------------------------------------
 # When response targets marked "business hours only" run (the runbook's "4h business").

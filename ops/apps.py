@@ -14,6 +14,8 @@ class OpsConfig(AppConfig):
     role_permissions = {
         VIEWER: [
             "ops.view_healthcheckresult",
+            "ops.view_httpsdomainstate",
+            "ops.view_httpsdomainchange",
             "ops.view_outage",
             "ops.view_procedure",
             "ops.view_procedurestep",

@@ -244,8 +244,9 @@ class _Placeholders(dict):
         return "{" + key + "}"
 
 
-def command_for(command: str, run: ChecklistRun) -> str:
-    """The step's runbook command with the run's stack filled in ({stack}, {domain}…)."""
+def command_placeholders(run: ChecklistRun) -> dict[str, str]:
+    """The values a run's commands are filled with: worked out once for all of a run's steps
+    (the stack's domain is a query)."""
     values = _Placeholders()
     if run.tenant_id:
         values["tenant"] = run.tenant.slug
@@ -263,6 +264,13 @@ def command_for(command: str, run: ChecklistRun) -> str:
         domain = stack.domains.values_list("domain", flat=True).first()
         if domain:
             values["domain"] = domain
+    return values
+
+
+def command_for(command: str, run: ChecklistRun, placeholders: dict[str, str] | None = None) -> str:
+    """The step's runbook command with the run's stack filled in ({stack}, {domain}…);
+    `placeholders` from command_placeholders(run) when filling several."""
+    values = _Placeholders(command_placeholders(run) if placeholders is None else placeholders)
     try:
         return Formatter().vformat(command, (), values)
     except (ValueError, IndexError):

@@ -1,14 +1,22 @@
 """What the operations dashboard shows, gathered in a fixed number of queries however many
-checks, results, outages, incidents or runs there are."""
+checks, results, outages, incidents, runs or drift rows there are: uptime from the daily
+rollups, history rows without their details, counts counted by the database."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
-from django.db.models import Count, F, Q, Window
-from django.db.models.functions import RowNumber
+from django.conf import settings
+from django.db.models import (
+    Q,
+    Subquery,
+)
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -23,17 +31,21 @@ from ops.models import (
     Outage,
     Procedure,
     RunStatus,
+    uptimes,
 )
 from ops.sparkline import SPARKLINE_POINTS, sparkline
-from stacks.choices import OutboxState
 from stacks.models import ReconcileRun
 from stacks.remote import outbox as pocketbase_outbox
 
-UPTIME_WINDOWS = (
-    ("24 h", timedelta(days=1)),
-    ("7 d", timedelta(days=7)),
-    ("30 d", timedelta(days=30)),
-)
+UPTIME_WINDOWS = {
+    "24 h": timedelta(days=1),
+    "7 d": timedelta(days=7),
+    "30 d": timedelta(days=30),
+    "90 d": timedelta(days=90),
+}
+# What the history and last-failure cells read: never a result's details JSON.
+RESULT_FIELDS = ("id", "check_name", "status", "critical", "message", "latency_ms", "checked_at")
+FAILED_STATUSES = [status for status in CheckStatus if status != CheckStatus.OK]
 RECENT_ENDED_OUTAGES = 10
 OPEN_RUNS_SHOWN = 20
 
@@ -52,7 +64,7 @@ class CheckRow:
     def latest(self) -> HealthCheckResult | None:
         return self.history[-1] if self.history else None
 
-    @property
+    @cached_property
     def sparkline(self) -> SafeString | str:
         return sparkline(self.history)
 
@@ -72,79 +84,79 @@ class DashboardData:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _newest_per_check(results: Any, count: int) -> list[HealthCheckResult]:
-    """The `count` newest of `results` for each check, in one query (a window function)."""
+def _history_and_last_failures(count: int) -> list[HealthCheckResult]:
+    """Per check, the `count` newest results and its newest warning and newest down result
+    (which may be older), in one query whatever the table's size. Each part is an index seek
+    with a LIMIT on (check_name, -checked_at); the parts are joined with UNION ALL, each
+    wrapped in its own SELECT (SQLite allows no LIMIT in a compound's parts), so the result
+    rows are then read by primary key: never a scan, or a window, over every result.
+    Each row comes with `failed` (not OK)."""
+    newest = HealthCheckResult.objects.order_by("-checked_at", "-id").values("pk")
+    parts = []
+    for name in CHECK_NAMES:
+        parts.append(newest.filter(check_name=name)[:count])
+        parts += [newest.filter(check_name=name, status=status)[:1] for status in FAILED_STATUSES]
+    compiled = [part.query.sql_with_params() for part in parts]
+    union = " UNION ALL ".join(
+        f"SELECT * FROM ({sql}) AS part{i}" for i, (sql, _) in enumerate(compiled)
+    )
+    params = tuple(param for _, part_params in compiled for param in part_params)
     return list(
-        results.filter(check_name__in=CHECK_NAMES)
-        .annotate(
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("check_name")],
-                order_by=[F("checked_at").desc(), F("id").desc()],
-            )
-        )
-        .filter(rank__lte=count)
+        HealthCheckResult.objects.filter(pk__in=RawSQL(union, params))
+        .only(*RESULT_FIELDS)
+        .annotate(failed=~Q(status=CheckStatus.OK))
         .order_by("check_name", "checked_at", "id")
     )
-
-
-def _uptimes(now: datetime) -> dict[str, dict[str, float | None]]:
-    """Share of OK results per check over each window, in one grouped query."""
-    counts: dict[str, Any] = {}
-    for i, (_, delta) in enumerate(UPTIME_WINDOWS):
-        since = Q(checked_at__gte=now - delta)
-        counts[f"total{i}"] = Count("pk", filter=since)
-        counts[f"ok{i}"] = Count("pk", filter=since & Q(status=CheckStatus.OK))
-    longest = max(delta for _, delta in UPTIME_WINDOWS)
-    grouped = (
-        HealthCheckResult.objects.filter(check_name__in=CHECK_NAMES, checked_at__gte=now - longest)
-        .values("check_name")
-        .annotate(**counts)
-        .order_by()
-    )
-    return {
-        row["check_name"]: {
-            label: (row[f"ok{i}"] / row[f"total{i}"] if row[f"total{i}"] else None)
-            for i, (label, _) in enumerate(UPTIME_WINDOWS)
-        }
-        for row in grouped
-    }
 
 
 def check_rows(now: datetime | None = None) -> list[CheckRow]:
     """Every check's row, in three queries."""
     now = now or timezone.now()
     rows = {check.name: CheckRow(check=check, enabled=check.enabled()) for check in CHECKS}
-    for result in _newest_per_check(HealthCheckResult.objects.all(), SPARKLINE_POINTS):
-        rows[result.check_name].history.append(result)
-    failures = HealthCheckResult.objects.exclude(status=CheckStatus.OK)
-    for result in _newest_per_check(failures, 1):
-        rows[result.check_name].last_failure = result
-    uptimes = _uptimes(now)
+    for result in _history_and_last_failures(SPARKLINE_POINTS):  # oldest first
+        row = rows[result.check_name]
+        row.history.append(result)
+        if result.failed:
+            row.last_failure = result  # the newest failure wins
+    for row in rows.values():
+        del row.history[:-SPARKLINE_POINTS]  # an older failure is not part of the history
+    by_check = uptimes(CHECK_NAMES, UPTIME_WINDOWS, now)
     for name, row in rows.items():
-        row.uptime = uptimes.get(name) or {label: None for label, _ in UPTIME_WINDOWS}
+        row.uptime = by_check[name]
     return list(rows.values())
+
+
+def latest_reconcile() -> ReconcileRun | None:
+    """The latest finished comparison with its drift counted (`drift_total`), not loaded."""
+    return ReconcileRun.with_drift_total(
+        ReconcileRun.objects.filter(finished_at__isnull=False)
+    ).first()
+
+
+def outages_shown() -> list[Outage]:
+    """Open outages and the latest ended ones, with their incidents, in two queries."""
+    latest_ended = Outage.objects.filter(ended_at__isnull=False).order_by("-started_at")
+    shown = Outage.objects.filter(
+        Q(ended_at__isnull=True)
+        | Q(pk__in=Subquery(latest_ended.values("pk")[:RECENT_ENDED_OUTAGES]))
+    ).prefetch_related("incidents")
+    # Open ones first, then ended ones, each newest first (as before).
+    return sorted(shown, key=lambda o: (o.ended_at is not None, -o.started_at.timestamp()))
 
 
 def dashboard_data() -> DashboardData:
     """Everything the dashboard shows, evaluated (so the template adds no queries)."""
     return DashboardData(
         rows=check_rows(),
-        outages=[
-            *Outage.objects.open().prefetch_related("incidents"),
-            *Outage.objects.filter(ended_at__isnull=False).prefetch_related("incidents")[
-                :RECENT_ENDED_OUTAGES
-            ],
-        ],
+        outages=outages_shown(),
         open_incidents=list(
             Incident.objects.unresolved()
             .select_related("escalation")
             .order_by("severity", "opened_at")
         ),
-        reconcile=ReconcileRun.latest_finished(),
+        reconcile=latest_reconcile(),
         pocketbase_sync={
-            "pending": pocketbase_outbox.stack_count(OutboxState.PENDING),
-            "refused": pocketbase_outbox.stack_count(OutboxState.REJECTED),
+            **pocketbase_outbox.stack_counts(),
             "url": reverse("admin:stacks_stack_changelist") + "?pocketbase_sync=",
         },
         contacts=list(EscalationContact.objects.all()),
@@ -155,3 +167,22 @@ def dashboard_data() -> DashboardData:
             )[:OPEN_RUNS_SHOWN]
         ),
     )
+
+
+_recent: tuple[float, DashboardData] | None = None
+_recent_lock = threading.Lock()
+
+
+def recent_dashboard_data() -> DashboardData:
+    """dashboard_data(), reused within this process for DASHBOARD_CACHE_SECONDS (3): a page
+    many people keep open (and reload) costs the database one computation every few seconds,
+    not one per view. Health checks run every few minutes, so a few seconds is not stale."""
+    global _recent
+    max_age = settings.DASHBOARD_CACHE_SECONDS
+    if max_age <= 0:
+        return dashboard_data()
+    with _recent_lock:  # one computation at a time; the others wait for it, then share it
+        now = time.monotonic()
+        if _recent is None or now - _recent[0] >= max_age:
+            _recent = (now, dashboard_data())
+        return _recent[1]

@@ -3,7 +3,9 @@
 Checks run concurrently, each with its own short timeout, so one dead dependency never delays
 the others: the whole run takes about as long as the slowest check, at most HEALTHCHECK_TIMEOUT.
 Everything a check needs from the database is read first, in the calling thread; the threads
-only talk to remote services.
+only talk to remote services. The HTTPS check probes only the domains due this run, many at
+once, within the same timeout (ops/https_domains.py); record() stores each result with its
+daily rollup, and the domains' states beside the HTTPS result.
 """
 
 from __future__ import annotations
@@ -25,15 +27,14 @@ from django.utils import timezone
 from cfadmin import jobs
 from cfadmin.models import AuditEvent
 from cfadmin.queued_once import request_once
-from ops import incidents
-from ops.models import CheckStatus, HealthCheckResult, Outage
-from ops.netprobe import ProbeRefused, ProbeSkipped, serves_https
+from ops import https_domains, incidents
+from ops.models import CheckStatus, HealthCheckResult, HealthDailyRollup, Outage
 from stacks.choices import StackStatus
 from stacks.clients.coolify import CoolifyClient
 from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import ClientError
 from stacks.clients.pocketbase import PocketBaseClient
-from stacks.models import Stack, StackDomain
+from stacks.models import Stack
 from stacks.provisioning import get_coolify, get_pocketbase
 
 
@@ -45,6 +46,8 @@ class CheckOutcome:
     critical: bool = False
     details: dict[str, Any] = field(default_factory=dict)
     latency_ms: int = 0
+    # What record() stores beside the result (https_domains: each probed domain's state).
+    observations: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,7 +67,11 @@ class HealthContext:
     timeout: float
     running_stacks: dict[str, str]  # Coolify service uuid -> "tenant/stack" expected running
     known_services: set[str]  # every live stack's service uuid
-    domains: list[str]
+    domains: list[str]  # the live domains due for an HTTPS probe, most overdue first
+    live_domains: list[str] | None = None  # every live domain (None: `domains`)
+    domain_states: dict[str, https_domains.KnownState] = field(default_factory=dict)
+    # Filled by a check for record() (keyed by check name): see CheckOutcome.observations.
+    observations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def coolify(self) -> CoolifyClient:
         return get_coolify(timeout=self.timeout, attempts=1)  # a check reports, not retries
@@ -195,35 +202,21 @@ def check_disk_usage(ctx: HealthContext) -> Result:
 
 
 def check_https_domains(ctx: HealthContext) -> Result:
-    if not ctx.domains:
-        return CheckStatus.OK, "No live domains to check", {"domains": []}
-    results, failing, expiring, unchecked = [], [], [], []
-    for domain in ctx.domains:
-        try:
-            ok, facts = serves_https(domain, timeout=ctx.timeout / 2)
-        except ProbeSkipped as skipped:
-            unchecked.append(domain)
-            results.append({"host": domain, "skipped": str(skipped)})
-            continue
-        except ProbeRefused as refused:  # not on the internet: it cannot serve customers
-            ok, facts = False, {"host": domain, "error": str(refused)}
-        results.append(facts)
-        if not ok:
-            failing.append(domain)
-        elif facts["days_left"] < settings.HTTPS_CERT_WARN_DAYS:
-            expiring.append(f"{domain} ({facts['days_left']} days)")
-    details = {"domains": results}
-    if failing:
-        return CheckStatus.DOWN, f"HTTPS failing: {', '.join(failing)}", details
-    if expiring:
-        return CheckStatus.WARNING, f"Certificates expiring: {', '.join(expiring)}", details
-    if unchecked:  # not an answer from the domain: say so, do not call it failing
-        return (
-            CheckStatus.WARNING,
-            (f"Not checked (external probes are off): {', '.join(unchecked)}"),
-            details,
-        )
-    return CheckStatus.OK, f"{len(results)} domain(s) serve HTTPS", details
+    """Probe the due domains concurrently within the check's time; summarise every live one."""
+    started = timezone.now()
+    run = https_domains.probe_due(
+        ctx.domains,
+        budget=max(0.0, ctx.timeout - HTTPS_MARGIN),
+        probe_timeout=ctx.timeout / 2,
+        workers=settings.HTTPS_PROBE_WORKERS,
+    )
+    ctx.observations["https_domains"] = run.observations
+    live = ctx.domains if ctx.live_domains is None else ctx.live_domains
+    return https_domains.summarise(live, ctx.domain_states, run, started)
+
+
+# The HTTPS check stops probing this long before its timeout: time to summarise.
+HTTPS_MARGIN = 0.3
 
 
 @dataclass(frozen=True)
@@ -250,22 +243,23 @@ CHECKS: list[Check] = [
 CHECK_NAMES = [check.name for check in CHECKS]
 
 
-def build_context(timeout: float) -> HealthContext:
+def build_context(timeout: float, checks: list[Check] | None = None) -> HealthContext:
     live = Stack.objects.exclude(status=StackStatus.DELETED).exclude(coolify_service_uuid="")
     running = {
         s.coolify_service_uuid: str(s)
         for s in live.filter(status=StackStatus.RUNNING).select_related("tenant")
     }
-    return HealthContext(
+    ctx = HealthContext(
         timeout=timeout,
         running_stacks=running,
         known_services=set(live.values_list("coolify_service_uuid", flat=True)),
-        domains=list(
-            StackDomain.objects.filter(
-                released_at__isnull=True, stack__status=StackStatus.RUNNING
-            ).values_list("domain", flat=True)
-        ),
+        domains=[],
     )
+    if checks is None or any(check.name == "https_domains" for check in checks):
+        ctx.live_domains = https_domains.live_domains()
+        ctx.domain_states = https_domains.known_states()
+        ctx.domains = https_domains.due_domains(ctx.live_domains, ctx.domain_states, timezone.now())
+    return ctx
 
 
 def _timed(check: Check, ctx: HealthContext) -> CheckOutcome:
@@ -285,6 +279,7 @@ def _timed(check: Check, ctx: HealthContext) -> CheckOutcome:
         check.critical,
         details,
         int((time.monotonic() - started) * 1000),
+        ctx.observations.get(check.name, {}),
     )
 
 
@@ -293,7 +288,7 @@ def run_checks(
 ) -> list[CheckOutcome]:
     timeout = settings.HEALTHCHECK_TIMEOUT if timeout is None else timeout
     checks = [c for c in CHECKS if (names is None or c.name in names) and c.enabled()]
-    ctx = build_context(timeout)
+    ctx = build_context(timeout, checks)
     executor = ThreadPoolExecutor(max_workers=max(1, len(checks)), thread_name_prefix="healthcheck")
     started = time.monotonic()
     futures = {executor.submit(_timed, check, ctx): check for check in checks}
@@ -319,7 +314,9 @@ def run_checks(
 
 
 def record(outcomes: list[CheckOutcome]) -> list[HealthCheckResult]:
-    """Store results; open an outage on the first failure, close it on the next success."""
+    """Store results, each counted in its day's rollup in the same transaction; store what a
+    check observed beside its result (HTTPS states); open an outage on the first failure,
+    close it on the next success."""
     now = timezone.now()
     stored = []
     with transaction.atomic():
@@ -335,6 +332,9 @@ def record(outcomes: list[CheckOutcome]) -> list[HealthCheckResult]:
                     checked_at=now,
                 )
             )
+            HealthDailyRollup.count_result(outcome.name, outcome.status, now)
+            if outcome.name == "https_domains":
+                https_domains.record_observations(outcome.observations, now)
             open_outage = Outage.objects.open().filter(check_name=outcome.name).first()
             failing = outcome.status == CheckStatus.DOWN  # a warning is not an outage
             if failing and open_outage is None:

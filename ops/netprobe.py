@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,15 +86,30 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
+def _left(deadline: float) -> float:
+    """Seconds until `deadline` (time.monotonic); TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the probe's time is up")
+    return left
+
+
 def https_certificate(target: Target, *, timeout: float) -> dict[str, Any]:
-    """Connect with SNI, verify the chain and name; return expiry facts. Raises on failure."""
-    with (
-        socket.create_connection((target.address, target.port), timeout=timeout) as raw,
-        tls_context().wrap_socket(raw, server_hostname=target.host) as tls,
-    ):
-        certificate = tls.getpeercert()
-        tls.sendall(f"HEAD / HTTP/1.1\r\nHost: {target.host}\r\nConnection: close\r\n\r\n".encode())
-        status_line = tls.recv(256).split(b"\r\n", 1)[0].decode(errors="replace")
+    """Connect with SNI, verify the chain and name; return expiry facts. Raises on failure.
+
+    `timeout` bounds the whole probe (connect, handshake, request, first answer), not each
+    step, so a probe never outlives the time it was given."""
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((target.address, target.port), timeout=_left(deadline)) as raw:
+        raw.settimeout(_left(deadline))  # the TLS handshake reads and writes on this socket
+        with tls_context().wrap_socket(raw, server_hostname=target.host) as tls:
+            certificate = tls.getpeercert()
+            tls.settimeout(_left(deadline))
+            tls.sendall(
+                f"HEAD / HTTP/1.1\r\nHost: {target.host}\r\nConnection: close\r\n\r\n".encode()
+            )
+            tls.settimeout(_left(deadline))
+            status_line = tls.recv(256).split(b"\r\n", 1)[0].decode(errors="replace")
     not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(certificate["notAfter"]), UTC)
     days_left = (not_after - datetime.now(UTC)).days
     return {
@@ -105,15 +121,36 @@ def https_certificate(target: Target, *, timeout: float) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class HttpsProbe:
+    """One HTTPS probe: whether it served, its facts, and whether it failed by running out of
+    time (a caller that cut the time short may call that inconclusive)."""
+
+    ok: bool
+    facts: dict[str, Any]
+    timed_out: bool = False
+
+
+def probe_https(host: str, *, timeout: float) -> HttpsProbe:
+    """Probe `host` within `timeout` seconds in all. Raises ProbeSkipped or ProbeRefused (see
+    resolve) without connecting."""
+    target = resolve(host)
+    try:
+        return HttpsProbe(True, https_certificate(target, timeout=timeout))
+    except (OSError, ssl.SSLError) as exc:
+        return HttpsProbe(
+            False,
+            {
+                "host": host,
+                "address": f"{target.address}:{target.port}",
+                "error": f"{type(exc).__name__}: {exc}",
+            },
+            timed_out=isinstance(exc, TimeoutError),
+        )
+
+
 def serves_https(host: str, *, timeout: float) -> tuple[bool, dict[str, Any]]:
     """(True, facts) when the host answers HTTPS with a valid certificate. Raises ProbeSkipped
     or ProbeRefused (see resolve) without connecting."""
-    target = resolve(host)
-    try:
-        return True, https_certificate(target, timeout=timeout)
-    except (OSError, ssl.SSLError) as exc:
-        return False, {
-            "host": host,
-            "address": f"{target.address}:{target.port}",
-            "error": f"{type(exc).__name__}: {exc}",
-        }
+    probe = probe_https(host, timeout=timeout)
+    return probe.ok, probe.facts

@@ -3,10 +3,8 @@ latency). SVG fill attributes are not styles, so the CSP (no inline styles) allo
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from ops.models import CheckStatus, HealthCheckResult
 
@@ -22,33 +20,23 @@ def sparkline(
         return ""
     slowest = max(r.latency_ms for r in results) or 1
     step = width / SPARKLINE_POINTS
-
-    def bar(i: int, result: HealthCheckResult) -> tuple[Any, ...]:
+    bar_width = round(step * 0.8, 1)
+    bars = []
+    # Plain formatting (numbers, a timestamp, a colour from a table); only the stored status is
+    # escaped. format_html per bar escaped every number: a quarter of the dashboard's time.
+    for i, result in enumerate(results):
         bar_height = round(max(2, result.latency_ms / slowest * height), 1)
-        colour = (
-            CheckStatus(result.status).colour
-            if result.status in CheckStatus.values
-            else UNKNOWN_COLOUR
+        known = result.status in CheckStatus.values
+        colour = CheckStatus(result.status).colour if known else UNKNOWN_COLOUR
+        bars.append(
+            f'<rect x="{round(i * step, 1)}" y="{round(height - bar_height, 1)}" '
+            f'width="{bar_width}" height="{bar_height}" fill="{colour}"><title>'
+            f"{result.checked_at:%Y-%m-%d %H:%M} {escape(result.status)} "
+            f"{int(result.latency_ms)} ms</title></rect>"
         )
-        return (
-            round(i * step, 1),
-            round(height - bar_height, 1),
-            round(step * 0.8, 1),
-            bar_height,
-            colour,
-            result.checked_at.strftime("%Y-%m-%d %H:%M"),
-            result.status,
-            result.latency_ms,
-        )
-
-    bars = format_html_join(
-        "",
-        '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{} {} {} ms</title></rect>',
-        (bar(i, r) for i, r in enumerate(results)),
-    )
     return format_html(
         '<svg width="{}" height="{}" role="img" aria-label="recent results">{}</svg>',
         width,
         height,
-        bars,
+        mark_safe("".join(bars)),
     )

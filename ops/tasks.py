@@ -13,6 +13,12 @@ def run_health_checks_task() -> dict[str, Any]:
     return run_and_record()
 
 
+def prune_health_data_task() -> dict[str, int]:
+    from ops.retention import prune_health_data
+
+    return prune_health_data()
+
+
 def run_checklist_probes_task(run_id: int) -> int | None:
     from ops.checklists import run_probes
     from ops.models import ChecklistRun

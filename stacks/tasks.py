@@ -43,6 +43,13 @@ def repair_drift_task(kind: str, target: str, user_id: int | None) -> str:
     return done
 
 
+def repair_drift_kind_task(
+    run_id: int, drift_kind: str, repair_kind: str, user_id: int | None
+) -> str:
+    """Every row of one drift kind repaired (asked for in the admin), then a fresh comparison."""
+    return reconcile.repair_drift_kind(run_id, drift_kind, repair_kind, actor=_user(user_id))
+
+
 def _user(user_id: int | None) -> Any:
     from django.contrib.auth import get_user_model
 

@@ -27,6 +27,11 @@ class Tenant(models.Model):
 
     class Meta:
         ordering = ["slug"]
+        # The tenant list's filter and sortable columns (issue 13); slug is unique already.
+        indexes = [
+            models.Index(fields=["status", "slug"], name="tenant_status_idx"),
+            models.Index(fields=["created_at"], name="tenant_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.slug

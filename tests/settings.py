@@ -26,6 +26,8 @@ os.environ.setdefault("CFADMIN_ENV_FILE", "/nonexistent/.env")
 # Most tests log in with force_login (a password only); the second factor's own tests
 # (tests/unit/test_mfa.py, tests/e2e/test_security_browser.py) switch enforcement on.
 os.environ.setdefault("MFA_ENFORCED", "false")  # a developer's .env stays out
+# Every dashboard view computes its figures (the reuse has its own test).
+os.environ.setdefault("DASHBOARD_CACHE_SECONDS", "0")
 
 from cfadmin.settings import *  # noqa: F403
 

@@ -13,6 +13,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from cfadmin.admin import LeanListMixin
+from cfadmin.paginators import EstimatedCountPaginator
 from cfadmin.queued_once import AlreadyQueued
 from ops import checklists
 from ops.models import ChecklistItem, ChecklistRun, EscalationContact, ItemState
@@ -21,7 +23,7 @@ from ops.probes import request_probes
 
 
 @admin.register(ChecklistRun)
-class ChecklistRunAdmin(admin.ModelAdmin):
+class ChecklistRunAdmin(LeanListMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "procedure",
@@ -33,8 +35,41 @@ class ChecklistRunAdmin(admin.ModelAdmin):
         "completed_at",
     )
     list_filter = ("status", "procedure__category", "procedure")
-    search_fields = ("procedure__title", "stack__stack_name", "tenant__slug", "note")
-    list_select_related = ("procedure", "stack__tenant", "tenant")
+    # Every deploy and delete adds a run: counted with a cap, not twice in full.
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    # ChecklistRunQuerySet.search finds runs through indexes (no join, no DISTINCT);
+    # search_fields only switches the search box on.
+    search_fields = ("stack__stack_name",)
+    search_help_text = (
+        "Run id, a word of the procedure, the stack (id, uuid, the beginning of a stack name, "
+        "tenant slug or domain) or the tenant slug's beginning; when nothing is found so, any "
+        "part of the note or of a stack name or domain."
+    )
+    list_select_related = ("procedure", "stack__tenant", "tenant", "incident")
+    # Progress is counted in the query (with_progress); the list never loads items or evidence,
+    # nor the long text of the rows it joins.
+    list_defer = (
+        "note",
+        "procedure__description",
+        "stack__status_detail",
+        "tenant__notes",
+        "incident__summary",
+        "incident__resolution",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return (
+            super().get_queryset(request).select_related(*self.list_select_related).with_progress()
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: Any, search_term: str
+    ) -> tuple[Any, bool]:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.search(search_term), False  # no join: never duplicates
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs start from a procedure, with their items
@@ -73,10 +108,12 @@ class ChecklistRunAdmin(admin.ModelAdmin):
         run = self.get_object(request, object_id)
         if run is None or not self.has_view_permission(request, run):
             raise Http404
+        # One item per procedure step: bounded by the procedure, so all of them, with evidence.
         items = list(run.items.select_related("step").order_by("step__position"))
+        placeholders = checklists.command_placeholders(run)
         for item in items:
-            item.command_text = checklists.command_for(item.step.command, run)
-        settled, total = run.progress
+            item.command_text = checklists.command_for(item.step.command, run, placeholders)
+        settled, total = sum(item.is_settled for item in items), len(items)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

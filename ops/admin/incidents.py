@@ -8,18 +8,24 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Case, Value, When
+from django.db.models import Case, Prefetch, Value, When, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from cfadmin.admin import AuditedModelAdmin
+from cfadmin.admin import (
+    AuditedModelAdmin,
+    LeanListMixin,
+    PrefilledAutocompleteSelectMultiple,
+    prefill_autocomplete,
+)
 from ops import incident_actions, incidents
 from ops.admin.badges import response_badge, severity_badge
 from ops.models import EscalationContact, Incident, IncidentStatus, Outage
 from ops.permissions import ADD_CHECKLISTRUN, may
 from stacks.models import Stack
+from tenants.models import Tenant
 
 INCIDENT_FORM_FIELDS = ("title", "severity", "escalation", "owner", "summary")
 # Button labels for moving an incident to a status (offered where the move is allowed).
@@ -28,10 +34,16 @@ TRANSITION_LABELS = {
     IncidentStatus.MITIGATED: "Mark mitigated",
     IncidentStatus.OPEN: "Reopen",
 }
+# What the list's "affects" column names before "…", and what an incident's page shows of its
+# unbounded children: the latest timeline events (all on request) and checklist runs (the rest
+# in the runs list, filtered to the incident).
+AFFECTED_SHOWN = 5
+TIMELINE_SHOWN = 50
+RUNS_SHOWN = 20
 
 
 @admin.register(Incident)
-class IncidentAdmin(AuditedModelAdmin):
+class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
     list_display = (
         "__str__",
         "severity_display",
@@ -45,10 +57,18 @@ class IncidentAdmin(AuditedModelAdmin):
     )
     list_display_links = ("__str__",)
     list_filter = ("status", "severity", "escalation", "opened_at")
-    search_fields = ("title", "summary", "tenants__slug", "stacks__stack_name")
+    # IncidentQuerySet.search finds incidents through the link tables' indexes (no join, no
+    # DISTINCT); search_fields only switches the search box on.
+    search_fields = ("title",)
+    search_help_text = (
+        "Incident id, a word of the title, or a linked stack (id, uuid, the beginning of a "
+        "stack name, tenant slug or domain) or tenant slug's beginning; when nothing is found "
+        "so, any part of the summary or of a linked stack's name or domain."
+    )
     autocomplete_fields = ("tenants", "stacks", "outages")
     fields = (*INCIDENT_FORM_FIELDS, "tenants", "stacks", "outages")
     list_select_related = ("escalation", "owner")
+    list_defer = ("summary", "resolution", "escalation__notes")
     date_hierarchy = "opened_at"
 
     # Unresolved incidents first, newest first within each group.
@@ -58,8 +78,24 @@ class IncidentAdmin(AuditedModelAdmin):
         "-id",
     )
 
-    def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).prefetch_related("tenants", "stacks__tenant")
+    def get_list_queryset(self, queryset: Any) -> Any:
+        # The first few links of each row, one query each for all rows: an incident of a mass
+        # outage may link thousands of stacks, and the list names only the first ones.
+        stacks = Stack.objects.select_related("tenant").only("stack_name", "tenant__slug")
+        return (
+            super()
+            .get_list_queryset(queryset)
+            .prefetch_related(
+                Prefetch(
+                    "stacks", queryset=stacks[: AFFECTED_SHOWN + 1], to_attr="affected_stacks"
+                ),
+                Prefetch(
+                    "tenants",
+                    queryset=Tenant.objects.only("slug")[: AFFECTED_SHOWN + 1],
+                    to_attr="affected_tenants",
+                ),
+            )
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # an incident is a record of what happened
@@ -78,8 +114,43 @@ class IncidentAdmin(AuditedModelAdmin):
 
     @admin.display(description="affects")
     def affected(self, obj: Incident) -> str:
-        names = [str(stack) for stack in obj.stacks.all()] or [t.slug for t in obj.tenants.all()]
-        return ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+        names = [str(stack) for stack in obj.affected_stacks] or [
+            tenant.slug for tenant in obj.affected_tenants
+        ]
+        shown = names[:AFFECTED_SHOWN]
+        return ", ".join(shown) + (" …" if len(names) > len(shown) else "")
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: Any, search_term: str
+    ) -> tuple[Any, bool]:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.search(search_term), False  # no join: never duplicates
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        incident = super().get_object(request, object_id, from_field)
+        if incident is not None:
+            # The form's initial links and their labels (prefill_autocomplete): one query each.
+            prefetch_related_objects(
+                [incident],
+                Prefetch("stacks", queryset=Stack.objects.select_related("tenant")),
+                "tenants",
+                "outages",
+            )
+        return incident
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name in self.autocomplete_fields:
+            kwargs["widget"] = PrefilledAutocompleteSelectMultiple(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        if db_field.name == "stacks":
+            # A stack's name includes its tenant's: one query for every linked stack's label.
+            kwargs["queryset"] = Stack.objects.select_related("tenant")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "owner":
@@ -177,13 +248,14 @@ class IncidentAdmin(AuditedModelAdmin):
     ) -> Any:
         incident = context.get("original")
         if incident is not None:
+            for name in self.autocomplete_fields:
+                prefill_autocomplete(context["adminform"].form, name, getattr(incident, name).all())
             can_work = may(request.user, incident_actions.WORK_INCIDENT)
             context.update(
                 incident=incident,
                 severity=severity_badge(incident),
                 response=response_badge(incident),
-                events=incident.events.all(),
-                runs=incident.checklist_runs.select_related("procedure").prefetch_related("items"),
+                **self.bounded_children(request, incident),
                 can_work=can_work,
                 can_start_runs=can_work and may(request.user, ADD_CHECKLISTRUN),
                 transitions=[
@@ -197,3 +269,24 @@ class IncidentAdmin(AuditedModelAdmin):
                 procedures=incident_actions.procedures_offered(),
             )
         return super().render_change_form(request, context, *args, **kwargs)
+
+    def bounded_children(self, request: HttpRequest, incident: Incident) -> dict[str, Any]:
+        """The page's timeline and runs, newest N (one query each, one row more tells whether
+        there are more); `?timeline=all` shows the whole timeline."""
+        whole_timeline = request.GET.get("timeline") == "all"
+        newest = incident.events.order_by("-at", "-id")
+        events = list(newest if whole_timeline else newest[: TIMELINE_SHOWN + 1])
+        runs = list(
+            incident.checklist_runs.select_related("procedure")
+            .with_progress()
+            .order_by("-started_at", "-id")[: RUNS_SHOWN + 1]
+        )
+        return {
+            "events": list(reversed(events[:TIMELINE_SHOWN] if not whole_timeline else events)),
+            "timeline_cut": not whole_timeline and len(events) > TIMELINE_SHOWN,
+            "timeline_shown": TIMELINE_SHOWN,
+            "runs": runs[:RUNS_SHOWN],
+            "runs_cut": len(runs) > RUNS_SHOWN,
+            "runs_url": reverse("admin:ops_checklistrun_changelist")
+            + f"?incident__id__exact={incident.pk}",
+        }

@@ -6,12 +6,13 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from cfadmin.admin import AuditedModelAdmin
+from cfadmin.admin import AuditedModelAdmin, LeanListMixin
 from ops import checklists
 from ops.models import Procedure, ProcedureStep
 from ops.permissions import ADD_CHECKLISTRUN, may
@@ -24,15 +25,20 @@ class ProcedureStepInline(admin.TabularInline):
 
 
 @admin.register(Procedure)
-class ProcedureAdmin(AuditedModelAdmin):
+class ProcedureAdmin(LeanListMixin, AuditedModelAdmin):
     list_display = ("title", "category", "version", "active", "when", "step_count")
     list_filter = ("category", "active")
     search_fields = ("title", "slug", "steps__text")
     inlines = (ProcedureStepInline,)
+    list_defer = ("description",)
 
-    @admin.display(description="steps")
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # Steps counted in the list's query, not one query per row.
+        return super().get_queryset(request).annotate(step_total=Count("steps"))
+
+    @admin.display(description="steps", ordering="step_total")
     def step_count(self, obj: Procedure) -> int:
-        return obj.steps.count()
+        return obj.step_total
 
     def get_urls(self) -> list:
         return [

@@ -1,5 +1,6 @@
-"""The ops models, one module per concern: health results and outages, procedures and their
-steps, checklist runs, escalation contacts, incidents. Everything is importable from here."""
+"""The ops models, one module per concern: health results, daily rollups, outages and HTTPS
+states, procedures and their steps, checklist runs, escalation contacts, incidents. Everything
+is importable from here."""
 
 from ops.models.checklists import (
     SETTLED_STATES,
@@ -10,7 +11,19 @@ from ops.models.checklists import (
 )
 from ops.models.contacts import EscalationContact
 from ops.models.durations import duration_text
-from ops.models.health import CheckStatus, HealthCheckResult, Outage, OutageQuerySet, uptime
+from ops.models.health import (
+    CheckStatus,
+    HealthCheckResult,
+    HealthDailyRollup,
+    HttpsDomainChange,
+    HttpsDomainState,
+    HttpsStatus,
+    Outage,
+    OutageQuerySet,
+    rebuild_rollups,
+    uptime,
+    uptimes,
+)
 from ops.models.incidents import (
     INCIDENT_TRANSITIONS,
     Incident,
@@ -38,6 +51,10 @@ __all__ = [
     "ChecklistRun",
     "EscalationContact",
     "HealthCheckResult",
+    "HealthDailyRollup",
+    "HttpsDomainChange",
+    "HttpsDomainState",
+    "HttpsStatus",
     "Incident",
     "IncidentEvent",
     "IncidentEventKind",
@@ -54,5 +71,7 @@ __all__ = [
     "RunStatus",
     "Severity",
     "duration_text",
+    "rebuild_rollups",
     "uptime",
+    "uptimes",
 ]

@@ -15,7 +15,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from cfadmin.admin import AuditedModelAdmin, ReadOnlyAdmin
 from cfadmin.integrity import UniqueRaceAdminMixin
-from stacks.admin.filters import PocketBaseSyncFilter, TemplateVersionFilter, TenantSlugFilter
+from cfadmin.paginators import EstimatedCountPaginator
+from stacks.admin.filters import (
+    PocketBaseSyncFilter,
+    TemplateNameFilter,
+    TemplateVersionFilter,
+    TenantSlugFilter,
+)
 from stacks.admin.inlines import (
     OperationInline,
     OperationStepInline,
@@ -28,6 +34,7 @@ from stacks.admin.templates import TemplateViewsMixin
 from stacks.choices import StackStatus
 from stacks.forms import StackForm
 from stacks.models import Operation, Stack, StackDomain
+from stacks.models.search import operation_search_q
 from stacks.remote import outbox as pocketbase_outbox
 from tenants.models import Tenant
 
@@ -54,22 +61,23 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
     )
     list_filter = (
         "status",
-        "template_name",
+        TemplateNameFilter,
         TemplateVersionFilter,
         PocketBaseSyncFilter,
         TenantSlugFilter,
     )
-    search_fields = (
-        "stack_name",
-        "project_name",
-        "tenant__slug",
-        "domains__domain",
-        "coolify_project_uuid",
-        "coolify_service_uuid",
-        "pocketbase_id",
+    # Searched by Stack.objects.search (get_search_results): ids and uuids exactly, names,
+    # slugs and domains by their beginning, through indexes; by any part of a stack name or
+    # domain only when nothing begins so. search_fields only switches the search box on.
+    search_fields = ("stack_name",)
+    search_help_text = (
+        "Stack id, Coolify or PocketBase uuid, or the beginning of a stack or project name, "
+        "tenant slug or domain; when nothing begins so, any part of a stack name or domain."
     )
     list_select_related = ("tenant",)
     list_per_page = 50
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     autocomplete_fields = ("tenant",)
     inlines = (StackDomainInline, StackSecretInline, OperationInline)
     remote_fields = (
@@ -89,13 +97,21 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request).select_related("tenant")
+        match = getattr(request, "resolver_match", None)
+        if match is None or match.url_name != "stacks_stack_changelist":
+            return queryset  # the page has its domains inline; actions load what they need
         live_domains = StackDomain.objects.filter(released_at__isnull=True)
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("tenant")
-            .prefetch_related(Prefetch("domains", queryset=live_domains, to_attr="live_domains"))
+        return queryset.prefetch_related(
+            Prefetch("domains", queryset=live_domains, to_attr="live_domains")
         )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.search(search_term), False  # no join: never duplicates
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(self.remote_fields)
@@ -208,7 +224,26 @@ class OperationAdmin(ReadOnlyAdmin):
         "duration_ms",
     )
     list_filter = ("status", "kind")
-    search_fields = ("stack__stack_name", "stack__tenant__slug", "requested_by_repr")
+    # Searched through the stack search (get_search_results) and by who asked (prefix).
+    search_fields = ("requested_by_repr",)
+    search_help_text = "Operation id, the stack (as in the stack search) or who asked for it."
     list_select_related = ("stack__tenant",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     inlines = (OperationStepInline,)
     readonly_fields = [f.name for f in Operation._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.url_name == "stacks_operation_changelist":
+            # The list shows none of the JSON or the error text; its page shows them all.
+            queryset = queryset.defer("parameters", "result", "error", "stack__status_detail")
+        return queryset
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(operation_search_q(search_term, using=queryset.db)), False

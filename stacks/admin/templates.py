@@ -12,7 +12,6 @@ from django.urls import path
 
 from cfadmin.validators import validate_dns_label
 from stacks.catalog import template_names
-from stacks.choices import StackStatus
 from stacks.compose import (
     RULES,
     SAMPLE_STACK,
@@ -48,6 +47,7 @@ class TemplateViewsMixin:
     def templates_view(self, request: HttpRequest) -> HttpResponse:
         """Read-only list of the stack templates with version, env keys and audit status."""
         context = self._template_context(request, "Stack templates")
+        live = Stack.objects.live_count_by_template()  # one query for every template
         rows = []
         for manifest in all_manifests():
             findings = render_sample(manifest).findings
@@ -55,9 +55,7 @@ class TemplateViewsMixin:
                 {
                     "manifest": manifest,
                     "findings": findings,
-                    "stacks": Stack.objects.filter(template_name=manifest.name)
-                    .exclude(status=StackStatus.DELETED)
-                    .count(),
+                    "stacks": live.get(manifest.name, 0),
                 }
             )
         context["rows"] = rows

@@ -7,16 +7,19 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from cfadmin.paginators import EstimatedCountPaginator
 from stacks import permissions
 from stacks.admin.inlines import TenantStackInline
 from stacks.choices import StackStatus
 from stacks.models import Stack
+from stacks.models.search import tenant_search_q
 from stacks.services import tenant_stack_listing
 from tenants.admin import TenantAdmin
 from tenants.models import Tenant
@@ -25,6 +28,18 @@ from tenants.models import Tenant
 ATTENTION = sorted(status.value for status in StackStatus if status.needs_attention)
 
 admin.site.unregister(Tenant)
+
+
+def _stack_count(condition: Q) -> Coalesce:
+    """How many of the row's tenant's stacks meet `condition`, as a scalar subquery."""
+    counted = (
+        Stack.objects.filter(condition, tenant=OuterRef("pk"))
+        .order_by()
+        .values("tenant")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
 @admin.register(Tenant)
@@ -41,6 +56,12 @@ class TenantWithStacksAdmin(TenantAdmin):
         "contact_email",
     )
     inlines = (TenantStackInline,)
+    search_help_text = (
+        "Tenant id, slug, name or contact (the beginning is enough), or a stack's id, uuid, "
+        "name or domain."
+    )
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
@@ -48,11 +69,20 @@ class TenantWithStacksAdmin(TenantAdmin):
         match = getattr(request, "resolver_match", None)
         if match is None or match.url_name != changelist:
             return queryset  # the counts are for the list; autocomplete and forms skip them
-        return queryset.annotate(
-            running_count=Count("stacks", filter=Q(stacks__status=StackStatus.RUNNING)),
-            attention_count=Count("stacks", filter=Q(stacks__status__in=ATTENTION)),
-            live_count=Count("stacks", filter=~Q(stacks__status=StackStatus.DELETED)),
+        # One small subquery per shown row (on the tenant+status index), not a GROUP BY of
+        # every stack of every tenant before the page is cut; the page's COUNT drops them.
+        return queryset.defer("notes").annotate(
+            running_count=_stack_count(Q(status=StackStatus.RUNNING)),
+            attention_count=_stack_count(Q(status__in=ATTENTION)),
+            live_count=_stack_count(~Q(status=StackStatus.DELETED)),
         )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(tenant_search_q(search_term, using=queryset.db)), False
 
     @admin.display(description="running", ordering="running_count")
     def running_count(self, obj: Tenant) -> int:

@@ -19,6 +19,7 @@ from stacks.clients.errors import (
     PermissionDenied,
 )
 from stacks.clients.http import JsonHttpClient
+from stacks.clients.pacing import RatePacer, pacer_for
 
 API = "/api/v1"
 MISSING_ABILITY = re.compile(r"Missing required permissions: (?P<ability>[\w:]+)")
@@ -42,10 +43,15 @@ class CoolifyClient(JsonHttpClient):
     )
     base64_fields = frozenset({"docker_compose_raw"})
 
-    def __init__(self, base_url: str, token: str, **kwargs: Any) -> None:
+    def __init__(
+        self, base_url: str, token: str, *, pacer: RatePacer | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(base_url, **kwargs)
         self._token = token
         self._version: tuple[int, ...] | None = None
+        # Coolify's API limit (throttle:api, 200/min by default) is per user, shared by every
+        # client and process using the token: one pacer per URL and token in this process.
+        self.pacer = pacer or pacer_for(self.base_url, token)
 
     def __repr__(self) -> str:  # never the token
         return f"CoolifyClient({self.base_url!r})"
@@ -82,7 +88,10 @@ class CoolifyClient(JsonHttpClient):
             )
 
     def healthy(self) -> bool:
-        return self.request("GET", "/api/health", idempotent=True).text.strip() == "OK"
+        """Not paced: `api/health` has its own limit (1000/min by IP, RouteServiceProvider.php),
+        and its headers would describe that counter, not the token's budget."""
+        response = self.request("GET", "/api/health", idempotent=True, pace=False)
+        return response.text.strip() == "OK"
 
     # --- projects --------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from stacks.clients.errors import (
     RemoteTimeout,
     error_for_status,
 )
+from stacks.clients.pacing import RatePacer
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,9 @@ class JsonHttpClient:
     public_fields: frozenset[str] = frozenset()
     # JSON keys holding base64 text (scrubbed decoded too).
     base64_fields: frozenset[str] = frozenset()
+    # The remote's rate-limit budget as this process knows it (clients/pacing.py); None: the
+    # remote announces no limit, calls go at once.
+    pacer: RatePacer | None = None
 
     def __init__(
         self,
@@ -157,14 +161,17 @@ class JsonHttpClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
         expect: tuple[int, ...] = (200,),
+        pace: bool = True,
     ) -> httpx.Response:
-        """One logical call; raises a ClientError subclass for anything but `expect`."""
+        """One logical call; raises a ClientError subclass for anything but `expect`.
+
+        `pace=False` for a route outside the paced budget (it has a limit of its own)."""
         attempt = 0
         scrub: Scrubber | None = None
         while True:
             attempt += 1
             try:
-                response = self._send(method, path, json=json, params=params)
+                response = self._send(method, path, json=json, params=params, pace=pace)
             except ClientError as error:
                 if not self._should_retry(error, attempt, idempotent=idempotent):
                     raise
@@ -178,7 +185,25 @@ class JsonHttpClient:
                 raise error
             self._back_off(error, attempt)
 
-    def _send(self, method: str, path: str, *, json: Any, params: Any) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, *, json: Any, params: Any, pace: bool = True
+    ) -> httpx.Response:
+        """One attempt, within the rate-limit budget when the remote has one."""
+        pacer = self.pacer if pace else None
+        if pacer is None:
+            return self._transmit(method, path, json=json, params=params)
+        pacer.before_call(self.sleep)
+        response: httpx.Response | None = None
+        try:
+            response = self._transmit(method, path, json=json, params=params)
+        finally:
+            if response is None:
+                pacer.after_call(None, {})
+            else:
+                pacer.after_call(response.status_code, response.headers)
+        return response
+
+    def _transmit(self, method: str, path: str, *, json: Any, params: Any) -> httpx.Response:
         try:
             return self.http.request(
                 method, path, json=json, params=params, headers=self.auth_headers()

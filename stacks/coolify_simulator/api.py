@@ -50,6 +50,10 @@ SERVER_IP = "127.0.0.1"
 ROOT_ABILITIES = frozenset({"root"})
 SENSITIVE = frozenset({"root", "read:sensitive"})
 ROUTE_UUID = re.compile(r"/[a-z0-9]{24}(?=/|$)")
+# `Limit::perMinute(1000)->by($request->user()?->id ?: $request->ip())` for `api/health`
+# (app/Providers/RouteServiceProvider.php): unauthenticated, so by IP — loopback here.
+HEALTH_LIMIT = 1000
+HEALTH_KEY = "ip:127.0.0.1"
 
 
 def new_uuid() -> str:
@@ -303,7 +307,17 @@ class SimulatedCoolify:
             self.call_count += 1
             self.calls_by_route[f"{method} {ROUTE_UUID.sub('/{uuid}', path)}"] += 1
             if path in ("/api/health", "/api/v1/health") and method == "GET":
-                return Response(200, "OK", content_type="text/html")
+                # No auth on these routes, so throttle:api keys them by IP; RouteServiceProvider
+                # gives `api/health` 1000/min and `api/v1/health` the API limit.
+                allowed, rate_headers = self.limiter.attempt(
+                    HEALTH_KEY,
+                    self.clock.now(),
+                    limit=HEALTH_LIMIT if path == "/api/health" else None,
+                )
+                if not allowed:
+                    self.rate_limited += 1
+                    return Response(429, {"message": "Too Many Attempts."}, headers=rate_headers)
+                return Response(200, "OK", content_type="text/html", headers=rate_headers)
             if not path.startswith("/api/v1/"):
                 return error(404, "Not found.", docs="https://coolify.io/docs")
             token = self._authenticate(headers)

@@ -10,6 +10,7 @@ from stacks.models.snapshot import RemoteSnapshot
 from stacks.models.stack import (
     InvalidTransition,
     Stack,
+    StackQuerySet,
     current_template_version,
     stack_name_taken_error,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "RemoteSnapshot",
     "Stack",
     "StackDomain",
+    "StackQuerySet",
     "StackSecret",
     "current_template_version",
     "stack_name_taken_error",

@@ -35,6 +35,13 @@ class StackDomain(models.Model):
 
     class Meta:
         ordering = ["service", "domain"]
+        # Domain search by prefix (PostgreSQL: LIKE 'x%'; a trigram index for substrings is
+        # made by migration 0005 on PostgreSQL only).
+        indexes = [
+            models.Index(
+                fields=["domain"], name="domain_prefix_idx", opclasses=["varchar_pattern_ops"]
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["domain"],

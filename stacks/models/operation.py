@@ -77,6 +77,24 @@ class Operation(models.Model):
 
     class Meta:
         ordering = ["-requested_at", "-id"]
+        # A stack's latest operations (its page), the list's default order and its filters.
+        indexes = [
+            models.Index(
+                fields=["stack", "-requested_at", "-id"], name="operation_stack_latest_idx"
+            ),
+            models.Index(fields=["-requested_at", "-id"], name="operation_latest_idx"),
+            # The filters' indexes hold the whole order (with -id): SQLite then walks them
+            # rather than the order's index through every row (a status no row has).
+            models.Index(
+                fields=["status", "-requested_at", "-id"], name="operation_status_order_idx"
+            ),
+            models.Index(fields=["kind", "-requested_at", "-id"], name="operation_kind_order_idx"),
+            models.Index(
+                fields=["requested_by_repr"],
+                name="operation_requester_idx",
+                opclasses=["varchar_pattern_ops"],
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["stack"],

@@ -10,19 +10,22 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from stacks.clients.coolify import SERVICE_URLS
+from stacks.clients.coolify import SERVICE_URLS, format_version
 from stacks.clients.errors import ClientError, NotFound
 from stacks.compose import Manifest, load_manifest, render_stack
 from stacks.models import Stack
 from stacks.plan import project_description, service_description, service_urls
 from stacks.provisioning.base import RunnerBase
 from stacks.provisioning.outcomes import Outcome, StepFailed, already, done, hint_for, skipped
+from stacks.remote.shared_facts import recall, remember
 
 logger = logging.getLogger(__name__)
 
-# The one usable server, per Coolify URL: servers change rarely, calls are rationed (200/min).
+# The one usable server and the version check, per Coolify URL, shared by every worker
+# (stacks/remote/shared_facts.py): they change rarely, calls are rationed (200/min).
 SERVER_CACHE_SECONDS = 600.0
-_server_cache: dict[str, tuple[float, str]] = {}
+VERSION_CACHE_SECONDS = 600.0
+_server_cache: dict[str, tuple[float, str]] = {}  # in front of the shared row: no query each
 
 
 class DeploySteps(RunnerBase):
@@ -111,6 +114,11 @@ class DeploySteps(RunnerBase):
         cached = _server_cache.get(self.coolify.base_url)
         if cached and time.monotonic() - cached[0] < SERVER_CACHE_SECONDS:
             return cached[1]
+        fact = f"coolify-server:{self.coolify.base_url}"
+        shared = recall(fact, max_age=SERVER_CACHE_SECONDS)
+        if shared:
+            _server_cache[self.coolify.base_url] = (time.monotonic(), str(shared))
+            return str(shared)
         usable = [
             s
             for s in self.coolify.list_servers()
@@ -124,8 +132,18 @@ class DeploySteps(RunnerBase):
                 "Set COOLIFY_SERVER_UUID to the server stacks should run on.",
             )
         uuid = str(usable[0]["uuid"])
+        remember(fact, uuid)
         _server_cache[self.coolify.base_url] = (time.monotonic(), uuid)
         return uuid
+
+    def _require_service_urls(self) -> None:
+        """Refuse a Coolify too old for `urls` before creating anything; a version that passed
+        is remembered for every worker, so a deploy does not spend a call re-reading it."""
+        fact = f"coolify-version-ok:{self.coolify.base_url}:{format_version(SERVICE_URLS)}"
+        if recall(fact, max_age=VERSION_CACHE_SECONDS):
+            return
+        self.coolify.require_version(SERVICE_URLS, "service domains (`urls`)")
+        remember(fact, True)
 
     def _domains(self) -> list[tuple[str, str]]:
         return list(
@@ -148,7 +166,7 @@ class DeploySteps(RunnerBase):
             if found is not None:
                 self._save_stack(coolify_service_uuid=found["uuid"])
                 return already(f"adopted service {found['uuid']} from an interrupted attempt")
-        self.coolify.require_version(SERVICE_URLS, "service domains (`urls`)")
+        self._require_service_urls()
         self._save_stack(service_create_requested_at=timezone.now())
         try:
             created = self._post_service()

@@ -44,10 +44,12 @@ class LifecycleSteps(RunnerBase):
         answered = False
         last_error: ClientError | None = None
         while True:
+            pause = self.poll_interval
             try:
                 read = service_statuses(self.coolify, max_age=self.poll_interval)
                 status = read.statuses.get(uuid)
                 answered = True
+                pause = self._until(read.next_at)
             except ClientError as error:
                 if not error.transient:
                     raise
@@ -61,7 +63,15 @@ class LifecycleSteps(RunnerBase):
                     raise StepFailed(step, str(last_error), hint_for(step, last_error))
                 raise StepFailed(step, self._still(last, timeout), hint_for(step, Exception()))
             self._beat()
-            self.sleep(self.poll_interval)
+            self.sleep(pause)
+
+    def _until(self, next_at: datetime | None) -> float:
+        """Seconds until the shared read has something newer: polls wake with its rounds (one
+        round late would add up to a whole interval to every wait)."""
+        if next_at is None:
+            return self.poll_interval
+        seconds = (next_at - timezone.now()).total_seconds()
+        return min(self.poll_interval, max(seconds, self.poll_interval / 4))
 
     def _still(self, last: str, timeout: float) -> str:
         if self.restart_requested_at is not None and interpret(last).running:

@@ -20,6 +20,7 @@ from stacks.clients.errors import ClientError
 from stacks.clients.pocketbase import PocketBaseClient
 from stacks.models import ReconcileRun, Stack
 from stacks.provisioning import get_coolify, get_pocketbase
+from stacks.reconcile import stored_drift
 from stacks.reconcile.drift import Drift, containers_running, find_drift
 
 logger = logging.getLogger(__name__)
@@ -74,8 +75,9 @@ def run_reconcile(
     else:
         run.drift = [d.as_dict() for d in drift]
         run.stacks_checked = checked
+    run.drift_counts = stored_drift.count_rows(run.drift)
     run.finished_at = timezone.now()
-    run.save(update_fields=["error", "drift", "stacks_checked", "finished_at"])
+    run.save(update_fields=["error", "drift", "drift_counts", "stacks_checked", "finished_at"])
     ReconcileRun.objects.filter(
         started_at__lt=timezone.now() - timedelta(days=KEEP_RUNS_DAYS)
     ).delete()

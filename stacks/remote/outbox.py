@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from cfadmin.jobs import enqueue
@@ -413,6 +413,19 @@ def stacks_with(state: str) -> Exists:
 
 def stack_count(state: str) -> int:
     return Stack.objects.filter(stacks_with(state)).count()
+
+
+def stack_counts() -> dict[str, int]:
+    """How many stacks have a record PocketBase has not taken yet (`pending`) and one it refused
+    (`refused`), in one query that reads only those entries (the `outbox_due` index), never
+    every stack."""
+    waiting = Entry.objects.filter(
+        state__in=[OutboxState.PENDING, OutboxState.REJECTED], stack__isnull=False
+    )
+    return waiting.aggregate(
+        pending=Count("stack", distinct=True, filter=Q(state=OutboxState.PENDING)),
+        refused=Count("stack", distinct=True, filter=Q(state=OutboxState.REJECTED)),
+    )
 
 
 def pending_records() -> QuerySet:

@@ -35,7 +35,14 @@ from django.db import connection
 from django_q.models import Schedule
 
 from ops.health import CHECK_NAMES, CheckOutcome, record, run_checks
-from ops.models import CheckStatus, HealthCheckResult, Outage, uptime
+from ops.models import (
+    CheckStatus,
+    HealthCheckResult,
+    HttpsDomainState,
+    HttpsStatus,
+    Outage,
+    uptime,
+)
 from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.clients.coolify import CoolifyClient
 from stacks.coolify_simulator.api import SERVER_UUID
@@ -662,12 +669,19 @@ def test_https_of_a_live_domain_is_ok_with_days_left(https_stack, settings, tmp_
 
     assert outcome.status == CheckStatus.OK, outcome.details
     assert outcome.message == "1 domain(s) serve HTTPS"
-    [facts] = outcome.details["domains"]
+    # The result keeps counts and the failing or expiring domains; each domain's facts are
+    # its state (stored by record()).
+    assert outcome.details["domains"] == [] and outcome.details["ok"] == 1
+    facts = outcome.observations[DOMAIN].facts
     assert facts["host"] == DOMAIN
     assert facts["address"] == server.address
     assert facts["days_left"] in (88, 89, 90)
     assert facts["http_status"].startswith("HTTP/1.") and " 200" in facts["http_status"]
     assert server.hosts == [DOMAIN]  # SNI and Host: the probe asked for the customer's domain
+    record([outcome])
+    state = HttpsDomainState.objects.get(domain=DOMAIN)
+    assert (state.status, state.message) == (HttpsStatus.OK, facts["http_status"])
+    assert state.not_after.isoformat() == facts["not_after"]
 
 
 @pytest.mark.django_db

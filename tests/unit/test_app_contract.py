@@ -80,7 +80,7 @@ def test_each_role_includes_the_one_before_it():
 
 def test_every_app_declares_its_own_schedules():
     owners = {spec.func.split(".")[0] for spec in declared_schedules()}
-    assert owners == {"stacks", "ops"}
+    assert owners == {"cfadmin", "stacks", "ops"}
     for config in django_apps.get_app_configs():
         for spec in getattr(config, "schedules", ()):
             assert spec.func.startswith(f"{config.label}."), spec

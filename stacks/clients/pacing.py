@@ -1,0 +1,242 @@
+"""Pacing calls to a Laravel rate limit from the `X-RateLimit-*` headers of its own answers.
+
+Coolify 4.3.11 throttles its API with Laravel's `throttle:api` (app/Http/Kernel.php, the `api`
+middleware group): `Limit::perMinute(config('api.rate_limit'))` — env API_RATE_LIMIT, default
+200 (config/api.php) — keyed by the token's user id (app/Providers/RouteServiceProvider.php;
+Laravel's middleware priority runs `auth:sanctum` before the throttle, so every token of one
+user shares one budget). Illuminate\\Cache\\RateLimiter counts in a fixed window: the first hit
+adds a counter and a `:timer` key that both expire 60 s later and are never extended; a request
+is refused while the count is at the limit. Illuminate\\Routing\\Middleware\\ThrottleRequests
+answers every counted request with `X-RateLimit-Limit` and `X-RateLimit-Remaining` (the count
+after that request), and a refused one with 429, `Retry-After` (whole seconds until the window
+ends) and `X-RateLimit-Reset`.
+
+The budget is shared by every process using the token (worker processes, the web server), and
+cfadmin has no store shared by all of them that is cheaper than the call itself; so each
+process paces from the server's own count, seen on every answer:
+
+- plenty left: no wait at all (a single worker at a low rate never waits);
+- below `SPREAD_RESERVES` reserves left: the calls left above the reserve are spread over what
+  is left of the window;
+- at the reserve: wait until the window has certainly ended (its first answer seen by this
+  process + 60 s + a margin; or a 429's Retry-After), then go: a new window has the whole budget.
+
+The reserve covers what this process cannot see: every caller (a worker, a thread) has at most
+one call in flight decided on a count older than its answer, so a reserve of at least the
+number of callers across processes keeps every answer off 429 (5 % of 200 = 10; cfadmin runs
+Q_WORKERS single-threaded workers plus the web server). Within a process the calls in flight
+are counted exactly. The 429 handling in clients/http.py stays as the safety
+net (another user of the same Coolify account, a reserve too small for the process count).
+
+No Django imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60.0  # Limit::perMinute: the window decays 60 s after its first hit
+# The counter's TTL runs from the first hit, before any answer of the window: a little slack.
+WINDOW_MARGIN = 0.25
+# Retry-After is whole seconds (RateLimiter::availableIn: the `:timer` value, an int timestamp,
+# minus the current int time): up to a second short of the counter's real expiry.
+RETRY_AFTER_MARGIN = 1.0
+RESERVE_SHARE = 0.05  # of the limit, kept for the other processes' calls in flight
+RESERVE_MIN = 3
+# Below this many reserves left, the calls down to the reserve are spread over the rest of the
+# window. Late and short: the budget is the same either way, and a burst finishes more
+# operations before the window runs out than a slow trickle shared by all of them.
+SPREAD_RESERVES = 2
+# Below this limit the reserve would leave (next to) nothing to pace: such a budget is left to
+# the 429 handling (Retry-After) alone. Coolify's default is 200; cfadmin's deploy alone takes
+# about five calls.
+MIN_PACED_LIMIT = 10
+
+
+@dataclass
+class PacingStats:
+    """What pacing did in this process: calls sent, calls held back and for how long, 429s."""
+
+    calls: int = 0
+    paced_waits: int = 0
+    paced_seconds: float = 0.0
+    rate_limited: int = 0
+
+    def line(self) -> str:
+        return (
+            f"pid={os.getpid()} calls={self.calls} paced_waits={self.paced_waits} "
+            f"paced_seconds={self.paced_seconds:.1f} rate_limited={self.rate_limited}"
+        )
+
+
+class RatePacer:
+    """One rate-limit budget as this process knows it. Thread-safe; one per (URL, token)."""
+
+    def __init__(
+        self,
+        *,
+        name: str = "Coolify",
+        clock: Callable[[], float] = time.monotonic,
+        reserve: int | None = None,
+    ) -> None:
+        self.name = name
+        self.clock = clock
+        self.fixed_reserve = reserve
+        self.stats = PacingStats()
+        self._lock = threading.Lock()
+        self.limit: int | None = None
+        self.remaining: int | None = None  # lowest count seen in the current window
+        self.window_end: float | None = None  # the latest the current window can end
+        self.in_flight = 0  # sent (or about to be) and not answered: not in `remaining` yet
+        self._last_slot = -math.inf
+
+    # --- the rules -------------------------------------------------------------------------
+
+    def reserve(self, limit: int) -> int:
+        if self.fixed_reserve is not None:
+            return self.fixed_reserve
+        return max(RESERVE_MIN, math.ceil(limit * RESERVE_SHARE))
+
+    def _slot(self, now: float, in_flight: int) -> float:
+        """When the next call may be sent (`now` if at once). Under the lock."""
+        if self.limit is None or self.remaining is None or self.window_end is None:
+            return now
+        if now >= self.window_end:  # that window is over: the next has the whole budget
+            self.remaining = self.window_end = None
+            return now
+        left = self.remaining - in_flight
+        reserve = self.reserve(self.limit)
+        if left <= reserve:
+            return self.window_end
+        if left > SPREAD_RESERVES * reserve:
+            return now
+        interval = (self.window_end - now) / (left - reserve)
+        return max(now, self._last_slot + interval)
+
+    def _exhausted_until(self, now: float, in_flight: int) -> float:
+        """`now`, or the window's end if the budget left is down to the reserve."""
+        if self.limit is None or self.remaining is None or self.window_end is None:
+            return now
+        if now >= self.window_end:
+            self.remaining = self.window_end = None
+            return now
+        if self.remaining - in_flight <= self.reserve(self.limit):
+            return self.window_end
+        return now
+
+    # --- around each call ------------------------------------------------------------------
+
+    def before_call(self, sleep: Callable[[float], None]) -> None:
+        """Wait (with the client's `sleep`) until the budget allows one more call; count it.
+
+        At most two sleeps: the planned one, and one more if answers that came meanwhile (other
+        threads' calls, a 429) used up the budget. A fake `sleep` never loops here.
+        """
+        with self._lock:
+            now = self.clock()
+            slot = self._slot(now, self.in_flight)
+            self.in_flight += 1  # reserved now, so other threads plan around it
+            self._last_slot = max(self._last_slot, slot)
+            self.stats.calls += 1
+        if slot <= now:
+            return
+        waited = slot - now
+        sleep(waited)
+        with self._lock:
+            now = self.clock()
+            again = self._exhausted_until(now, self.in_flight - 1) - now
+        if again > 0:
+            sleep(again)
+            waited += again
+        with self._lock:
+            self.stats.paced_waits += 1
+            self.stats.paced_seconds += waited
+            logger.debug(
+                "%s pacing: waited %.2fs (%s of %s calls left in this window, %d in flight); "
+                "totals %s",
+                self.name,
+                waited,
+                self.remaining,
+                self.limit,
+                self.in_flight,
+                self.stats.line(),
+            )
+
+    def after_call(self, status: int | None, headers: Mapping[str, str]) -> None:
+        """Learn from an answer (`status` None: no answer). Headers as ThrottleRequests."""
+        with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)
+            limit = _int(headers.get("X-RateLimit-Limit"))
+            if status is None or limit is None or limit < MIN_PACED_LIMIT:
+                return  # no answer, a route without this throttle, or a limit too small
+            now = self.clock()
+            if status == 429:
+                self.stats.rate_limited += 1
+                retry_after = _int(headers.get("Retry-After"))
+                self.limit, self.remaining = limit, 0
+                wait = WINDOW_SECONDS if retry_after is None else retry_after
+                self.window_end = now + wait + RETRY_AFTER_MARGIN
+                logger.debug("%s pacing: answered 429; totals %s", self.name, self.stats.line())
+                return
+            remaining = _int(headers.get("X-RateLimit-Remaining"))
+            if remaining is None:
+                return
+            if limit != self.limit:
+                self.limit, self.remaining = limit, None
+            new_window = (
+                self.remaining is None
+                or self.window_end is None
+                or now >= self.window_end
+                # A count well above the lowest seen: the window turned over. Answers of
+                # concurrent calls can come back a little out of order; the reserve absorbs it.
+                or remaining > self.remaining + self.reserve(limit)
+            )
+            if new_window:
+                # Its first hit was at or before this answer: it ends by now + 60 s.
+                self.window_end = now + WINDOW_SECONDS + WINDOW_MARGIN
+                self.remaining = remaining
+            else:
+                self.remaining = min(self.remaining or 0, remaining)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+# --- one pacer per budget in this process ---------------------------------------------------
+
+_registry: dict[tuple[str, str], RatePacer] = {}
+_registry_lock = threading.Lock()
+
+
+def pacer_for(base_url: str, token: str, *, name: str = "Coolify") -> RatePacer:
+    """The process's pacer for this URL and token: every client of them shares it (the budget
+    is the server's, not a client's). Keyed by a hash, so the token is not kept twice."""
+    key = (base_url.rstrip("/"), hashlib.sha256(token.encode("utf-8")).hexdigest())
+    with _registry_lock:
+        pacer = _registry.get(key)
+        if pacer is None:
+            pacer = _registry[key] = RatePacer(name=name)
+        return pacer
+
+
+def reset() -> None:
+    """Forget every budget (tests; and a forked child, whose parent's locks may be held)."""
+    global _registry_lock
+    _registry.clear()
+    _registry_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=reset)
