@@ -52,8 +52,7 @@ class ReconcileRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="drift")
     def drift_count(self, obj: ReconcileRun) -> int:
-        total = getattr(obj, "drift_total", None)
-        return obj.drift_count if total is None else total
+        return obj.drift_total
 
     def get_urls(self) -> list:
         view = self.admin_site.admin_view

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from cfadmin.jobs import enqueue
@@ -406,9 +406,11 @@ def sync_state(stack: Stack) -> SyncState:
     )
 
 
-def stacks_with(state: str) -> Exists:
-    """For filtering stacks: it has an outbox entry in `state` (pending, rejected)."""
-    return Exists(Entry.objects.filter(stack=OuterRef("pk"), state=state))
+def stacks_with(state: str) -> Q:
+    """For filtering stacks: it has an outbox entry in `state` (pending, rejected). An IN over
+    the few entries in that state (the `outbox_due` index), not a look-up per stack: SQLite
+    would run a correlated EXISTS for each of 10,000 stacks."""
+    return Q(pk__in=Entry.objects.filter(state=state, stack__isnull=False).values("stack_id"))
 
 
 def stack_count(state: str) -> int:
