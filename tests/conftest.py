@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 
@@ -20,6 +21,29 @@ from stacks.provisioning import Remote
 from tenants.models import Tenant
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _seeded_rows(request):
+    """The rows migrations seed (the runbook's procedures, the escalation table, the roles),
+    back before each database test if a transactional test emptied them: its teardown flushes
+    every table (a browser test's live server, a real worker), and pytest's fixture grouping can
+    run such tests before ones that read those rows."""
+    uses_db = request.node.get_closest_marker("django_db") is not None or {
+        "db",
+        "transactional_db",
+    } & set(request.fixturenames)
+    if not uses_db:
+        return
+    request.getfixturevalue("_django_db_helper")  # database access as the test's marker says
+    from ops.models import Procedure
+
+    if not Procedure.objects.exists():
+        importlib.import_module("ops.migrations.0003_seed_runbook").seed(django_apps, None)
+        servers = importlib.import_module("ops.migrations.0005_server_names_in_procedures")
+        servers.new_versions(django_apps, None)
+    if not Group.objects.exists():
+        sync_roles(django_apps)
 
 
 def _persona(role: str) -> User:
