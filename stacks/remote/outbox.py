@@ -413,10 +413,6 @@ def stacks_with(state: str) -> Q:
     return Q(pk__in=Entry.objects.filter(state=state, stack__isnull=False).values("stack_id"))
 
 
-def stack_count(state: str) -> int:
-    return Stack.objects.filter(stacks_with(state)).count()
-
-
 def stack_counts() -> dict[str, int]:
     """How many stacks have a record PocketBase has not taken yet (`pending`) and one it refused
     (`refused`), in one query that reads only those entries (the `outbox_due` index), never

@@ -321,7 +321,7 @@ def test_the_sync_state_says_since_when_how_often_and_why(stacks, pocketbase):
     assert (state.pending, state.attempts, state.since) == (1, 2, first.created_at)
     assert "connection refused" in state.last_error
     assert not state.in_sync
-    assert outbox.stack_count(OutboxState.PENDING) == 1
+    assert outbox.stack_counts()["pending"] == 1
 
 
 def test_delivered_entries_are_pruned_after_a_month(stacks, pocketbase):
