@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
+import time
 from collections.abc import Callable
 
 import pytest
@@ -125,6 +127,27 @@ PB_PASSWORD = "test-only-Pb-password-1"
 
 def no_sleep(seconds: float) -> None:
     """Retries and polls in tests run at full speed; behaviour is the same."""
+
+
+POLL_PAUSE = 0.01
+
+
+def brief_sleep(seconds: float) -> None:
+    """For an operation's polls: a pause of at most 10 ms, so a loop polling a lagging
+    simulator on a loaded machine stays far below Coolify's 200 calls a minute (at no pause it
+    can make hundreds of calls a second and be answered 429); back-offs stay short."""
+    time.sleep(min(seconds, POLL_PAUSE))
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port that stays closed for the whole test: bound but not listening, so every
+    connection to it is refused, and neither another server nor the kernel (as the source port
+    of an outgoing connection, which would connect the client to itself) can take it meanwhile.
+    A port that was merely free when picked can be anyone's a moment later."""
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        yield reserved.getsockname()[1]
 
 
 # The simulated Coolify of the tests behaves like the real one, only faster: lifecycle calls

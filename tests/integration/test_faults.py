@@ -27,13 +27,12 @@ from stacks.clients.coolify import CoolifyClient
 from stacks.clients.pocketbase import PocketBaseClient
 from stacks.compose import load_manifest
 from stacks.coolify_simulator.server import Fault
-from stacks.local_pocketbase import free_port
 from stacks.models import Operation, OperationStep, PocketBaseOutboxEntry, Stack
 from stacks.provisioning import OperationRunner, Remote, deploy_steps, run_operation
 from stacks.provisioning.recovery import recover_stale_operations
 from stacks.remote.outbox import drain
 from stacks.services import OperationRefused, request_operation
-from tests.conftest import PB_EMAIL, PB_PASSWORD, SIM_TOKEN, no_sleep
+from tests.conftest import PB_EMAIL, PB_PASSWORD, SIM_TOKEN, brief_sleep, no_sleep
 
 pytestmark = pytest.mark.integration
 
@@ -71,9 +70,10 @@ def faults_stack(make_stack) -> Stack:
 
 
 def run(operation: Operation, remote: Remote, **options: Any) -> Operation:
-    """Run a queued operation to its end in this thread, fast: no sleeping, short waits."""
+    """Run a queued operation to its end in this thread, fast: pauses of at most 10 ms, short
+    waits."""
     options = {
-        "sleep": no_sleep,
+        "sleep": brief_sleep,
         "poll_interval": 0.02,
         "health_timeout": HEALTH_TIMEOUT,
         "delete_timeout": DELETE_TIMEOUT,
@@ -433,7 +433,7 @@ def test_delete_survives_a_fault_or_fails_cleanly_and_a_new_delete_completes(
 
 @pytest.mark.django_db(transaction=True)
 def test_pocketbase_down_during_deploy_leaves_the_stack_running_and_the_record_queued(
-    make_stack, remote, coolify_sim, pocketbase, operator, caplog
+    make_stack, remote, coolify_sim, pocketbase, operator, caplog, closed_port
 ):
     """The stack's status follows Coolify: PocketBase being down does not make it `error`.
     Its record waits in the outbox and reaches PocketBase once it answers."""
@@ -441,7 +441,7 @@ def test_pocketbase_down_during_deploy_leaves_the_stack_running_and_the_record_q
     stack = faults_stack(make_stack)
     # Nobody listens on this loopback port: every PocketBase call is refused.
     down = PocketBaseClient(
-        f"http://127.0.0.1:{free_port()}",
+        f"http://127.0.0.1:{closed_port}",
         email=PB_EMAIL,
         password=PB_PASSWORD,
         timeout=1,
@@ -513,7 +513,7 @@ def run_and_kill(operation: Operation, remote: Remote, monkeypatch, where: str) 
     with monkeypatch.context() as patch:
         install(patch)
         with pytest.raises(SystemExit):
-            run_operation(operation.pk, remote=remote, sleep=no_sleep, poll_interval=0.02)
+            run_operation(operation.pk, remote=remote, sleep=brief_sleep, poll_interval=0.02)
     operation.refresh_from_db()
     assert operation.status == OperationStatus.RUNNING  # what a dead worker leaves behind
     assert operation.current_step == step

@@ -45,10 +45,10 @@ def new_stack(make_stack, n: int) -> Stack:
     )
 
 
-def closed_pocketbase() -> PocketBaseClient:
+def closed_pocketbase(port: int) -> PocketBaseClient:
     """Nobody listens on this loopback port: every PocketBase call is refused."""
     return PocketBaseClient(
-        f"http://127.0.0.1:{free_port()}",
+        f"http://127.0.0.1:{port}",
         email=PB_EMAIL,
         password=PB_PASSWORD,
         timeout=1,
@@ -79,9 +79,9 @@ def record_drift(remote, pocketbase) -> list[dict]:
 
 
 def test_a_pocketbase_outage_through_100_changes_loses_nothing_and_keeps_their_order(
-    make_stack, remote, coolify_sim, pocketbase, operator, admin_role
+    make_stack, remote, coolify_sim, pocketbase, operator, admin_role, closed_port
 ):
-    down = closed_pocketbase()
+    down = closed_pocketbase(closed_port)
     outage = Remote(coolify=remote.coolify, pocketbase=down)
     stacks = [new_stack(make_stack, n) for n in range(1, 5)]
     expected: dict[tuple[str, str], str] = {}  # each record's last change
@@ -126,7 +126,11 @@ def test_a_pocketbase_outage_through_100_changes_loses_nothing_and_keeps_their_o
         changed(stack, status)
 
     pending = PocketBaseOutboxEntry.objects.pending()
-    assert pending.count() == CHANGES
+    assert pending.count() == CHANGES, list(
+        PocketBaseOutboxEntry.objects.exclude(state=OutboxState.PENDING).values(
+            "id", "tenant_slug", "state", "attempts", "last_error", "delivered_at", "created_at"
+        )
+    )
     assert pocketbase.list_records() == []  # nothing got there while it was down
     # Reconcile, with PocketBase up again, sees records on their way, not drift.
     assert record_drift(remote, pocketbase) == []
