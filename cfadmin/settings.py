@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "csp",
+    # htmx for the live regions: request.htmx, and htmx itself from its static files.
+    "django_htmx",
     "tenants.apps.TenantsConfig",
     "stacks.apps.StacksConfig",
     "ops.apps.OpsConfig",
@@ -73,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     # Who is asking, for audit events written outside the admin classes (password changes).
     "cfadmin.security.request_context.RequestContextMiddleware",
     # Sets request.user.otp_device from the session; the two after it need it.
@@ -181,7 +184,8 @@ SESSION_IDLE_TIMEOUT: int = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
 X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy (django-csp): no inline script or style anywhere; pages load their
-# styles and scripts from cfadmin/static/cfadmin/ (cfadmin.css, stack_progress.js).
+# styles and scripts from cfadmin/static/cfadmin/ (cfadmin.css, live.js, …) and htmx from
+# django-htmx's static files.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

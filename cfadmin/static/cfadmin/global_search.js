@@ -1,0 +1,1 @@
+// The global search box: see templates/admin/cfadmin/global_search_box.html.
