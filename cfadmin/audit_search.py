@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from django.db.models import Q
+from django.db import connections
+from django.db.models import Q, QuerySet
 
 from cfadmin.index_search import prefix_q, search_terms
 
@@ -39,7 +40,9 @@ def _address(term: str) -> str | None:
         return None
 
 
-def event_q(term: str, *, alone: bool = True, using: str = "default") -> Q:
+def event_q(
+    term: str, *, alone: bool = True, using: str = "default", indexed: bool = True
+) -> Q:
     """The events one word finds: an OR of indexed predicates on the trail itself (no join).
     The planner picks per word: a common actor is found by reading the newest events until
     the page is full, a rare slug by combining the indexes (BitmapOr) and sorting the few.
@@ -49,7 +52,7 @@ def event_q(term: str, *, alone: bool = True, using: str = "default") -> Q:
     condition = Q()
     for field in PREFIX_FIELDS:
         for variant in variants:
-            condition |= prefix_q(field, variant, using=using)
+            condition |= prefix_q(field, variant, using=using, indexed=indexed)
     address = _address(term) if alone else None
     if address is not None:
         condition |= Q(address=address)
@@ -58,19 +61,36 @@ def event_q(term: str, *, alone: bool = True, using: str = "default") -> Q:
     return condition
 
 
-def audit_search_q(search: str, *, using: str = "default") -> Q:
+def audit_search_q(search: str, *, using: str = "default", indexed: bool = True) -> Q:
     """Events found by every word of `search` through indexes (all words, as the admin's own
-    search), or by the whole phrase as the beginning of a column ("Deploy #12")."""
+    search), or by the whole phrase as the beginning of a column ("Deploy #12"). `indexed`
+    False: the same events, read in the trail's order instead (see `common_on_sqlite`)."""
     terms = search_terms(search)
     if len(terms) == 1:
-        return event_q(terms[0], using=using)
+        return event_q(terms[0], using=using, indexed=indexed)
     condition = Q()
     for term in terms:
-        condition &= event_q(term, alone=False, using=using)
+        condition &= event_q(term, alone=False, using=using, indexed=indexed)
     phrase = " ".join(terms)
     for field in PREFIX_FIELDS:
-        condition |= prefix_q(field, phrase, using=using)
+        condition |= prefix_q(field, phrase, using=using, indexed=indexed)
     return condition
+
+
+# More matches than this and SQLite reads the trail newest first until the page is full.
+COMMON_MATCHES = 2_000
+
+
+def common_on_sqlite(found: QuerySet) -> bool:
+    """A search SQLite answers faster without its indexes: one matching more than
+    COMMON_MATCHES events (a busy actor). From the indexes SQLite takes every match and sorts
+    them all for the first page (PostgreSQL's planner picks the newest-first index by itself);
+    reading the trail newest first, a page of a common match is full after a few hundred rows.
+    A rare match keeps the indexes: the same read would cover the whole trail. Counted up to
+    COMMON_MATCHES + 1 from the indexes (a few ms)."""
+    if connections[found.db].vendor != "sqlite":
+        return False
+    return found.order_by()[: COMMON_MATCHES + 1].count() > COMMON_MATCHES
 
 
 def audit_substring_q(search: str) -> Q:

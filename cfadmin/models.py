@@ -31,9 +31,11 @@ class AuditEventQuerySet(models.QuerySet):
         """Events found by every word of `text` (cfadmin.audit_search): by id, address, or the
         beginning of an actor, target, tenant slug or stack name, through indexes; when nothing
         begins so, by any part of those or of the message. No join, no DISTINCT."""
-        from cfadmin.audit_search import audit_search_q, audit_substring_q
+        from cfadmin.audit_search import audit_search_q, audit_substring_q, common_on_sqlite
 
         found = self.filter(audit_search_q(text, using=self.db))
+        if common_on_sqlite(found):
+            return self.filter(audit_search_q(text, using=self.db, indexed=False))
         if found.exists():
             return found
         return self.filter(audit_substring_q(text))
