@@ -40,9 +40,7 @@ def _address(term: str) -> str | None:
         return None
 
 
-def event_q(
-    term: str, *, alone: bool = True, using: str = "default", indexed: bool = True
-) -> Q:
+def event_q(term: str, *, alone: bool = True, using: str = "default", indexed: bool = True) -> Q:
     """The events one word finds: an OR of indexed predicates on the trail itself (no join).
     The planner picks per word: a common actor is found by reading the newest events until
     the page is full, a rare slug by combining the indexes (BitmapOr) and sorting the few.
@@ -64,7 +62,7 @@ def event_q(
 def audit_search_q(search: str, *, using: str = "default", indexed: bool = True) -> Q:
     """Events found by every word of `search` through indexes (all words, as the admin's own
     search), or by the whole phrase as the beginning of a column ("Deploy #12"). `indexed`
-    False: the same events, read in the trail's order instead (see `common_on_sqlite`)."""
+    False: the same events, read in the trail's order instead (see `sqlite_matches`)."""
     terms = search_terms(search)
     if len(terms) == 1:
         return event_q(terms[0], using=using, indexed=indexed)
@@ -81,16 +79,17 @@ def audit_search_q(search: str, *, using: str = "default", indexed: bool = True)
 COMMON_MATCHES = 2_000
 
 
-def common_on_sqlite(found: QuerySet) -> bool:
-    """A search SQLite answers faster without its indexes: one matching more than
-    COMMON_MATCHES events (a busy actor). From the indexes SQLite takes every match and sorts
-    them all for the first page (PostgreSQL's planner picks the newest-first index by itself);
-    reading the trail newest first, a page of a common match is full after a few hundred rows.
-    A rare match keeps the indexes: the same read would cover the whole trail. Counted up to
-    COMMON_MATCHES + 1 from the indexes (a few ms)."""
+def sqlite_matches(found: QuerySet) -> int | None:
+    """On SQLite, how many events the indexes find, counted up to COMMON_MATCHES + 1 (a few ms);
+    None on PostgreSQL, whose planner needs no help.
+
+    More than COMMON_MATCHES (a busy actor) and SQLite is better off without its indexes: from
+    them it takes every match and sorts them all for the first page, while reading the trail
+    newest first fills a page of a common match after a few hundred rows. A rare match keeps
+    the indexes (the same read would cover the whole trail)."""
     if connections[found.db].vendor != "sqlite":
-        return False
-    return found.order_by()[: COMMON_MATCHES + 1].count() > COMMON_MATCHES
+        return None
+    return found.order_by()[: COMMON_MATCHES + 1].count()
 
 
 def audit_substring_q(search: str) -> Q:

@@ -31,12 +31,18 @@ class AuditEventQuerySet(models.QuerySet):
         """Events found by every word of `text` (cfadmin.audit_search): by id, address, or the
         beginning of an actor, target, tenant slug or stack name, through indexes; when nothing
         begins so, by any part of those or of the message. No join, no DISTINCT."""
-        from cfadmin.audit_search import audit_search_q, audit_substring_q, common_on_sqlite
+        from cfadmin.audit_search import (
+            COMMON_MATCHES,
+            audit_search_q,
+            audit_substring_q,
+            sqlite_matches,
+        )
 
         found = self.filter(audit_search_q(text, using=self.db))
-        if common_on_sqlite(found):
+        matches = sqlite_matches(found)
+        if matches is not None and matches > COMMON_MATCHES:
             return self.filter(audit_search_q(text, using=self.db, indexed=False))
-        if found.exists():
+        if found.exists() if matches is None else matches:
             return found
         return self.filter(audit_substring_q(text))
 

@@ -1,5 +1,5 @@
 """A common search on SQLite reads the trail newest first instead of sorting every match
-(cfadmin.audit_search.common_on_sqlite); a rare one keeps the indexes; both find the same
+(cfadmin.audit_search.sqlite_matches); a rare one keeps the indexes; both find the same
 events in the same order. PostgreSQL's planner makes that choice by itself."""
 
 from __future__ import annotations
