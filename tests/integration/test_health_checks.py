@@ -800,7 +800,12 @@ def test_the_dashboard_shows_results_and_a_readable_outage_duration(
 
 
 def assert_report_shape(report: dict) -> None:
-    assert set(report) == {"ok", "checked_at", "critical_down", "checks"}
+    # A failed run says so the way every JSON command does: an `error` beside the report.
+    extra = set() if report["ok"] else {"error"}
+    assert set(report) == {"ok", "checked_at", "critical_down", "checks"} | extra
+    if not report["ok"]:
+        assert set(report["error"]) == {"code", "message"}
+        assert report["error"]["code"] == "critical_checks_down"
     datetime.fromisoformat(report["checked_at"])
     for check in report["checks"]:
         assert set(check) == {"name", "status", "critical", "message", "latency_ms", "details"}
@@ -839,15 +844,45 @@ def test_healthcheck_command_runs_only_the_named_checks(healthy):
 @pytest.mark.django_db
 def test_healthcheck_command_fails_when_a_critical_check_is_down(healthy, settings):
     settings.POCKETBASE_URL = f"http://127.0.0.1:{free_port()}"
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
 
     with pytest.raises(CommandError, match=r"critical checks down: pocketbase$"):
-        call_command("healthcheck", stdout=out)
+        call_command("healthcheck", stdout=out, stderr=err)
 
-    report = json.loads(out.getvalue())  # the JSON is printed before the error
+    report = json.loads(out.getvalue())  # one document: the report, with its error
     assert_report_shape(report)
     assert report["ok"] is False and report["critical_down"] == ["pocketbase"]
+    assert report["error"]["message"] == "critical checks down: pocketbase"
+    assert err.getvalue() == ""
     assert Outage.objects.open().get().check_name == "pocketbase"
+
+
+@pytest.mark.django_db
+def test_healthcheck_lists_every_wrong_check_name_in_one_json_error(settings):
+    settings.HEALTHCHECK_HTTPS = False
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("healthcheck", "pocketbse", "https_domains", "nope", stdout=out, stderr=err)
+
+    output = json.loads(out.getvalue())
+    assert output["ok"] is False and set(output) == {"ok", "error"}
+    error = output["error"]
+    assert error["code"] == "validation_failed" and error["field"] == "checks"
+    assert [(f["field"], f["code"]) for f in error["fields"]] == [
+        ("checks", "unknown_check"),
+        ("checks", "unknown_check"),
+        ("checks", "check_disabled"),
+    ]
+    assert "'nope'" in error["message"] and "'pocketbse'" in error["message"]
+    assert "HEALTHCHECK_HTTPS=true" in error["message"]
+    assert err.getvalue() == ""
+    assert not HealthCheckResult.objects.exists()  # nothing ran
+
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("healthcheck", "nope", "--verbose", stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().startswith("error [unknown_check]: unknown check 'nope'")
 
 
 @pytest.mark.django_db
@@ -871,7 +906,9 @@ def database_url() -> str:
     return f"postgres://{user}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-def manage_healthcheck(env_overrides: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
+def manage_healthcheck(
+    env_overrides: dict[str, str], *args: str
+) -> tuple[subprocess.CompletedProcess, float]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -883,7 +920,7 @@ def manage_healthcheck(env_overrides: dict[str, str]) -> tuple[subprocess.Comple
     }
     started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, str(BASE_DIR / "manage.py"), "healthcheck"],
+        [sys.executable, str(BASE_DIR / "manage.py"), "healthcheck", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -927,13 +964,20 @@ def test_manage_py_healthcheck_with_pocketbase_stopped_exits_non_zero_quickly(pr
     completed, elapsed = manage_healthcheck(process_env)
 
     assert completed.returncode != 0
-    assert "critical checks down: pocketbase" in completed.stderr
+    # Said once, in the JSON: not again as a CommandError line on stderr.
+    assert "critical checks down" not in completed.stderr
     report = json.loads(completed.stdout)
+    assert report["error"]["message"] == "critical checks down: pocketbase"
     statuses = {c["name"]: c for c in report["checks"]}
     assert statuses["pocketbase"]["status"] == "down"
     assert statuses["pocketbase"]["latency_ms"] < 2000
     assert statuses["coolify_api"]["status"] == "ok"
     assert elapsed < 20, elapsed  # start-up plus well under the 2 s timeout
+
+    verbose, _ = manage_healthcheck(process_env, "--verbose")
+    assert verbose.returncode != 0
+    assert "error [critical_checks_down]: critical checks down: pocketbase" in verbose.stderr
+    assert json.loads(verbose.stdout)["critical_down"] == ["pocketbase"]
 
 
 @pytest.mark.django_db(transaction=True)

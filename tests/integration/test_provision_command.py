@@ -95,12 +95,15 @@ PLAN_KEYS = {
 
 
 class Run:
-    """One `provision` run: its parsed JSON, the raw text and how it ended."""
+    """One `provision` run: its parsed JSON, the raw text, stderr and how it ended."""
 
-    def __init__(self, output: dict[str, Any], text: str, error: CommandError | None) -> None:
+    def __init__(
+        self, output: dict[str, Any], text: str, error: CommandError | None, stderr: str = ""
+    ) -> None:
         self.output = output
         self.text = text
         self.error = error
+        self.stderr = stderr
 
 
 def provision(*args: str) -> Run:
@@ -113,7 +116,7 @@ def provision(*args: str) -> Run:
         error = exc
     text = out.getvalue() + err.getvalue()
     assert_no_secret(text)
-    return Run(json.loads(out.getvalue()), text, error)
+    return Run(json.loads(out.getvalue()), text, error, err.getvalue())
 
 
 def assert_no_secret(text: str) -> None:
@@ -127,19 +130,26 @@ def assert_succeeded(run: Run) -> dict[str, Any]:
 
 
 def assert_error(run: Run, code: str, field: str | None = None) -> dict[str, Any]:
-    """`{ok: false, error: {code, message[, field]}}`, key by key, and a non-zero exit."""
+    """`{ok: false, error: {code, message[, field, fields]}}`, key by key, a non-zero exit, and
+    nothing on stderr (that is for --verbose)."""
     assert run.error is not None, f"expected a failure, got {run.text}"
     assert run.error.returncode != 0
     output = run.output
     assert set(output) == {"ok", "error"}
     assert output["ok"] is False
     error = output["error"]
-    assert set(error) == ({"code", "message", "field"} if field else {"code", "message"})
+    assert set(error) == ({"code", "message", "field", "fields"} if field else {"code", "message"})
     assert error["code"] == code, error
     assert isinstance(error["message"], str) and error["message"].strip()
     if field:
         assert error["field"] == field
+        # `field` is the first of `fields`, which names every field and the rule it broke.
+        assert error["fields"][0]["field"] == field
+        for problem in error["fields"]:
+            assert set(problem) == {"field", "code", "message"}
+            assert problem["code"] and problem["message"].strip()
     assert str(run.error) == error["message"]
+    assert run.stderr == ""
     return error
 
 
@@ -544,6 +554,21 @@ def test_several_problems_at_once_are_one_validation_error(tenant, make_stack):
     error = assert_error(provision(*args, *RUNBOOK_ENV), "validation_failed", "template")
 
     assert "template:" in error["message"]
+    # Every field is listed with its rule, not only the first.
+    assert [(f["field"], f["code"]) for f in error["fields"]] == [
+        ("template", "unknown_template"),
+        ("domain.webui", "domain_taken"),
+    ]
+    nothing_created()
+
+
+@pytest.mark.django_db
+def test_several_malformed_flags_are_listed_together(tenant):
+    error = assert_error(
+        provision(*RUNBOOK_DEPLOY[:-1], "webui", "--env", ANTHROPIC_KEY), "bad_flag", "env"
+    )
+
+    assert [f["field"] for f in error["fields"]] == ["env", "domain"]
     nothing_created()
 
 
@@ -619,7 +644,13 @@ def test_rerunning_with_other_flags_does_not_resume(tenant, make_stack):
 # --- as a real process: exit codes, stdin -----------------------------------------------------
 
 
-def manage_provision(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):
+def manage_provision(
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    merge_stderr: bool = False,
+):
+    """`manage.py provision` as a process; `merge_stderr` captures as `2>&1` does."""
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -631,7 +662,8 @@ def manage_provision(*args: str, env: dict[str, str] | None = None, stdin: str |
         env=environment,
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         text=True,
         timeout=120,
     )
@@ -664,6 +696,62 @@ def test_a_mistyped_env_flag_does_not_print_the_secret(tenant):
 
     process_error(result, "bad_flag")
     assert ANTHROPIC_KEY not in result.stdout + result.stderr
+
+
+def two_bad_fields(make_stack) -> list[str]:
+    """A deploy with an unknown template and a domain another stack holds."""
+    make_stack(
+        "customer-999", "customer-999-main", status=StackStatus.RUNNING, domains={"webui": DOMAIN}
+    )
+    args = [*RUNBOOK_DEPLOY, *RUNBOOK_ENV]
+    args[args.index(TEMPLATE)] = "openclaw-agnet"
+    return args
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_bad_fields_print_one_json_object_naming_both_and_nothing_on_stderr(tenant, make_stack):
+    result = manage_provision(*two_bad_fields(make_stack))
+
+    error = process_error(result, "validation_failed")
+    assert [f["field"] for f in error["fields"]] == ["template", "domain.webui"]
+    assert error["field"] == "template"
+    assert result.stderr == ""  # not the CommandError line as well
+    assert_no_secret(result.stdout)
+    nothing_created()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verbose_adds_a_human_line_on_stderr(tenant, make_stack):
+    result = manage_provision(*two_bad_fields(make_stack), "--verbose")
+
+    error = process_error(result, "validation_failed")
+    assert [f["field"] for f in error["fields"]] == ["template", "domain.webui"]
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error [validation_failed]: template: Unknown template")
+    assert "domain.webui:" in line
+    assert_no_secret(result.stderr)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stdout_is_one_json_document_when_a_task_is_enqueued(tenant):
+    """django-q logs "Enqueued …" when the deploy is queued; even with stderr folded into
+    stdout (`2>&1`, as many scripts and CI steps capture) the output parses as one document."""
+    merged = manage_provision(*RUNBOOK_DEPLOY, *RUNBOOK_ENV, "--no-wait", merge_stderr=True)
+
+    assert merged.returncode == 0, merged.stdout
+    output = json.loads(merged.stdout)  # exactly one JSON document, nothing around it
+    operation = Operation.objects.get()
+    assert output["queued"] is True and output["operation_id"] == operation.pk
+    assert "Enqueued" not in merged.stdout
+    assert_no_secret(merged.stdout)
+
+    # The log line is real: --verbose lets it through, on stderr, never on stdout.
+    second = [*RUNBOOK_DEPLOY[:-1], "webui=second.customer123.com"]
+    second[second.index(STACK)] = "customer-123-second"
+    verbose = manage_provision(*second, *RUNBOOK_ENV, "--no-wait", "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    assert json.loads(verbose.stdout)["queued"] is True
+    assert "Enqueued" in verbose.stderr and "Enqueued" not in verbose.stdout
 
 
 @pytest.mark.django_db(transaction=True)

@@ -226,6 +226,7 @@ def test_the_command_prints_drift_and_exits_by_what_it_found(deployed, remote):
     report = json.loads(out.getvalue())
     assert report["ok"] is False and report["stacks_checked"] == 1
     assert [d["kind"] for d in report["drift"]] == ["missing_record"]
+    assert report["error"] == {"code": "drift", "message": "1 drift found (1 stack checked)."}
 
     out = io.StringIO()
     call_command("reconcile", "--repair", stdout=out)  # no SystemExit: in sync afterwards
@@ -245,3 +246,22 @@ def test_the_command_exits_2_when_it_cannot_compare(deployed, remote, settings):
         call_command("reconcile", stderr=err)
     assert exited.value.code == 2
     assert err.getvalue().startswith("Cannot compare: Coolify")
+
+
+def test_the_json_says_why_it_cannot_compare_once_on_stdout(deployed, remote, settings):
+    settings.COOLIFY_URL = "http://127.0.0.1:9"
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("reconcile", "--json", stdout=out, stderr=err)
+    assert exited.value.code == 2
+    report = json.loads(out.getvalue())
+    assert report["ok"] is False
+    assert report["error"]["code"] == "cannot_compare"
+    assert report["error"]["message"].startswith("Cannot compare: Coolify")
+    assert err.getvalue() == ""  # the human line is for --verbose
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command("reconcile", "--json", "--verbose", stdout=out, stderr=err)
+    assert json.loads(out.getvalue())["error"]["code"] == "cannot_compare"
+    assert err.getvalue().startswith("error [cannot_compare]: Cannot compare: Coolify")

@@ -1,5 +1,8 @@
 """Run cfadmin on one machine: web, a django-q2 worker, and — unless COOLIFY_URL/POCKETBASE_URL
 point elsewhere — the Coolify simulator and a local PocketBase. Ctrl-C stops everything started.
+
+Start-up ends with a box (cfadmin.management.startup_summary): the URL, the admin username, the
+command that sets or resets its password, and a just-generated password, shown that once.
 """
 
 from __future__ import annotations
@@ -11,14 +14,18 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from cfadmin.management.startup_summary import startup_summary
 from cfadmin.queued_once import AlreadyQueued
-from ops.health import request_health_run
+from ops.health import health_run_began_since, request_health_run
+
+SETTLE_SECONDS = 30.0  # at most this long between starting the children and the summary
 
 
 class Command(BaseCommand):
@@ -47,26 +54,52 @@ class Command(BaseCommand):
                 )
             # A first health-check round now, so the dashboard has something to show (a
             # request like any other: recorded, and not queued twice).
+            health_request = None
             with contextlib.suppress(AlreadyQueued):
-                request_health_run("runlocal")
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"cfadmin is up: http://{options['bind']}/admin/  (Ctrl-C stops everything)"
-                )
-            )
-            self.stdout.write(
-                f"  Coolify:    {child_env.get('COOLIFY_URL')}"
-                + ("  ← SIMULATOR, not a real Coolify" if not settings.COOLIFY_URL else "")
-            )
-            self.stdout.write(
-                f"  PocketBase: {child_env.get('POCKETBASE_URL')}"
-                + ("  (local, data in data/pocketbase)" if not settings.POCKETBASE_URL else "")
-            )
+                health_request = request_health_run("runlocal")
+            url = f"http://{options['bind']}/admin/"
+            # The summary comes last: after the server answers and the worker's first burst.
+            self.settle(url, health_request.occurred_at if health_request else None)
+            self.stdout.write(self.summary(url, child_env))
             self.watch()
         except KeyboardInterrupt:
             pass
         finally:
             self.shutdown()
+
+    def summary(self, url: str, child_env: dict[str, str]) -> str:
+        """The closing box: URL, login, how to (re)set the password, the services started."""
+        return startup_summary(
+            url,
+            [
+                f"Coolify:    {child_env.get('COOLIFY_URL')}"
+                + ("  ← SIMULATOR, not a real Coolify" if settings.COOLIFY_SIMULATED else ""),
+                f"PocketBase: {child_env.get('POCKETBASE_URL')}"
+                + ("  (local, data in data/pocketbase)" if settings.POCKETBASE_LOCAL else ""),
+            ],
+        )
+
+    def settle(self, url: str, health_requested_at: datetime | None) -> None:
+        """Wait (bounded) until the web server answers and the first health round is stored,
+        so their start-up lines print before the summary, not under it."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        serving = False
+        while time.monotonic() < deadline and not self._a_child_exited():
+            if not serving:
+                with contextlib.suppress(httpx.TransportError):
+                    serving = httpx.get(f"{url}login/", timeout=1).status_code < 500
+            if serving and (
+                health_requested_at is None or health_run_began_since(health_requested_at)
+            ):
+                break
+            time.sleep(0.2)
+        if not serving:
+            self.stderr.write(f"the web server has not answered on {url} yet")
+
+    def _a_child_exited(self) -> bool:
+        return any(
+            hasattr(process, "poll") and process.poll() is not None for _, process in self.started
+        )
 
     def _request_stop(self, *_: Any) -> None:
         self.stopping = True

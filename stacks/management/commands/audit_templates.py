@@ -1,18 +1,22 @@
-"""Audit the stack templates against the hardening rules; non-zero exit on any finding."""
+"""Audit the stack templates against the hardening rules; non-zero exit on any finding.
+
+`--json` prints one JSON document (cfadmin.management.json_output): the report by template, or
+`{"ok": false, "error": …}` when there is nothing to audit.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
-
+from cfadmin.management.json_output import CommandFailure, JsonCommand
 from stacks.catalog import TEMPLATES_DIR, template_names
 from stacks.compose import RULES, audit_report
 
 
-class Command(BaseCommand):
+class Command(JsonCommand):
+    json_always = False  # text unless --json
+
     help = (
         "Render each stack template for sample inputs and audit it against the hardening rules "
         f"({len(RULES)} rules). Exits non-zero when any template fails."
@@ -32,16 +36,18 @@ class Command(BaseCommand):
         folder: Path = options["templates_dir"]
         names = options["names"] or template_names(folder)
         if not names:
-            raise CommandError(f"no templates found in {folder}")
+            raise CommandFailure("no_templates", f"no templates found in {folder}", "templates_dir")
         report = audit_report(names, folder)
         self._print(report, as_json=options["json"])
         failed = [name for name, result in report.items() if not result["ok"]]
         if failed:
-            raise CommandError(f"hardening audit failed for: {', '.join(failed)}")
+            raise self.fail_reported(
+                "audit_failed", f"hardening audit failed for: {', '.join(failed)}"
+            )
 
     def _print(self, report: dict[str, dict[str, Any]], *, as_json: bool) -> None:
         if as_json:
-            self.stdout.write(json.dumps(report, indent=2))
+            self.write_json(report)
             return
         for name, result in report.items():
             if result["ok"]:

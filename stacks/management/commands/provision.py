@@ -1,24 +1,31 @@
 """`provision deploy|list|delete`: the runbook's `node index.js …`, with the same flags and JSON.
 
 Deploy and delete queue the same operations as the admin and wait for them (a qcluster worker
-runs them); `--no-wait` prints the operation id instead. Errors print
-`{"ok": false, "error": {"code", "message", "field"?}}` and exit non-zero. Secrets can come from
-`--env-file` (a file or `-` for stdin) so they stay out of shell history; they never appear in
-the output, not even in a dry-run.
+runs them); `--no-wait` prints the operation id instead. Errors print one JSON document,
+`{"ok": false, "error": {"code", "message", "field"?, "fields"?}}` (`fields`: every field and
+rule; cfadmin.management.json_output), and exit non-zero; `--verbose` adds a line on stderr.
+Secrets can come from `--env-file` (a file or `-` for stdin) so they stay out of shell history;
+they never appear in the output, not even in a dry-run.
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 from django.db import transaction
 
+from cfadmin.management.json_output import (
+    CommandFailure,
+    FieldProblem,
+    JsonArgumentParser,
+    JsonCommand,
+    add_verbose_flag,
+)
 from stacks.choices import OperationKind, OperationStatus
 from stacks.models import Operation, Stack
 from stacks.plan import DeployRequest, build_deploy_plan
@@ -34,36 +41,8 @@ from tenants.models import Tenant
 WORKER_HINT_AFTER = 15.0  # seconds queued before we say a worker may be missing
 
 
-class ProvisionError(Exception):
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-
-    def as_json(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.field:
-            error["field"] = self.field
-        return {"ok": False, "error": error}
-
-
-class JsonArgumentParser(CommandParser):
-    """Bad flags become the JSON error shape, not argparse's usage text."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse quotes what it did not understand, which may be a secret: keep it out.
-        prefix = "unrecognized arguments:"
-        if message.startswith(prefix):
-            words = message[len(prefix) :].split()
-            options = [word for word in words if word.startswith("-")]
-            hidden = len(words) - len(options)
-            message = (
-                f"{prefix} {' '.join(options)}".rstrip()
-                + (f" and {hidden} value(s) not shown (they may hold secrets)" if hidden else "")
-                + "; see `manage.py provision --help`"
-            )
-        raise ProvisionError("bad_flag", message)
+class ProvisionError(CommandFailure):
+    """A provision failure: `{"ok": false, "error": {...}}` on stdout (see json_output)."""
 
 
 def key_value(text: str, *, flag: str) -> tuple[str, str]:
@@ -78,19 +57,15 @@ def key_value(text: str, *, flag: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-class Command(BaseCommand):
+class Command(JsonCommand):
     help = "Deploy, list and delete agent stacks (the runbook's provisioner), printing JSON."
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.error = JsonArgumentParser.error.__get__(parser)  # type: ignore[method-assign]
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         commands = parser.add_subparsers(
             dest="action", required=True, parser_class=JsonArgumentParser
         )
         deploy = commands.add_parser("deploy", help="deploy a new stack from a template")
+        add_verbose_flag(deploy)
         deploy.add_argument("--tenant", required=True)
         deploy.add_argument("--project-name", required=True)
         deploy.add_argument("--template", required=True)
@@ -106,8 +81,10 @@ class Command(BaseCommand):
             "--timeout", type=float, default=None, help="seconds to wait for the operation"
         )
         listing = commands.add_parser("list", help="list a tenant's stacks")
+        add_verbose_flag(listing)
         listing.add_argument("--tenant", required=True)
         delete = commands.add_parser("delete", help="delete a stack: containers, volumes, data")
+        add_verbose_flag(delete)
         delete.add_argument("--tenant", required=True)
         delete.add_argument("--stack-name", required=True)
         delete.add_argument(
@@ -116,29 +93,16 @@ class Command(BaseCommand):
         delete.add_argument("--no-wait", action="store_true")
         delete.add_argument("--timeout", type=float, default=None)
 
-    def run_from_argv(self, argv: list[str]) -> None:
-        try:
-            super().run_from_argv(argv)
-        except ProvisionError as error:  # raised while parsing flags, before execute()
-            self.stdout.write(json.dumps(error.as_json(), indent=2))
-            sys.exit(1)
-
-    def execute(self, *args: Any, **options: Any) -> Any:
-        try:
-            return super().execute(*args, **options)
-        except ProvisionError as error:
-            self._fail(error)
-
-    def _fail(self, error: ProvisionError) -> None:
-        self.stdout.write(json.dumps(error.as_json(), indent=2))
-        raise CommandError(error.message, returncode=1)
-
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         result = getattr(self, f"do_{action}")(options)
-        self.stdout.write(json.dumps(result, indent=2))
-        if not result.get("ok", True):
-            raise CommandError(result["error"]["message"], returncode=1)
+        self.write_json(result)
+        if result.get("ok") is False:  # an operation's own failure shape: already printed
+            error = result.get("error") if isinstance(result.get("error"), dict) else {}
+            raise self.fail_reported(
+                error.get("code", "operation_failed"),
+                error.get("message", "The operation reported a failure."),
+            )
 
     @property
     def actor(self) -> str:
@@ -150,10 +114,19 @@ class Command(BaseCommand):
         env: dict[str, str] = {}
         if options["env_file"]:
             env.update(self._read_env_file(options["env_file"]))
-        for item in options["env"]:
-            key, value = key_value(item, flag="--env")
-            env[key] = value
-        domains = [key_value(item, flag="--domain") for item in options["domain"]]
+        # Every malformed --env/--domain at once, not just the first.
+        problems: list[FieldProblem] = []
+        pairs: dict[str, list[tuple[str, str]]] = {"--env": [], "--domain": []}
+        for flag, option in (("--env", "env"), ("--domain", "domain")):
+            for item in options[option]:
+                try:
+                    pairs[flag].append(key_value(item, flag=flag))
+                except ProvisionError as bad:
+                    problems.extend(bad.fields)
+        if problems:
+            raise ProvisionError.from_field_errors([p.as_dict() for p in problems], code="bad_flag")
+        env.update(pairs["--env"])
+        domains = pairs["--domain"]
         request = DeployRequest(
             tenant=options["tenant"],
             project_name=options["project_name"],
@@ -166,13 +139,13 @@ class Command(BaseCommand):
         if options["dry_run"]:
             plan = build_deploy_plan(request)
             if not plan["ok"]:
-                raise self._validation_error(plan["errors"])
+                raise ProvisionError.from_field_errors(plan["errors"])
             return {"ok": True, "dry_run": True, "plan": plan}
         try:
             with transaction.atomic():
                 operation = deploy_stack(request, actor=self.actor)
         except DeployRefused as refused:
-            raise self._validation_error([e.as_dict() for e in refused.errors]) from None
+            raise ProvisionError.from_field_errors([e.as_dict() for e in refused.errors]) from None
         except OperationRefused as refused:
             raise ProvisionError(refused.code, refused.message, "stack_name") from None
         return self._finish(operation, options)
@@ -196,14 +169,6 @@ class Command(BaseCommand):
                 )
             values[key.strip()] = value
         return values
-
-    @staticmethod
-    def _validation_error(errors: list[dict[str, str]]) -> ProvisionError:
-        first = errors[0]
-        if len(errors) == 1:
-            return ProvisionError(first["code"], first["message"], first["field"])
-        message = "; ".join(f"{e['field']}: {e['message'].rstrip('.')}" for e in errors) + "."
-        return ProvisionError("validation_failed", message, first["field"])
 
     # --- list ---------------------------------------------------------------------------------
 

@@ -1,21 +1,32 @@
 """`python manage.py reconcile`: compare cfadmin with Coolify and PocketBase, print the drift.
 
-Exit status: 0 in sync, 1 drift found (or left after repairs), 2 the comparison failed.
+Exit status: 0 in sync, 1 drift found (or left after repairs), 2 the comparison failed. With
+`--json`, stdout is one JSON document (cfadmin.management.json_output) whose `error` is
+`{"code", "message"}` or null; `--verbose` adds a human line on stderr.
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from cfadmin.management.json_output import JsonCommand
 from stacks import reconcile
 
+CANNOT_COMPARE = "cannot_compare"
+DRIFT = "drift"
 
-class Command(BaseCommand):
+
+def checked(run: Any) -> str:
+    return f"{run.stacks_checked} stack{'' if run.stacks_checked == 1 else 's'} checked"
+
+
+class Command(JsonCommand):
+    json_always = False  # text unless --json
+
     help = (
         "Compare cfadmin's stacks with Coolify's services and PocketBase's agent_stacks records "
         "and print the drift. --repair writes records and marks stacks whose service is gone; "
@@ -59,18 +70,18 @@ class Command(BaseCommand):
 
     def report(self, run: Any, applied: list[dict[str, str]], *, as_json: bool) -> None:
         if as_json:
-            self.stdout.write(
-                json.dumps(
-                    {
-                        "ok": not run.error and not run.drift,
-                        "error": run.error or None,
-                        "stacks_checked": run.stacks_checked,
-                        "drift": run.drift,
-                        "repairs": applied,
-                    },
-                    indent=2,
-                )
+            error = self.json_error(run)
+            self.write_json(
+                {
+                    "ok": error is None,
+                    "error": error,
+                    "stacks_checked": run.stacks_checked,
+                    "drift": run.drift,
+                    "repairs": applied,
+                }
             )
+            if error:
+                self.explain(error["code"], error["message"])
             return
         for item in applied:
             outcome = item.get("result") or f"not repaired: {item['error']}"
@@ -78,14 +89,21 @@ class Command(BaseCommand):
         if run.error:
             self.stderr.write(f"Cannot compare: {run.error}")
             return
-        checked = f"{run.stacks_checked} stack{'' if run.stacks_checked == 1 else 's'} checked"
         if not run.drift:
-            self.stdout.write(f"In sync: {checked}, no drift.")
+            self.stdout.write(f"In sync: {checked(run)}, no drift.")
             return
-        self.stdout.write(f"{len(run.drift)} drift found ({checked}):")
+        self.stdout.write(f"{len(run.drift)} drift found ({checked(run)}):")
         for drift in run.drift:
             repairs = ", ".join(drift["repairs"]) or "none (see message)"
             self.stdout.write(
                 f"  {drift['kind']:<16} {drift['tenant']}/{drift['stack_name']}: "
                 f"{drift['message']}  [repair: {repairs}]"
             )
+
+    @staticmethod
+    def json_error(run: Any) -> dict[str, str] | None:
+        if run.error:
+            return {"code": CANNOT_COMPARE, "message": f"Cannot compare: {run.error}"}
+        if run.drift:
+            return {"code": DRIFT, "message": f"{len(run.drift)} drift found ({checked(run)})."}
+        return None
