@@ -36,11 +36,13 @@ test: lint chromium
 	$(BIN)/pytest
 
 ## bench: provisioning overhead, scaling with workers, throughput under Coolify's rate limit;
-## then reconcile's time, queries and memory at 100 / 1,000 / 5,000 stacks; then bench-admin
+## then reconcile's time, queries and memory at 100 / 1,000 / 5,000 stacks; then bench-admin;
+## then the global search's time per kind of query at 10,000 stacks (bench/search.py)
 bench: venv
 	$(BIN)/python bench/provisioning.py
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/admin.py
+	$(BIN)/python bench/search.py
 
 bench-reconcile: venv
 	$(BIN)/python bench/reconcile.py

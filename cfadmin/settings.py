@@ -357,6 +357,16 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(str(error)) from None
 
+# --- Global search (the admin header's box, cfadmin/global_search.py) -------------------------
+# Each app's provider of one kind of result, in the order the results page shows them.
+GLOBAL_SEARCH_PROVIDERS: list[str] = [
+    "tenants.search.find",
+    "stacks.search_providers.find_stacks",
+    "ops.search_providers.find_incidents",
+    "stacks.search_providers.find_operations",
+    "cfadmin.user_search.find_users",
+]
+
 # --- Local run (`make run`) ------------------------------------------------------------------
 CFADMIN_ADMIN_USERNAME: str = env.str("CFADMIN_ADMIN_USERNAME", default="admin")
 CFADMIN_ADMIN_PASSWORD: str = env.str("CFADMIN_ADMIN_PASSWORD", default="")

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+from cfadmin.global_search import search_view
 from cfadmin.security import mfa_views
 
 urlpatterns = [
@@ -9,5 +10,8 @@ urlpatterns = [
     # Before the admin's own URLs, which would otherwise answer 404 for them.
     path("admin/mfa/enrol/", mfa_views.enrol, name="cfadmin_mfa_enrol"),
     path("admin/mfa/verify/", mfa_views.verify, name="cfadmin_mfa_verify"),
+    path("admin/search/", admin.site.admin_view(search_view), name="cfadmin_global_search"),
     path("admin/", admin.site.urls),
 ]
+
+handler403 = "cfadmin.permission_denied.handler403"
