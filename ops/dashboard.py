@@ -12,10 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from django.conf import settings
-from django.db.models import (
-    Q,
-    Subquery,
-)
+from django.db.models import F, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
@@ -34,7 +31,8 @@ from ops.models import (
     uptimes,
 )
 from ops.sparkline import SPARKLINE_POINTS, sparkline
-from stacks.models import ReconcileRun
+from stacks.choices import IN_FLIGHT_OPERATION_STATUSES
+from stacks.models import Operation, ReconcileRun
 from stacks.remote import outbox as pocketbase_outbox
 
 UPTIME_WINDOWS = {
@@ -48,6 +46,10 @@ RESULT_FIELDS = ("id", "check_name", "status", "critical", "message", "latency_m
 FAILED_STATUSES = [status for status in CheckStatus if status != CheckStatus.OK]
 RECENT_ENDED_OUTAGES = 10
 OPEN_RUNS_SHOWN = 20
+# Queued and running operations (at most one per stack), and the latest finished ones: what a
+# deploy looks like from the dashboard while it runs and just after.
+IN_FLIGHT_OPERATIONS_SHOWN = 20
+FINISHED_OPERATIONS_SHOWN = 5
 
 
 @dataclass
@@ -79,6 +81,15 @@ class DashboardData:
     contacts: list[EscalationContact]
     procedures: list[Procedure]
     open_runs: list[ChecklistRun]
+    operations: list[Operation] = field(default_factory=list)  # in flight first
+
+    @property
+    def operations_in_flight(self) -> list[Operation]:
+        return [operation for operation in self.operations if operation.is_in_flight]
+
+    @property
+    def operations_finished(self) -> list[Operation]:
+        return [operation for operation in self.operations if not operation.is_in_flight]
 
     def as_context(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -134,14 +145,42 @@ def latest_reconcile() -> ReconcileRun | None:
 
 
 def outages_shown() -> list[Outage]:
-    """Open outages and the latest ended ones, with their incidents, in two queries."""
+    """Open outages and the latest ended ones, each with `linked_incidents` (number and title
+    only), in one query: a row per outage and linked incident (a LEFT JOIN), folded here."""
     latest_ended = Outage.objects.filter(ended_at__isnull=False).order_by("-started_at")
-    shown = Outage.objects.filter(
+    rows = Outage.objects.filter(
         Q(ended_at__isnull=True)
         | Q(pk__in=Subquery(latest_ended.values("pk")[:RECENT_ENDED_OUTAGES]))
-    ).prefetch_related("incidents")
+    ).annotate(incident_pk=F("incidents__pk"), incident_title=F("incidents__title"))
+    shown: dict[int, Outage] = {}
+    for row in rows:
+        outage = shown.setdefault(row.pk, row)
+        if outage is row:
+            outage.linked_incidents = []
+        if row.incident_pk is not None:
+            outage.linked_incidents.append(Incident(pk=row.incident_pk, title=row.incident_title))
+    for outage in shown.values():
+        outage.linked_incidents.sort(key=lambda incident: incident.pk)
     # Open ones first, then ended ones, each newest first (as before).
-    return sorted(shown, key=lambda o: (o.ended_at is not None, -o.started_at.timestamp()))
+    return sorted(shown.values(), key=lambda o: (o.ended_at is not None, -o.started_at.timestamp()))
+
+
+def operations_shown() -> list[Operation]:
+    """The newest queued/running operations and the latest finished ones, in one query (two
+    bounded index reads joined by OR): in-flight first, each part newest first. The JSON
+    parameters and result are not read."""
+    newest = Operation.objects.order_by("-requested_at", "-id").values("pk")
+    in_flight = newest.filter(status__in=IN_FLIGHT_OPERATION_STATUSES)
+    finished = newest.exclude(status__in=IN_FLIGHT_OPERATION_STATUSES)
+    shown = (
+        Operation.objects.filter(
+            Q(pk__in=Subquery(in_flight[:IN_FLIGHT_OPERATIONS_SHOWN]))
+            | Q(pk__in=Subquery(finished[:FINISHED_OPERATIONS_SHOWN]))
+        )
+        .select_related("stack__tenant")
+        .defer("parameters", "result", "stack__status_detail", "stack__tenant__notes")
+    )
+    return sorted(shown, key=lambda o: (not o.is_in_flight, -o.requested_at.timestamp(), -o.pk))
 
 
 def dashboard_data() -> DashboardData:
@@ -166,6 +205,7 @@ def dashboard_data() -> DashboardData:
                 "procedure", "stack__tenant", "tenant"
             )[:OPEN_RUNS_SHOWN]
         ),
+        operations=operations_shown(),
     )
 
 

@@ -8,11 +8,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, Q, QuerySet, Value, When
 
 from ops import checklists, incidents
-from ops.models import URGENT_CATEGORIES, ChecklistRun, EscalationContact, Incident, Procedure
+from ops.models import (
+    URGENT_CATEGORIES,
+    ChecklistRun,
+    EscalationContact,
+    Incident,
+    IncidentStatus,
+    Procedure,
+)
 from ops.permissions import ADD_CHECKLISTRUN, CHANGE_INCIDENT
 
 # Every action changes the incident; this is also the permission to see the action forms.
@@ -91,3 +100,80 @@ def procedures_offered() -> QuerySet[Procedure]:
         "category",
         "title",
     )
+
+
+# --- what the incident page shows of them ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionForm:
+    """One form on an incident's page: its template (admin/ops/incident/action_<key>.html),
+    the legend it is labelled with and a line saying when to use it."""
+
+    key: str
+    legend: str
+    help: str
+
+
+@dataclass(frozen=True)
+class ActionGroup:
+    """Forms that do the same kind of thing, under one heading."""
+
+    heading: str
+    forms: tuple[ActionForm, ...]
+
+
+STATUS_FORM = ActionForm(
+    "status",
+    "Change status",
+    "Acknowledge when you start on it (that is the response); mitigated when customers are "
+    "no longer affected.",
+)
+RESOLVE_FORM = ActionForm("resolve", "Resolve", "When it is fixed: say what fixed it.")
+REOPEN_FORM = ActionForm("status", "Reopen", "If it came back: say why.")
+NOTE_FORM = ActionForm("note", "Add to the timeline", "What you did or saw, as it happens.")
+ESCALATE_FORM = ActionForm(
+    "escalate", "Record an escalation", "Whom you escalated to and how (called, paged…)."
+)
+CHECKLIST_FORM = ActionForm(
+    "checklist", "Run a runbook procedure", "Starts a checklist run inside this incident."
+)
+
+
+def action_groups(incident: Incident, *, can_start_runs: bool) -> list[ActionGroup]:
+    """The forms an incident's page offers, grouped by what they do: respond (the status),
+    record (timeline, escalation), run the runbook. Only the forms that can do something now."""
+    respond: list[ActionForm] = []
+    if any(incident.can_become(status) for status in STATUS_BUTTONS):
+        respond.append(REOPEN_FORM if incident.is_resolved else STATUS_FORM)
+    if incident.can_become(IncidentStatus.RESOLVED):
+        respond.append(RESOLVE_FORM)
+    groups = [
+        ActionGroup("Respond", tuple(respond)),
+        ActionGroup("Record", (NOTE_FORM, ESCALATE_FORM)),
+        ActionGroup("Runbook", (CHECKLIST_FORM,) if can_start_runs else ()),
+    ]
+    return [group for group in groups if group.forms]
+
+
+# The status buttons of the "Change status" form, in order, with their labels (offered where
+# the move is allowed); resolving has its own form, as it needs a resolution.
+STATUS_BUTTONS = {
+    IncidentStatus.ACKNOWLEDGED: "Acknowledge",
+    IncidentStatus.MITIGATED: "Mark mitigated",
+    IncidentStatus.OPEN: "Reopen",
+}
+
+
+def owner_choices() -> QuerySet[Any]:
+    """Who may own an incident: active staff who may work incidents (support and up, through
+    their role or a permission of their own) and superusers; never a viewer."""
+    app_label, codename = WORK_INCIDENT.split(".")
+    work = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    users = get_user_model().objects
+    may_work = Q(is_superuser=True) | Q(
+        pk__in=users.filter(Q(groups__permissions__in=work) | Q(user_permissions__in=work)).values(
+            "pk"
+        )
+    )
+    return users.filter(may_work, is_staff=True, is_active=True).order_by("username")

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from cfadmin.admin import LeanListMixin
@@ -20,6 +21,7 @@ from ops import checklists
 from ops.models import ChecklistItem, ChecklistRun, EscalationContact, ItemState
 from ops.permissions import CHANGE_CHECKLISTITEM, may
 from ops.probes import request_probes
+from ops.run_origin import opening_operation
 
 
 @admin.register(ChecklistRun)
@@ -79,7 +81,14 @@ class ChecklistRunAdmin(LeanListMixin, admin.ModelAdmin):
 
     @admin.display(description="for")
     def subject(self, obj: ChecklistRun) -> str:
-        return str(obj.stack or obj.tenant or "—")
+        """The run's stack or tenant, linked to its page."""
+        if obj.stack_id:
+            url = reverse("admin:stacks_stack_change", args=[obj.stack_id])
+            return format_html('<a href="{}">{}</a>', url, obj.stack)
+        if obj.tenant_id:
+            url = reverse("admin:tenants_tenant_change", args=[obj.tenant_id])
+            return format_html('<a href="{}">{}</a>', url, obj.tenant)
+        return "—"
 
     @admin.display(description="progress")
     def progress_display(self, obj: ChecklistRun) -> str:
@@ -126,8 +135,11 @@ class ChecklistRunAdmin(LeanListMixin, admin.ModelAdmin):
             "can_tick": may(request.user, CHANGE_CHECKLISTITEM) and not run.is_completed,
             "states": ItemState,
             "contacts": EscalationContact.objects.all(),
+            "opened_by": opening_operation(run),
         }
-        return TemplateResponse(request, "admin/ops/checklistrun/run.html", context)
+        # A live region's poll (htmx) gets only the region: no messages consumed, no page.
+        template = "run_live.html" if request.htmx else "run.html"
+        return TemplateResponse(request, f"admin/ops/checklistrun/{template}", context)
 
     def settle_view(self, request: HttpRequest, object_id: str, item_id: int) -> HttpResponse:
         if not may(request.user, CHANGE_CHECKLISTITEM):
@@ -162,6 +174,8 @@ class ChecklistRunAdmin(LeanListMixin, admin.ModelAdmin):
             self.message_user(request, already.message, messages.WARNING)
         else:
             self.message_user(
-                request, "Automatic checks queued; reload in a moment.", messages.SUCCESS
+                request,
+                "Automatic checks queued; their results appear here by themselves.",
+                messages.SUCCESS,
             )
         return HttpResponseRedirect(reverse("admin:ops_checklistrun_change", args=[run.pk]))

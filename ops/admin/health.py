@@ -16,7 +16,7 @@ from cfadmin.admin import ReadOnlyAdmin
 from cfadmin.paginators import EstimatedCountPaginator
 from cfadmin.queued_once import AlreadyQueued
 from ops.admin.badges import annotate_badges, check_badge
-from ops.dashboard import recent_dashboard_data
+from ops.dashboard import IN_FLIGHT_OPERATIONS_SHOWN, recent_dashboard_data
 from ops.health import request_health_run
 from ops.health_search import check_names, search_results
 from ops.models import HealthCheckResult, HttpsDomainChange, HttpsDomainState
@@ -84,6 +84,9 @@ class HealthCheckResultAdmin(ReadOnlyAdmin):
             **data.as_context(),
             "opts": self.opts,
             "title": "Operations dashboard",
+            "operations_in_flight": data.operations_in_flight,
+            "operations_finished": data.operations_finished,
+            "in_flight_shown": IN_FLIGHT_OPERATIONS_SHOWN,
             "can_open_incidents": may(request.user, ADD_INCIDENT),
             "can_run": may(request.user, RUN_HEALTHCHECK),
             "can_start_runs": may(request.user, ADD_CHECKLISTRUN),
@@ -95,7 +98,9 @@ class HealthCheckResultAdmin(ReadOnlyAdmin):
                 else ""
             ),
         }
-        return TemplateResponse(request, "admin/ops/dashboard.html", context)
+        # A live region's poll (htmx) gets only the region: no messages consumed, no page.
+        template = "admin/ops/dashboard_live.html" if request.htmx else "admin/ops/dashboard.html"
+        return TemplateResponse(request, template, context)
 
     def run_now_view(self, request: HttpRequest) -> HttpResponse:
         if not may(request.user, RUN_HEALTHCHECK):
@@ -106,7 +111,9 @@ class HealthCheckResultAdmin(ReadOnlyAdmin):
             self.message_user(request, already.message, messages.WARNING)
         else:
             self.message_user(
-                request, "Health checks queued; results appear here in a moment.", messages.SUCCESS
+                request,
+                "Health checks queued; the dashboard updates by itself as their results arrive.",
+                messages.SUCCESS,
             )
         return HttpResponseRedirect(reverse("admin:ops_dashboard"))
 

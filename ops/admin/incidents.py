@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, Prefetch, Value, When, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from cfadmin.admin import (
@@ -28,12 +30,6 @@ from stacks.models import Stack
 from tenants.models import Tenant
 
 INCIDENT_FORM_FIELDS = ("title", "severity", "escalation", "owner", "summary")
-# Button labels for moving an incident to a status (offered where the move is allowed).
-TRANSITION_LABELS = {
-    IncidentStatus.ACKNOWLEDGED: "Acknowledge",
-    IncidentStatus.MITIGATED: "Mark mitigated",
-    IncidentStatus.OPEN: "Reopen",
-}
 # What the list's "affects" column names before "…", and what an incident's page shows of its
 # unbounded children: the latest timeline events (all on request) and checklist runs (the rest
 # in the runs list, filtered to the incident).
@@ -114,11 +110,11 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
 
     @admin.display(description="affects")
     def affected(self, obj: Incident) -> str:
-        names = [str(stack) for stack in obj.affected_stacks] or [
-            tenant.slug for tenant in obj.affected_tenants
-        ]
-        shown = names[:AFFECTED_SHOWN]
-        return ", ".join(shown) + (" …" if len(names) > len(shown) else "")
+        """Its first stacks (or, when none, tenants), each a link to its page."""
+        links = affected_links(obj.affected_stacks, []) or affected_links([], obj.affected_tenants)
+        shown = links[:AFFECTED_SHOWN]
+        more = " …" if len(links) > len(shown) else ""
+        return format_html("{}{}", format_html_join(", ", '<a href="{}">{}</a>', shown), more)
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related(*self.list_select_related)
@@ -154,7 +150,7 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "owner":
-            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
+            kwargs["queryset"] = incident_actions.owner_choices()  # support and up
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
@@ -243,6 +239,51 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
             self.message_user(request, outcome.message, messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:ops_incident_change", args=[incident.pk]))
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if request.htmx and request.method == "GET":
+            # A live region's poll: only the read-only parts (status, timeline, runs), never the
+            # forms, whatever the person is typing in them; no messages consumed.
+            incident = (
+                self.get_queryset(request).filter(pk=object_id).first()
+                if object_id.isdigit()
+                else None
+            )
+            if incident is None or not self.has_view_permission(request, incident):
+                raise Http404
+            context = {"incident": incident, **self.live_context(request, incident)}
+            return TemplateResponse(request, "admin/ops/incident/live.html", context)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def live_context(self, request: HttpRequest, incident: Incident) -> dict[str, Any]:
+        """What the page's live regions show: status, response, links, timeline, runs."""
+        # The change page has every link loaded already (get_object, for the form); a poll
+        # reads the first few.
+        loaded = getattr(incident, "_prefetched_objects_cache", {})
+        stacks = (
+            incident.stacks.all()
+            if "stacks" in loaded
+            else incident.stacks.select_related("tenant")
+        )
+        stacks = list(stacks[: AFFECTED_SHOWN + 1])
+        tenants = list(incident.tenants.all()[: AFFECTED_SHOWN + 1])
+        # The summary polls with the status the page's forms were made for: when it moved on
+        # (someone else acknowledged), it says so and offers a reload for the right actions.
+        seen = (request.htmx and request.GET.get("seen")) or incident.status
+        return {
+            "summary_url": reverse("admin:ops_incident_change", args=[incident.pk])
+            + "?"
+            + urlencode({"seen": seen}),
+            "status_moved_on": seen != incident.status,
+            "severity": severity_badge(incident),
+            "response": response_badge(incident),
+            "affected_stacks": affected_links(stacks[:AFFECTED_SHOWN], []),
+            "affected_tenants": affected_links([], tenants[:AFFECTED_SHOWN]),
+            "affected_cut": len(stacks) > AFFECTED_SHOWN or len(tenants) > AFFECTED_SHOWN,
+            **self.bounded_children(request, incident),
+        }
+
     def render_change_form(
         self, request: HttpRequest, context: dict, *args: Any, **kwargs: Any
     ) -> Any:
@@ -251,19 +292,19 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
             for name in self.autocomplete_fields:
                 prefill_autocomplete(context["adminform"].form, name, getattr(incident, name).all())
             can_work = may(request.user, incident_actions.WORK_INCIDENT)
+            can_start_runs = can_work and may(request.user, ADD_CHECKLISTRUN)
             context.update(
                 incident=incident,
-                severity=severity_badge(incident),
-                response=response_badge(incident),
-                **self.bounded_children(request, incident),
+                **self.live_context(request, incident),
                 can_work=can_work,
-                can_start_runs=can_work and may(request.user, ADD_CHECKLISTRUN),
+                action_groups=incident_actions.action_groups(
+                    incident, can_start_runs=can_start_runs
+                ),
                 transitions=[
                     (status, label)
-                    for status, label in TRANSITION_LABELS.items()
+                    for status, label in incident_actions.STATUS_BUTTONS.items()
                     if incident.can_become(status)
                 ],
-                can_resolve=incident.can_become(IncidentStatus.RESOLVED),
                 resolved_status=IncidentStatus.RESOLVED,
                 contacts=EscalationContact.objects.all(),
                 procedures=incident_actions.procedures_offered(),
@@ -290,3 +331,14 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
             "runs_url": reverse("admin:ops_checklistrun_changelist")
             + f"?incident__id__exact={incident.pk}",
         }
+
+
+def affected_links(stacks: Any, tenants: Any) -> list[tuple[str, str]]:
+    """(url, label) of each stack's, then each tenant's, admin page."""
+    return [
+        *((reverse("admin:stacks_stack_change", args=[stack.pk]), str(stack)) for stack in stacks),
+        *(
+            (reverse("admin:tenants_tenant_change", args=[tenant.pk]), tenant.slug)
+            for tenant in tenants
+        ),
+    ]

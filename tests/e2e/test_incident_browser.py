@@ -159,7 +159,7 @@ def test_support_works_an_outage_incident_to_resolution(
     expect(page.locator("#cf-incident-status")).to_have_text("Acknowledged")
     page.screenshot(path=INCIDENT_SHOT, full_page=True)
 
-    page.locator("#cf-incident-resolve-form input[name=resolution]").fill(
+    page.locator("#cf-incident-resolve-form [name=resolution]").fill(
         "Coolify restarted after the host ran out of memory"
     )
     page.get_by_role("button", name="Resolve").click()

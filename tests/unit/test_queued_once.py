@@ -92,7 +92,9 @@ def test_a_second_health_run_while_one_is_queued_is_refused(as_user, support, qu
     second = client.post(RUN_HEALTH, follow=True)
 
     assert queued == [("ops.tasks.run_health_checks_task",)]
-    assert messages_of(first) == ["Health checks queued; results appear here in a moment."]
+    assert messages_of(first) == [
+        "Health checks queued; the dashboard updates by itself as their results arrive."
+    ]
     [refusal] = messages_of(second)
     match = ALREADY.match(refusal)
     assert match and match["label"] == "Health checks" and match["by"] == "support", refusal
@@ -124,7 +126,9 @@ def test_a_run_that_began_after_the_request_ends_it(as_user, support, queued):
 
     again = client.post(RUN_HEALTH, follow=True)
 
-    assert messages_of(again) == ["Health checks queued; results appear here in a moment."]
+    assert messages_of(again) == [
+        "Health checks queued; the dashboard updates by itself as their results arrive."
+    ]
     assert len(queued) == 2
 
 
@@ -235,7 +239,9 @@ def test_a_click_on_run_automatic_checks_while_one_is_queued_is_refused(
 
     tasks.run_checklist_probes_task(run.pk)  # the worker takes the start's task
     again = client.post(probe_url(run), follow=True)
-    assert messages_of(again) == ["Automatic checks queued; reload in a moment."]
+    assert messages_of(again) == [
+        "Automatic checks queued; their results appear here by themselves."
+    ]
     assert len(queued) == 2
 
 
@@ -257,7 +263,9 @@ def test_checks_asked_for_twice_are_queued_once_until_they_have_run(
     assert tasks.run_checklist_probes_task(run.pk) == 3  # the worker runs them
 
     again = client.post(probe_url(run), follow=True)
-    assert messages_of(again) == ["Automatic checks queued; reload in a moment."]
+    assert messages_of(again) == [
+        "Automatic checks queued; their results appear here by themselves."
+    ]
     assert len(queued) == 2
     ran = AuditEvent.objects.get(action=AuditAction.OPERATION_RESULT)
     assert (ran.message, ran.target_id, ran.actor_repr) == (

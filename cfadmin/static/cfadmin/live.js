@@ -2,8 +2,8 @@
 // honest and cheap. A static file, as the Content-Security-Policy allows no inline script and
 // htmx runs with allowEval off (so no `every 5s [filter]` expressions).
 // - A hidden tab polls nothing; it refreshes once when it is shown again.
-// - A region the person is working in (a checked box, a focused field, an open <details>
-//   marked data-cf-keep-open) is not replaced under their hands.
+// - A region the person is working in (a checked box, a focused field, a field typed in and
+//   left, an open <details> marked data-cf-keep-open) is not replaced under their hands.
 // - A poll answered by a redirect (logged out, second factor needed) or an error reloads the
 //   page once so it can say why, instead of swapping a login form into the region.
 // - "updated N s ago" counts from the last successful swap.
@@ -11,13 +11,31 @@
   "use strict";
   var LIVE = ".cf-live";
 
+  function changed(field) {
+    if (field.type === "hidden" || field.type === "submit" || field.type === "button") {
+      return false;
+    }
+    if (field.tagName === "SELECT") {
+      return Array.prototype.some.call(field.options, function (option) {
+        return option.selected !== option.defaultSelected;
+      });
+    }
+    if (field.type === "checkbox" || field.type === "radio") {
+      return field.checked !== field.defaultChecked;
+    }
+    return field.value !== field.defaultValue;
+  }
+
+  // In use: a field has focus, or was typed in and left (its value differs from the page's),
+  // a box is checked (a list's selection), or a <details data-cf-keep-open> is open.
   function busy(region) {
     if (region.querySelector("input[type=checkbox]:checked")) { return true; }
+    if (region.querySelector("details[data-cf-keep-open][open]")) { return true; }
     var active = document.activeElement;
     if (active && region.contains(active) && active.matches("input, select, textarea")) {
       return true;
     }
-    return false;
+    return Array.prototype.some.call(region.querySelectorAll("input, textarea, select"), changed);
   }
 
   function stamp(root) {
