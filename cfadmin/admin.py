@@ -14,14 +14,15 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import HttpRequest
+from django.utils.html import format_html
 from django_otp.plugins.otp_static.admin import StaticDeviceAdmin  # noqa: F401  (registers it)
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin  # noqa: F401  (registers it)
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cfadmin import audit, audit_search
+from cfadmin import audit, audit_links, audit_search, internals, role_forms, roles
 from cfadmin.list_filters import RecentDateFilter, kept_params
 from cfadmin.models import AuditAction, AuditEvent
 from cfadmin.paginators import EstimatedCountPaginator
@@ -287,9 +288,9 @@ class AuditEventAdmin(LeanListMixin, ReadOnlyAdmin):
         "occurred_at",
         "actor_repr",
         "action",
-        "target_repr",
-        "tenant_slug",
-        "stack_name",
+        "target_column",
+        "tenant_column",
+        "stack_column",
         "message",
         "address",
     )
@@ -319,21 +320,122 @@ class AuditEventAdmin(LeanListMixin, ReadOnlyAdmin):
             return queryset, False
         return queryset.search(search_term), False  # no join: never duplicates
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        changelist = super().get_changelist(request, **kwargs)
+        site = self.admin_site
+
+        class LinkedChangeList(changelist):
+            """Each event of the page learns its target's URL (cfadmin.audit_links) and the
+            trail's URLs filtered to its tenant and to its stack."""
+
+            def get_results(self, request: HttpRequest) -> None:
+                super().get_results(request)
+                events = list(self.result_list)
+                targets = audit_links.target_urls(events, request, site)
+                for event in events:
+                    event.target_url = targets.get(event.pk, "")
+                    event.tenant_filter_url = self.get_query_string(
+                        {AuditTenantFilter.parameter_name: event.tenant_slug}, ["p"]
+                    )
+                    event.stack_filter_url = self.get_query_string(
+                        {AuditStackFilter.parameter_name: event.stack_name}, ["p"]
+                    )
+
+        return LinkedChangeList
+
+    @admin.display(description="target", ordering="target_repr")
+    def target_column(self, event: AuditEvent) -> str:
+        url = getattr(event, "target_url", "")  # "" once the object is gone
+        if not url:
+            return event.target_repr
+        return format_html('<a href="{}">{}</a>', url, event.target_repr)
+
+    @admin.display(description="tenant", ordering="tenant_slug")
+    def tenant_column(self, event: AuditEvent) -> str:
+        return _filter_link(getattr(event, "tenant_filter_url", ""), event.tenant_slug, "tenant")
+
+    @admin.display(description="stack", ordering="stack_name")
+    def stack_column(self, event: AuditEvent) -> str:
+        return _filter_link(getattr(event, "stack_filter_url", ""), event.stack_name, "stack")
+
+
+def _filter_link(url: str, value: str, kind: str) -> str:
+    """The trail filtered to this value (empty values stay empty)."""
+    if not value or not url:
+        return value
+    return format_html('<a href="{}" title="Only events of this {}">{}</a>', url, kind, value)
+
 
 def _changed_fields(message: Any) -> list[str]:
     entries = json.loads(message) if isinstance(message, str) and message else message or []
     return [field for entry in entries for field in entry.get("changed", {}).get("fields", [])]
 
 
-class StaffUserAdmin(AuditedModelAdmin, UserAdmin):
+def _with_role_field(fieldsets: Any, after: str) -> tuple:
+    """Django's user fieldsets with "role" after the field `after`."""
+    placed = []
+    for name, options in fieldsets:
+        fields = []
+        for field in options["fields"]:
+            fields.append(field)
+            if field == after:
+                fields.append("role")
+        placed.append((name, {**options, "fields": tuple(fields)}))
+    return tuple(placed)
+
+
+class StaffUserAdmin(LeanListMixin, AuditedModelAdmin, UserAdmin):
     """Members of the admin role manage staff, but cannot make anyone (themselves) superuser.
 
-    Every change is audited with the old and new groups and permissions; password changes are
-    recorded by cfadmin.security.user_audit (wherever they happen), second-factor resets and
-    unlocks by their services.
+    A user's role is one choice ("Role") on the add page and on the change page, set through
+    cfadmin.roles; the list shows each user's roles. Every change is audited with the old and
+    new groups and permissions; password changes are recorded by cfadmin.security.user_audit
+    (wherever they happen), second-factor resets and unlocks by their services.
     """
 
     actions = ["reset_second_factor", "unlock_login"]
+    form = role_forms.RoleUserChangeForm
+    add_form = role_forms.RoleUserCreationForm
+    add_form_template = "admin/auth/user/add_form.html"
+    fieldsets = _with_role_field(UserAdmin.fieldsets, after="is_superuser")
+    add_fieldsets = _with_role_field(UserAdmin.add_fieldsets, after="password2")
+    # Roles beside the name: what is looked for first, and in view on a phone.
+    list_display = ("username", "roles_column", "email", "first_name", "last_name", "is_staff")
+
+    def get_list_queryset(self, queryset: Any) -> Any:
+        # The roles column: the role groups of the page's users in one query.
+        role_groups = Group.objects.filter(name__in=roles.ROLES)
+        return (
+            super()
+            .get_list_queryset(queryset)
+            .prefetch_related(Prefetch("groups", queryset=role_groups, to_attr="role_groups"))
+        )
+
+    @admin.display(description="Roles")
+    def roles_column(self, obj: User) -> str:
+        held = roles.role_names(group.name for group in obj.role_groups)
+        return ", ".join(["superuser", *held] if obj.is_superuser else held) or "—"
+
+    @admin.display(description="Role")
+    def role(self, obj: User) -> str:
+        """The role on a page this user may only read (a superuser's, to the admin role)."""
+        held = roles.role_names(obj.groups.values_list("name", flat=True))
+        return ", ".join(held) or "No role"
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if Group.objects.exclude(name__in=roles.ROLES).exists():
+            return fieldsets
+        # Only role groups exist: the role choice is the whole story, no empty groups widget.
+        return tuple(
+            (name, {**options, "fields": tuple(f for f in options["fields"] if f != "groups")})
+            for name, options in fieldsets
+        )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if "role" in form.fields:  # absent where the page is read-only
+            roles.assign_role(form.instance, form.chosen_role())
 
     def audit_snapshot(self, obj: models.Model) -> dict[str, Any]:
         return user_audit.user_snapshot(obj)
@@ -444,3 +546,6 @@ admin.site.unregister(AccessFailureLog)
 # and delete devices without an audit event. Users > "Reset second factor" replaces them.
 admin.site.unregister(TOTPDevice)
 admin.site.unregister(StaticDevice)
+# Django Q's pages: the admin role's "Internals", last on the index (cfadmin/internals.py).
+internals.register(admin.site)
+internals.list_internals_last(admin.site)

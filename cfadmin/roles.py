@@ -13,6 +13,14 @@ SUPPORT = "support"
 OPERATOR = "operator"
 ADMIN = "admin"
 ROLES = (VIEWER, SUPPORT, OPERATOR, ADMIN)  # each includes the one before
+# What each role's members may do beyond the role before it, as the user and 403 pages say it.
+ROLE_SUMMARIES = {
+    VIEWER: "can read everything",
+    SUPPORT: "can also preview deploys, run checklists and health checks, and work incidents",
+    OPERATOR: "can also deploy, restart, stop and change stacks and tenants, and reconcile",
+    ADMIN: "can also delete stacks and tenants, and manage staff users, runbooks and "
+    "escalation contacts",
+}
 
 
 def role_permissions(app_configs: Iterable[Any] | None = None) -> dict[str, list[str]]:
@@ -64,3 +72,41 @@ def sync_roles(apps: Any, *, strict: bool = True) -> None:
             wanted.add(permission)
         group, _ = Group.objects.get_or_create(name=role)
         group.permissions.set(wanted)
+
+
+def role_of_permission(permission: str) -> str | None:
+    """The lowest role that holds `permission` ("app_label.codename"); None if no role does
+    (superusers only)."""
+    for role, names in role_permissions().items():
+        if permission in names:
+            return role
+    return None
+
+
+def holds_role(user: Any, role: str) -> bool:
+    """Whether `user` holds every permission of `role` (superusers hold every role), whatever
+    groups gave them."""
+    if not getattr(user, "is_active", False):
+        return False
+    return bool(user.is_superuser or user.has_perms(role_permissions()[role]))
+
+
+def role_names(group_names: Iterable[str]) -> list[str]:
+    """The role groups among `group_names`, lowest role first (other groups are left out)."""
+    names = set(group_names)
+    return [role for role in ROLES if role in names]
+
+
+def assign_role(user: Any, role: str) -> None:
+    """Make `role` the user's one role group ("" removes every role group); other groups stay.
+    A role is for the console, so it also gives staff status. The caller audits."""
+    from django.contrib.auth.models import Group
+
+    if role and role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    user.groups.remove(*Group.objects.filter(name__in=ROLES).exclude(name=role))
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])

@@ -32,6 +32,15 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 
+def audit_scope(run: ChecklistRun) -> tuple[str, str]:
+    """(tenant slug, stack name) for the run's audit events: its subject stack or tenant; a run
+    about an incident only, the incident's (ops.incidents.audit_scope)."""
+    tenant_slug, stack_name = run.audit_scope()
+    if not tenant_slug and run.incident_id:
+        return incidents.audit_scope(run.incident)
+    return tenant_slug, stack_name
+
+
 def active_procedure(slug: str) -> Procedure:
     return Procedure.objects.get(slug=slug, active=True)
 
@@ -60,11 +69,14 @@ def start_run(
         ChecklistItem.objects.bulk_create(
             ChecklistItem(run=run, step=step) for step in procedure.steps.all()
         )
+        tenant_slug, stack_name = audit_scope(run)
         audit.record(
             actor=actor,
             action=AuditAction.CREATE,
             target=run,
             message=f"Started checklist: {procedure}",
+            tenant_slug=tenant_slug,
+            stack_name=stack_name,
         )
         if incident is not None:
             incidents.add_event(
@@ -196,11 +208,14 @@ def settle_item(item: ChecklistItem, state: str, *, actor: Any, note: str = "") 
             settled_by_repr=audit.actor_label(actor)[:150],
             settled_at=timezone.now(),
         )
+        tenant_slug, stack_name = audit_scope(item.run)
         audit.record(
             actor=actor,
             action=AuditAction.UPDATE,
             target=item.run,
             message=f"{item.step.text}: {ItemState(state).label}" + (f" — {note}" if note else ""),
+            tenant_slug=tenant_slug,
+            stack_name=stack_name,
         )
         _complete_if_settled(item.run, actor=actor)
 
@@ -212,8 +227,14 @@ def _complete_if_settled(run: ChecklistRun, *, actor: Any) -> None:
             status=RunStatus.COMPLETED, completed_at=timezone.now()
         )
         if changed:
+            tenant_slug, stack_name = audit_scope(run)
             audit.record(
-                actor=actor, action=AuditAction.UPDATE, target=run, message="Checklist completed"
+                actor=actor,
+                action=AuditAction.UPDATE,
+                target=run,
+                message="Checklist completed",
+                tenant_slug=tenant_slug,
+                stack_name=stack_name,
             )
             run = ChecklistRun.objects.select_related("procedure", "incident").get(pk=run.pk)
             if run.incident is not None:

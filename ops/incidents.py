@@ -69,6 +69,17 @@ def record_opened(incident: Incident, *, actor: Any) -> IncidentEvent:
     return add_event(incident, IncidentEventKind.OPENED, message, actor=actor)
 
 
+def audit_scope(incident: Incident) -> tuple[str, str]:
+    """(tenant slug, stack name) for the incident's audit events, so filtering the trail by
+    tenant or stack finds them. An incident may affect several: its first linked stack (lowest
+    id) gives both; without a stack, its first linked tenant gives the tenant."""
+    stack = incident.stacks.select_related("tenant").order_by("pk").first()
+    if stack is not None:
+        return stack.audit_scope()
+    tenant = incident.tenants.order_by("pk").first()
+    return (tenant.slug if tenant is not None else ""), ""
+
+
 def _clean_text(text: str, field: str, rule: str) -> str:
     text = (text or "").strip()
     if not text:
@@ -82,8 +93,14 @@ def add_note(incident: Incident, note: str, *, actor: Any) -> IncidentEvent:
     note = _clean_text(note, "note", "Write the note first.")
     with transaction.atomic():
         event = add_event(incident, IncidentEventKind.NOTE, note, actor=actor)
+        tenant_slug, stack_name = audit_scope(incident)
         audit.record(
-            actor=actor, action=AuditAction.UPDATE, target=incident, message=f"Note: {note}"
+            actor=actor,
+            action=AuditAction.UPDATE,
+            target=incident,
+            message=f"Note: {note}",
+            tenant_slug=tenant_slug,
+            stack_name=stack_name,
         )
     return event
 
@@ -133,12 +150,15 @@ def change_status(
         if note:
             message += f" — {note}"
         add_event(incident, IncidentEventKind.STATUS, message, actor=actor)
+        tenant_slug, stack_name = audit_scope(incident)
         audit.record(
             actor=actor,
             action=AuditAction.UPDATE,
             target=incident,
             message=f"Status: {message}",
             changes={"fields": {"status": [previous, incident.get_status_display()]}},
+            tenant_slug=tenant_slug,
+            stack_name=stack_name,
         )
     return incident
 
@@ -164,7 +184,15 @@ def escalate(
             + (f" — {how}" if how else "")
         )
         event = add_event(incident, IncidentEventKind.ESCALATED, message, actor=actor)
-        audit.record(actor=actor, action=AuditAction.UPDATE, target=incident, message=message)
+        tenant_slug, stack_name = audit_scope(incident)
+        audit.record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            target=incident,
+            message=message,
+            tenant_slug=tenant_slug,
+            stack_name=stack_name,
+        )
     return event
 
 

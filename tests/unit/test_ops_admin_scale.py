@@ -386,8 +386,10 @@ def no_substring_scan(sql: list[str], term: str, allowed: tuple[str, ...] = ()) 
             assert column in allowed, (column, query)
 
 
+# Each term finds events in the small trail as in the large one: a page with events makes one
+# more query than an empty page (their targets' links, cfadmin.audit_links), whatever its size.
 @pytest.mark.parametrize(
-    "search", ["staff1", "cli:deployer", "customer-1", "customer-2-main", "thing 7"]
+    "search", ["staff1", "cli:deployer", "customer-1", "customer-2-main", "thing 3"]
 )
 def test_the_audit_search_makes_the_same_queries_whatever_its_size(admin_client, staff, search):
     add_events(SMALL, staff)

@@ -50,11 +50,10 @@ def trail_text() -> str:
 
 def test_a_role_change_is_audited_with_the_old_and_new_groups(client, admin_role, viewer):
     client.force_login(admin_role)
-    operator_group = Group.objects.get(name=OPERATOR)
 
     response = client.post(
         f"{USERS}{viewer.pk}/change/",
-        user_form(viewer, groups=[operator_group.pk], email="v@example.com", first_name="Vera"),
+        user_form(viewer, role=OPERATOR, email="v@example.com", first_name="Vera"),
     )
 
     assert response.status_code == 302
