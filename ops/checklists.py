@@ -32,15 +32,6 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 
-def audit_scope(run: ChecklistRun) -> tuple[str, str]:
-    """(tenant slug, stack name) for the run's audit events: its subject stack or tenant; a run
-    about an incident only, the incident's (ops.incidents.audit_scope)."""
-    tenant_slug, stack_name = run.audit_scope()
-    if not tenant_slug and run.incident_id:
-        return incidents.audit_scope(run.incident)
-    return tenant_slug, stack_name
-
-
 def active_procedure(slug: str) -> Procedure:
     return Procedure.objects.get(slug=slug, active=True)
 
@@ -69,7 +60,7 @@ def start_run(
         ChecklistItem.objects.bulk_create(
             ChecklistItem(run=run, step=step) for step in procedure.steps.all()
         )
-        tenant_slug, stack_name = audit_scope(run)
+        tenant_slug, stack_name = run.audit_scope()
         audit.record(
             actor=actor,
             action=AuditAction.CREATE,
@@ -208,7 +199,7 @@ def settle_item(item: ChecklistItem, state: str, *, actor: Any, note: str = "") 
             settled_by_repr=audit.actor_label(actor)[:150],
             settled_at=timezone.now(),
         )
-        tenant_slug, stack_name = audit_scope(item.run)
+        tenant_slug, stack_name = item.run.audit_scope()
         audit.record(
             actor=actor,
             action=AuditAction.UPDATE,
@@ -227,7 +218,7 @@ def _complete_if_settled(run: ChecklistRun, *, actor: Any) -> None:
             status=RunStatus.COMPLETED, completed_at=timezone.now()
         )
         if changed:
-            tenant_slug, stack_name = audit_scope(run)
+            tenant_slug, stack_name = run.audit_scope()
             audit.record(
                 actor=actor,
                 action=AuditAction.UPDATE,

@@ -69,17 +69,6 @@ def record_opened(incident: Incident, *, actor: Any) -> IncidentEvent:
     return add_event(incident, IncidentEventKind.OPENED, message, actor=actor)
 
 
-def audit_scope(incident: Incident) -> tuple[str, str]:
-    """(tenant slug, stack name) for the incident's audit events, so filtering the trail by
-    tenant or stack finds them. An incident may affect several: its first linked stack (lowest
-    id) gives both; without a stack, its first linked tenant gives the tenant."""
-    stack = incident.stacks.select_related("tenant").order_by("pk").first()
-    if stack is not None:
-        return stack.audit_scope()
-    tenant = incident.tenants.order_by("pk").first()
-    return (tenant.slug if tenant is not None else ""), ""
-
-
 def _clean_text(text: str, field: str, rule: str) -> str:
     text = (text or "").strip()
     if not text:
@@ -93,7 +82,7 @@ def add_note(incident: Incident, note: str, *, actor: Any) -> IncidentEvent:
     note = _clean_text(note, "note", "Write the note first.")
     with transaction.atomic():
         event = add_event(incident, IncidentEventKind.NOTE, note, actor=actor)
-        tenant_slug, stack_name = audit_scope(incident)
+        tenant_slug, stack_name = incident.audit_scope()
         audit.record(
             actor=actor,
             action=AuditAction.UPDATE,
@@ -150,7 +139,7 @@ def change_status(
         if note:
             message += f" — {note}"
         add_event(incident, IncidentEventKind.STATUS, message, actor=actor)
-        tenant_slug, stack_name = audit_scope(incident)
+        tenant_slug, stack_name = incident.audit_scope()
         audit.record(
             actor=actor,
             action=AuditAction.UPDATE,
@@ -184,7 +173,7 @@ def escalate(
             + (f" — {how}" if how else "")
         )
         event = add_event(incident, IncidentEventKind.ESCALATED, message, actor=actor)
-        tenant_slug, stack_name = audit_scope(incident)
+        tenant_slug, stack_name = incident.audit_scope()
         audit.record(
             actor=actor,
             action=AuditAction.UPDATE,

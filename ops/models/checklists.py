@@ -111,9 +111,14 @@ class ChecklistRun(models.Model):
         return f"{self.procedure.title}{f' — {subject}' if subject else ''} #{self.pk}"
 
     def audit_scope(self) -> tuple[str, str]:
+        """Its subject stack or tenant; a run about an incident only, the incident's."""
         if self.stack_id:
             return self.stack.audit_scope()
-        return (self.tenant.slug if self.tenant_id else ""), ""
+        if self.tenant_id:
+            return self.tenant.slug, ""
+        if self.incident_id:
+            return self.incident.audit_scope()
+        return "", ""
 
     @property
     def is_completed(self) -> bool:

@@ -134,7 +134,16 @@ class Incident(models.Model):
         return f"#{self.pk} {self.title}"
 
     def audit_scope(self) -> tuple[str, str]:
-        return "", ""
+        """(tenant slug, stack name) for the incident's audit events, so filtering the trail by
+        tenant or stack finds them. An incident may affect several: its first linked stack
+        (lowest id) gives both; without a stack, its first linked tenant gives the tenant."""
+        if self.pk is None:
+            return "", ""
+        stack = self.stacks.select_related("tenant").order_by("pk").first()
+        if stack is not None:
+            return stack.audit_scope()
+        tenant = self.tenants.order_by("pk").first()
+        return (tenant.slug if tenant is not None else ""), ""
 
     @property
     def severity_level(self) -> Severity:
