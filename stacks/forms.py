@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 
+from cfadmin import encryption
 from cfadmin.validators import normalize_domain, validate_env_value
 from stacks.catalog import template_names
 from stacks.compose import Manifest, load_manifest
@@ -89,24 +92,126 @@ class StackDomainFormSet(forms.BaseInlineFormSet):
             seen[domain] = index
 
 
-class DeployForm(forms.Form):
+class TenantChoiceField(forms.ModelChoiceField):
+    """A tenant picked by search (the admin's autocomplete, which answers with tenant ids);
+    links that name the tenant by slug (`?tenant=customer-123`) are understood too."""
+
+    default_error_messages = {
+        "invalid_choice": "No such tenant: pick one from the list (create the tenant first).",
+        "required": "Choose the tenant the stack is for.",
+    }
+
+    def __init__(self, *, admin_site: Any = None, **kwargs: Any) -> None:
+        widget = AutocompleteSelect(Stack._meta.get_field("tenant"), admin_site or admin.site)
+        super().__init__(queryset=Tenant.objects.all(), widget=widget, **kwargs)
+
+    def to_python(self, value: Any) -> Tenant | None:
+        if isinstance(value, Tenant) or value in self.empty_values:
+            return super().to_python(value)
+        text = str(value).strip()
+        # The autocomplete's id first; a slug made of digits only is reached through its id.
+        tenant = Tenant.objects.filter(pk=int(text)).first() if _is_id(text) else None
+        tenant = tenant or Tenant.objects.filter(slug=text).first()
+        if tenant is None:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return tenant
+
+    def prepare_value(self, value: Any) -> Any:
+        # The widget selects by id: a slug (from a link, or a form shown again) becomes its id.
+        if isinstance(value, str) and value.strip() and not _is_id(value.strip()):
+            tenant = Tenant.objects.filter(slug=value.strip()).first()
+            return tenant.pk if tenant else ""
+        return super().prepare_value(value)
+
+
+def _is_id(text: str) -> bool:
+    """Digits that fit a bigint id (a longer number would overflow the lookup)."""
+    return text.isdigit() and len(text) <= 18
+
+
+class SecretField(forms.CharField):
+    """A write-only value. One kept from an earlier attempt of the same form (stacks.previews,
+    encrypted server-side) is used when the box is left empty; typing replaces it. The value
+    itself is never rendered: only `kept_mask` (e.g. `sk-…f3a9`) beside the box."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("strip", False)
+        kwargs.setdefault(
+            "widget",
+            forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        )
+        super().__init__(**kwargs)
+        self.kept = ""
+
+    @property
+    def kept_mask(self) -> str:
+        return encryption.mask(self.kept) if self.kept else ""
+
+    def clean(self, value: Any) -> str:
+        return super().clean(value) or self.kept
+
+
+class KeepsSecretsMixin:
+    """For forms with SecretFields named `<prefix><key>`: which values to keep when the form is
+    shown again, and marking the fields whose value is kept."""
+
+    secret_prefix = ""
+    fields: dict[str, forms.Field]
+    cleaned_data: dict[str, Any]
+
+    def secret_fields(self) -> dict[str, SecretField]:
+        """Env key → its field."""
+        return {
+            name.removeprefix(self.secret_prefix): field
+            for name, field in self.fields.items()
+            if isinstance(field, SecretField) and name.startswith(self.secret_prefix)
+        }
+
+    def mark_kept(self, values: dict[str, str]) -> None:
+        for key, field in self.secret_fields().items():
+            field.kept = values.get(key, "")
+
+    def secrets_to_keep(self) -> dict[str, str]:
+        """A valid value typed now, else the one kept before (an invalid one is not kept)."""
+        cleaned = getattr(self, "cleaned_data", {})
+        keep = {}
+        for key, field in self.secret_fields().items():
+            value = cleaned.get(f"{self.secret_prefix}{key}") or field.kept
+            if value:
+                keep[key] = value
+        return keep
+
+
+class DeployStartForm(forms.Form):
+    """Step 1 of the deploy page: the tenant (searched, checked here) and the template."""
+
+    tenant = TenantChoiceField(help_text="Type part of the tenant's slug, name or contact.")
+    template = forms.ChoiceField(
+        choices=_template_choices,
+        error_messages={"required": "Choose the template to deploy."},
+    )
+
+
+class DeployForm(KeepsSecretsMixin, forms.Form):
     """The runbook's deploy flags as a form; the template decides the domain and env fields."""
 
-    tenant = forms.ModelChoiceField(
-        queryset=Tenant.objects.all(),
-        to_field_name="slug",
-        widget=forms.TextInput(attrs={"placeholder": "customer-123"}),  # usable at 1,000 tenants
-        help_text="The tenant's slug.",
-        error_messages={"invalid_choice": "No tenant with this slug: create the tenant first."},
-    )
+    secret_prefix = "env_"
+
+    tenant = TenantChoiceField(help_text="Type part of the tenant's slug, name or contact.")
     project_name = forms.CharField(max_length=100, help_text="e.g. customer-123-project")
     template = forms.ChoiceField(choices=_template_choices)
     stack_name = forms.CharField(max_length=63, help_text="DNS label, e.g. customer-123-main")
 
-    def __init__(self, *args: Any, manifest: Manifest | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        manifest: Manifest | None = None,
+        kept: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.manifest = manifest
-        self.fields["tenant"].widget.attrs["autofocus"] = True
         if manifest is None:
             return
         for service, port in manifest.exposed.items():
@@ -117,16 +222,12 @@ class DeployForm(forms.Form):
                 "e.g. demo.customer123.com. Several: separate with commas.",
             )
         for key in manifest.env_keys:
-            self.fields[f"env_{key}"] = forms.CharField(
-                required=False,
-                strip=False,
+            self.fields[f"env_{key}"] = SecretField(
                 label=key,
-                widget=forms.PasswordInput(
-                    render_value=False, attrs={"autocomplete": "new-password"}
-                ),
                 help_text=("Required. " if key in manifest.required_env else "Optional. ")
                 + "Write-only: never shown again after the preview.",
             )
+        self.mark_kept(kept or {})
 
     @staticmethod
     def field_for(error_field: str) -> str:
@@ -134,6 +235,21 @@ class DeployForm(forms.Form):
         if error_field == "template":
             return "template"
         return error_field.replace(".", "_", 1)
+
+    @staticmethod
+    def data_from(request: DeployRequest) -> dict[str, str]:
+        """The form's data for a request (a refused deploy shown again); env values stay out:
+        they are kept server-side."""
+        data = {
+            "tenant": request.tenant,
+            "project_name": request.project_name,
+            "template": request.template,
+            "stack_name": request.stack_name,
+        }
+        for service, host in request.domains:
+            key = f"domain_{service}"
+            data[key] = f"{data[key]}, {host}" if key in data else host
+        return data
 
     def to_request(self) -> DeployRequest:
         data = self.cleaned_data
@@ -155,33 +271,26 @@ class DeployForm(forms.Form):
         )
 
 
-class RotateSecretsForm(forms.Form):
+class RotateSecretsForm(KeepsSecretsMixin, forms.Form):
     """New values for some of a stack's env keys; blank keeps a key as it is."""
 
-    def __init__(self, *args: Any, stack: Stack, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, stack: Stack, kept: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.stack = stack
         current = dict(stack.secrets.values_list("key", "masked_value"))
         for key in load_manifest(stack.template_name).env_keys:
-            self.fields[key] = forms.CharField(
-                required=False,
-                strip=False,
+            self.fields[key] = SecretField(
                 label=key,
-                widget=forms.PasswordInput(
-                    render_value=False, attrs={"autocomplete": "new-password"}
-                ),
+                validators=[validate_env_value],
                 help_text=f"Now: {current[key]}" if key in current else "Not set yet.",
             )
+        self.mark_kept(kept or {})
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        for key, value in cleaned.items():
-            if value:
-                try:
-                    validate_env_value(value)
-                except ValidationError as error:
-                    self.add_error(key, error)
-        if not any(cleaned.values()):
+        if not self.errors and not any(cleaned.values()):
             raise ValidationError("Enter a new value for at least one key.")
         return cleaned
 

@@ -53,3 +53,56 @@ def take(session: Any, token: str, *, now: float | None = None) -> DeployRequest
         },
         env={key: encryption.decrypt(value) for key, value in preview["env"].items()},
     )
+
+
+# --- secrets typed into a form that was shown again -------------------------------------------
+# A form with an error (a failed preview, a refused rotation) is shown again without the secret
+# values in it: they are kept here, encrypted, under a random token the form carries, so the
+# person need not paste them again. `purpose` ties a token to one form (the deploy form, one
+# stack's rotation) so it is never used by another.
+
+KEPT_SESSION_KEY = "cfadmin_kept_secrets"
+
+
+def keep_secrets(
+    session: Any,
+    purpose: str,
+    values: dict[str, str],
+    *,
+    replaces: str = "",
+    now: float | None = None,
+) -> str:
+    """Keep `values` (encrypted) for the form shown again; the token replaces `replaces`.
+    Returns "" when there is nothing to keep."""
+    kept = dict(session.get(KEPT_SESSION_KEY, {}))
+    kept.pop(replaces, None)
+    kept = dict(sorted(kept.items(), key=lambda item: item[1]["at"])[-(PREVIEWS_KEPT - 1) :])
+    token = ""
+    if values:
+        token = secrets.token_urlsafe(16)
+        kept[token] = {
+            "at": time.time() if now is None else now,
+            "purpose": purpose,
+            "env": {key: encryption.encrypt(value) for key, value in values.items()},
+        }
+    session[KEPT_SESSION_KEY] = kept
+    return token
+
+
+def kept_secrets(
+    session: Any, purpose: str, token: str, *, now: float | None = None
+) -> dict[str, str]:
+    """The values kept under `token` for `purpose`; {} when unknown, for another form or older
+    than PREVIEW_LIFETIME."""
+    entry = session.get(KEPT_SESSION_KEY, {}).get(token) if token else None
+    moment = time.time() if now is None else now
+    if entry is None or entry["purpose"] != purpose or moment - entry["at"] > PREVIEW_LIFETIME:
+        return {}
+    return {key: encryption.decrypt(value) for key, value in entry["env"].items()}
+
+
+def forget_secrets(session: Any, token: str) -> None:
+    """Drop kept values once they were used (deployed, rotated)."""
+    kept = dict(session.get(KEPT_SESSION_KEY, {}))
+    if kept.pop(token, None) is not None:
+        session[KEPT_SESSION_KEY] = kept

@@ -23,19 +23,35 @@ from stacks import permissions, previews, services
 from stacks.catalog import template_names
 from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.compose import load_manifest
-from stacks.forms import CancelOperationForm, DeployForm, RotateSecretsForm
+from stacks.forms import CancelOperationForm, DeployForm, DeployStartForm, RotateSecretsForm
 from stacks.models import Operation, Stack
 from stacks.plan import build_deploy_plan
 
 # What the stack page offers: action name, label, permission, kinds the stack must accept.
 STACK_BUTTONS = [
-    ("restart_stacks", "Restart", "restart", OperationKind.RESTART),
-    ("stop_stacks", "Stop", "stop", OperationKind.STOP),
+    ("restart_stacks", "Restart…", "restart", OperationKind.RESTART),
+    ("stop_stacks", "Stop…", "stop", OperationKind.STOP),
     ("start_stacks", "Start", "start", OperationKind.START),
     ("redeploy_stacks", "Redeploy…", "redeploy", OperationKind.REDEPLOY),
     ("rotate_secrets", "Rotate secrets…", "rotate", OperationKind.ROTATE_SECRETS),
     ("delete_stacks", "Delete…", "destroy", OperationKind.DELETE),
 ]
+
+DEPLOY_PURPOSE = "deploy"  # the deploy form's kept secrets (stacks.previews.keep_secrets)
+
+
+def _skip_reason(stack: Stack, reason: str) -> str:
+    """One skipped stack for the report: named once, no doubled full stop."""
+    reason = reason.rstrip(".")
+    return reason if reason.startswith(str(stack)) else f"{stack} — {reason}"
+
+
+def _plan_context(plan: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "plan": plan,
+        "calls_json": json.dumps(plan["coolify_calls"], indent=2),
+        "pocketbase_json": json.dumps((plan.get("pocketbase") or {}).get("record"), indent=2),
+    }
 
 
 class StackOperationsMixin:
@@ -76,23 +92,28 @@ class StackOperationsMixin:
         queued: list[Operation],
         skipped: list[tuple[Stack, str]],
     ) -> None:
-        operations_url = reverse("admin:stacks_operation_changelist")
-        text = f"Queued {len(queued)} {label}{'' if len(queued) == 1 else 's'}"
+        count = len(queued)
+        plural = "" if count == 1 else "s"
+        text = f"Queued {count} {label}{plural}" if queued else f"No {label} queued"
         if skipped:
             text += f"; skipped {len(skipped)}: " + "; ".join(
-                f"{stack} — {reason}" for stack, reason in skipped
+                _skip_reason(stack, reason) for stack, reason in skipped
             )
         level = (
             messages.SUCCESS
             if queued and not skipped
             else (messages.WARNING if queued else messages.ERROR)
         )
+        if not queued:
+            self.message_user(request, text + ".", level)
+            return
         self.message_user(
             request,
             format_html(
-                '{} <a href="{}?status__in=queued,running">Follow them in Operations</a>.',
+                '{} <a href="{}?status__in=queued,running">Follow {} in Operations</a>.',
                 text + ".",
-                operations_url,
+                reverse("admin:stacks_operation_changelist"),
+                "it" if count == 1 else "them",
             ),
             level,
         )
@@ -105,14 +126,6 @@ class StackOperationsMixin:
         self._report(request, label, queued, skipped)
 
     # --- simple actions -----------------------------------------------------------------------
-
-    @admin.action(description="Restart selected stacks", permissions=["restart"])
-    def restart_stacks(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._queue(request, queryset, OperationKind.RESTART, "restart")
-
-    @admin.action(description="Stop selected stacks", permissions=["stop"])
-    def stop_stacks(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._queue(request, queryset, OperationKind.STOP, "stop")
 
     @admin.action(description="Start selected stacks", permissions=["start"])
     def start_stacks(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -150,6 +163,36 @@ class StackOperationsMixin:
             "return_to": request.POST.get("_return_to", ""),
         }
 
+    def _confirm_then_queue(
+        self, request: HttpRequest, queryset: QuerySet, kind: OperationKind, action: str
+    ) -> Any:
+        """A page listing what the operation touches (and which stacks it would skip) first;
+        "Yes" posts the same action back with post=yes and queues it."""
+        label = kind.label.lower()
+        if request.POST.get("post") == "yes":
+            self._queue(request, queryset, kind, label)
+            return None
+        stacks = list(queryset.select_related("tenant").prefetch_related("domains"))
+        context = self._confirmation_context(request, action, f"{kind.label} stacks?", stacks)
+        context["rows"] = [
+            {
+                "stack": stack,
+                "domains": [d.domain for d in stack.domains.all() if d.released_at is None],
+                "accepted": stack.accepts(kind),
+            }
+            for stack in stacks
+        ]
+        context["accepted_count"] = sum(row["accepted"] for row in context["rows"])
+        return TemplateResponse(request, f"admin/stacks/stack/confirm_{kind.value}.html", context)
+
+    @admin.action(description="Restart selected stacks…", permissions=["restart"])
+    def restart_stacks(self, request: HttpRequest, queryset: QuerySet) -> Any:
+        return self._confirm_then_queue(request, queryset, OperationKind.RESTART, "restart_stacks")
+
+    @admin.action(description="Stop selected stacks…", permissions=["stop"])
+    def stop_stacks(self, request: HttpRequest, queryset: QuerySet) -> Any:
+        return self._confirm_then_queue(request, queryset, OperationKind.STOP, "stop_stacks")
+
     @admin.action(
         description="Redeploy selected stacks (push the current template)…",
         permissions=["redeploy"],
@@ -181,23 +224,36 @@ class StackOperationsMixin:
             )
             return None
         stack = stacks[0]
+        bound = request.POST.get("post") == "yes"
+        purpose = f"rotate:{stack.pk}"
+        kept_token = request.POST.get("kept", "") if bound else ""
         form = RotateSecretsForm(
-            request.POST if request.POST.get("post") == "yes" else None, stack=stack
+            request.POST if bound else None,
+            stack=stack,
+            kept=previews.kept_secrets(request.session, purpose, kept_token),
         )
         if form.is_bound and form.is_valid():
             try:
-                operation = services.rotate_stack_secrets(
-                    stack, form.new_values(), actor=request.user
-                )
+                with transaction.atomic():
+                    operation = services.rotate_stack_secrets(
+                        stack, form.new_values(), actor=request.user
+                    )
             except services.OperationRefused as refused:
-                self.message_user(request, f"{stack}: {refused.message}", messages.ERROR)
+                form.add_error(None, f"Nothing was rotated: {refused.message}")
+            else:
+                previews.forget_secrets(request.session, kept_token)
+                self._report(request, "rotation", [operation], [])
                 return None
-            self._report(request, "rotation", [operation], [])
-            return None
+        if form.is_bound:
+            # Shown again: what was typed is kept (encrypted, server-side), never put back.
+            kept = form.secrets_to_keep()
+            kept_token = previews.keep_secrets(request.session, purpose, kept, replaces=kept_token)
+            form.mark_kept(kept)
         context = self._confirmation_context(
             request, "rotate_secrets", f"Rotate secrets of {stack}", stacks
         )
         context["form"] = form
+        context["kept_token"] = kept_token
         return TemplateResponse(request, "admin/stacks/stack/rotate_secrets.html", context)
 
     @admin.action(
@@ -343,51 +399,99 @@ class StackOperationsMixin:
 
     @method_decorator(sensitive_post_parameters())  # the template's env values are secrets
     def deploy_view(self, request: HttpRequest) -> HttpResponse:
+        """Step 1 picks the tenant and template (checked before going on); step 2 is the
+        template's form, previewed (dry-run) before the Deploy button appears. A form shown
+        again keeps every value: the secrets server-side, encrypted (stacks.previews)."""
         can_preview = self.has_dry_run_permission(request) or self.has_deploy_permission(request)
         if not can_preview:
             raise PermissionDenied
         can_deploy = self.has_deploy_permission(request)
-        template = request.POST.get("template") or request.GET.get("template", "")
-        manifest = load_manifest(template) if template in template_names() else None
+        form: DeployForm | None = None
         if request.method == "POST" and "_deploy" in request.POST:
             if not can_deploy:
                 raise PermissionDenied
-            response = self._deploy_from_preview(request)
-            if response is not None:
-                return response
-        initial = {"template": template, "tenant": request.GET.get("tenant", "")}
-        if initial["tenant"]:
-            initial["project_name"] = f"{initial['tenant']}-project"
-        previewing = request.method == "POST" and "_preview" in request.POST
-        form = DeployForm(request.POST if previewing else None, initial=initial, manifest=manifest)
-        plan = token = None
-        if previewing and manifest is not None and form.is_valid():
+            outcome = self._deploy_from_preview(request)
+            if isinstance(outcome, HttpResponse):
+                return outcome
+            form = outcome
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Deploy a new stack" if can_deploy else "Preview a deploy (dry-run)",
+            "template_names": template_names(),
+            "can_deploy": can_deploy,
+            "plan": None,
+            "token": None,
+            "kept_token": "",
+        }
+        if form is None and request.method == "POST" and "_preview" in request.POST:
+            form = self._preview(request, can_deploy, context)
+        if form is None:
+            form = self._deploy_step_two(request)
+        if form is None:
+            start = DeployStartForm(
+                request.GET if "template" in request.GET else None,
+                initial={"tenant": request.GET.get("tenant", "")},
+            )
+            context.update({"start_form": start, "media": start.media})
+            return TemplateResponse(request, "admin/stacks/stack/deploy.html", context)
+        context.update({"form": form, "manifest": form.manifest, "media": form.media})
+        return TemplateResponse(request, "admin/stacks/stack/deploy.html", context)
+
+    def _deploy_step_two(self, request: HttpRequest) -> DeployForm | None:
+        """The template's empty form once step 1 (tenant and template) is valid; else None."""
+        if "template" not in request.GET:
+            return None
+        start = DeployStartForm(request.GET)
+        if not start.is_valid():
+            return None
+        tenant = start.cleaned_data["tenant"]
+        initial = {
+            "tenant": tenant,
+            "template": start.cleaned_data["template"],
+            "project_name": f"{tenant.slug}-project",
+        }
+        return DeployForm(initial=initial, manifest=load_manifest(start.cleaned_data["template"]))
+
+    def _preview(
+        self, request: HttpRequest, can_deploy: bool, context: dict[str, Any]
+    ) -> DeployForm | None:
+        """Validate and dry-run the form; the plan only when it can be deployed. Secrets typed
+        are kept for the form shown again (valid ones; an invalid one is asked for again)."""
+        template = request.POST.get("template", "")
+        if template not in template_names():
+            return None  # back to step 1
+        kept_token = request.POST.get("kept", "")
+        form = DeployForm(
+            request.POST,
+            manifest=load_manifest(template),
+            kept=previews.kept_secrets(request.session, DEPLOY_PURPOSE, kept_token),
+        )
+        if form.is_valid():
             deploy_request = form.to_request()
             plan = build_deploy_plan(deploy_request)
             for error in plan["errors"]:
                 field = DeployForm.field_for(error["field"])
                 form.add_error(field if field in form.fields else None, error["message"])
-            if plan["ok"] and can_deploy:
-                token = previews.remember(request.session, deploy_request)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Deploy a new stack" if can_deploy else "Preview a deploy (dry-run)",
-            "form": form,
-            "manifest": manifest,
-            "template_names": template_names(),
-            "plan": plan,
-            "plan_json": json.dumps(plan, indent=2) if plan else "",
-            "calls_json": json.dumps(plan["coolify_calls"], indent=2) if plan else "",
-            "pocketbase_json": json.dumps((plan.get("pocketbase") or {}).get("record"), indent=2)
-            if plan
-            else "",
-            "token": token,
-            "can_deploy": can_deploy,
-        }
-        return TemplateResponse(request, "admin/stacks/stack/deploy.html", context)
+            if plan["ok"]:
+                context.update(_plan_context(plan))
+                if can_deploy:
+                    context["token"] = previews.remember(request.session, deploy_request)
+        self._keep_secrets(request, form, kept_token, context)
+        return form
 
-    def _deploy_from_preview(self, request: HttpRequest) -> HttpResponse | None:
+    def _keep_secrets(
+        self, request: HttpRequest, form: DeployForm, replaces: str, context: dict[str, Any]
+    ) -> None:
+        kept = form.secrets_to_keep()
+        context["kept_token"] = previews.keep_secrets(
+            request.session, DEPLOY_PURPOSE, kept, replaces=replaces
+        )
+        form.mark_kept(kept)
+
+    def _deploy_from_preview(self, request: HttpRequest) -> HttpResponse | DeployForm | None:
+        """The previewed request, deployed: a redirect to the stack. Refused: the form again,
+        filled from the request, errors beside their fields. Expired: None (step 1)."""
         deploy_request = previews.take(request.session, request.POST.get("token", ""))
         if deploy_request is None:
             self.message_user(
@@ -400,17 +504,30 @@ class StackOperationsMixin:
             with transaction.atomic():
                 operation = services.deploy_stack(deploy_request, actor=request.user)
         except services.DeployRefused as refused:
-            self.message_user(request, f"Nothing was deployed: {refused}", messages.ERROR)
-            return None
+            errors = [(e.field, e.message) for e in refused.errors]
         except services.OperationRefused as refused:
-            self.message_user(request, f"Nothing was deployed: {refused.message}", messages.ERROR)
-            return None
-        self.message_user(
-            request,
-            f"Deploy of {operation.stack} queued; this page follows its progress.",
-            messages.SUCCESS,
+            errors = [("", refused.message)]
+        else:
+            previews.forget_secrets(request.session, request.POST.get("kept", ""))
+            self.message_user(
+                request,
+                f"Deploy of {operation.stack} queued; this page follows its progress.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:stacks_stack_change", args=[operation.stack_id])
+            )
+        self.message_user(request, "Nothing was deployed: the form below says why.", messages.ERROR)
+        form = DeployForm(
+            DeployForm.data_from(deploy_request),
+            manifest=load_manifest(deploy_request.template),
+            kept=deploy_request.env,
         )
-        return HttpResponseRedirect(reverse("admin:stacks_stack_change", args=[operation.stack_id]))
+        form.is_valid()
+        for field, message in errors:
+            name = DeployForm.field_for(field) if field else ""
+            form.add_error(name if name in form.fields else None, message)
+        return form
 
     def operation_urls(self) -> list:
         view = self.admin_site.admin_view

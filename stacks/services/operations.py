@@ -12,7 +12,7 @@ from django.utils import timezone
 from cfadmin import audit
 from cfadmin.jobs import enqueue
 from cfadmin.models import AuditAction
-from stacks.choices import OperationStatus, StackStatus
+from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.models import Operation, Stack
 from stacks.remote import outbox as pocketbase_outbox
 
@@ -51,7 +51,8 @@ def request_operation(
     if not stack.accepts(kind):
         raise OperationRefused(
             "not_allowed",
-            f"{stack} is {stack.get_status_display().lower()}: it does not accept {kind}.",
+            f"{stack} is {stack.get_status_display().lower()}, so "
+            f"{OperationKind(kind).label.lower()} is not possible.",
         )
     try:
         with transaction.atomic():
@@ -149,7 +150,7 @@ def cancel_operation(operation: Operation, *, actor: Any, reason: str) -> Operat
             stack.transition_to(
                 after,
                 detail=f"{operation} was cancelled ({reason}) after an attempt that did not "
-                "finish: what exists in Coolify may be partial. Retry it, redeploy or delete.",
+                "finish: what exists in Coolify may be partial. Retry, redeploy or delete it.",
             )
             entry = pocketbase_outbox.queue_error(stack, kind=operation.kind)
         audit.record(

@@ -17,7 +17,6 @@ from ops.health import CheckOutcome, record
 from ops.models import ChecklistItem, ChecklistRun, ItemState, Procedure, RunStatus
 from ops.procedures import DAILY_HEALTH_CHECK
 from ops.tasks import run_checklist_probes_task
-from tests.conftest import PASSWORD
 from tests.integration.test_health_checks import write_df_script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -53,17 +52,6 @@ def health_history():
                 CheckOutcome("disk_usage", "warning", "Disk / at 85%", False, {}, 40),
             ]
         )
-
-
-@pytest.fixture
-def support_page(page: Page, live_server, support) -> Page:
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "support")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page).to_have_url(f"{live_server.url}/admin/")
-    return page
 
 
 def row(page: Page, item: ChecklistItem):

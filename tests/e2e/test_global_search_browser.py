@@ -10,23 +10,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from ops.models import Incident
-from tests.conftest import PASSWORD
 from tests.e2e.screens import overflows_horizontally, shoot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 BOX = "#cf-global-search-q"
-
-
-@pytest.fixture
-def support_page(page: Page, live_server, support) -> Page:
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "support")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page).to_have_url(f"{live_server.url}/admin/")
-    return page
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from ops.models import (
     Procedure,
     RunStatus,
 )
-from tests.conftest import PASSWORD
+from tests.e2e.conftest import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -61,13 +61,9 @@ def coolify_outage(runbook) -> Outage:
 
 @pytest.fixture
 def support_page(page: Page, live_server, support) -> Page:
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/ops/healthcheckresult/dashboard/")
-    page.fill("#id_username", "support")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page).to_have_url(f"{live_server.url}/admin/ops/healthcheckresult/dashboard/")
-    return page
+    return log_in(
+        page, live_server, support.username, then="/admin/ops/healthcheckresult/dashboard/"
+    )
 
 
 def test_support_works_an_outage_incident_to_resolution(

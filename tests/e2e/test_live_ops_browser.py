@@ -19,24 +19,12 @@ from ops.models import ChecklistItem, ItemState
 from ops.procedures import POST_DEPLOY
 from stacks.choices import OperationKind, OperationStatus
 from stacks.models import Operation
-from tests.conftest import PASSWORD
 from tests.e2e.screens import overflows_horizontally, shoot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 POLL = 15_000  # ms: a poll every 5 s, with room for a loaded machine
 DASHBOARD = "/admin/ops/healthcheckresult/dashboard/"
-
-
-@pytest.fixture
-def support_page(page: Page, live_server, support) -> Page:
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "support")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page).to_have_url(f"{live_server.url}/admin/")
-    return page
 
 
 def mark(page: Page) -> None:

@@ -20,7 +20,7 @@ from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.models import Stack
 from stacks.plan import DeployRequest
 from stacks.services import deploy_stack
-from tests.conftest import PASSWORD
+from tests.e2e.conftest import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -54,17 +54,6 @@ def shows_no_secret(page: Page) -> None:
         assert secret not in content, f"a secret value is on {page.url}"
 
 
-def log_in(page: Page, live_server, user: User) -> Page:
-    page.context.clear_cookies()
-    page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page).to_have_url(f"{live_server.url}/admin/")
-    return page
-
-
 def open_stacks(page: Page) -> None:
     """From the home page's operations links, or from any page's breadcrumbs."""
     links = page.locator("#cf-ops-links, .breadcrumbs").first
@@ -72,13 +61,20 @@ def open_stacks(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/admin/stacks/stack/$"))
 
 
+def pick_tenant(page: Page, slug: str) -> None:
+    """Step 1's tenant autocomplete (select2 against the tenant admin): type, then pick."""
+    page.locator("#cf-deploy-start .field-tenant .select2-selection").click()
+    page.locator(".select2-search__field").fill(slug)
+    page.locator(".select2-results__option", has_text=slug).click()
+
+
 def fill_runbook_example(page: Page) -> None:
     """Step 1 (tenant + template), then the runbook's flags with fake secrets."""
-    page.fill("#cf-deploy-start #id_tenant", TENANT)
+    pick_tenant(page, TENANT)
     page.select_option("#cf-deploy-start #id_template", "openclaw-agent")
     page.click("#cf-deploy-start input[type=submit]")
     expect(page.locator("#cf-deploy-form")).to_be_visible()
-    expect(page.locator("#id_tenant")).to_have_value(TENANT)
+    expect(page.locator(".field-tenant .select2-selection__rendered")).to_contain_text(TENANT)
     expect(page.locator("#id_project_name")).to_have_value(PROJECT)
     page.fill("#id_stack_name", STACK)
     page.fill("#id_domain_webui", DOMAIN)
@@ -114,7 +110,7 @@ def test_an_operator_previews_then_deploys_the_runbook_stack(
     page: Page, live_server, operator, make_tenant, remote, sync_q, coolify_sim, pocketbase
 ):
     make_tenant(TENANT)
-    log_in(page, live_server, operator)
+    log_in(page, live_server, operator.username)
     open_stacks(page)
     page.get_by_role("link", name="Deploy a new stack").click()
     expect(page.locator("h1")).to_have_text("Deploy a new stack")
@@ -182,7 +178,7 @@ def test_a_support_user_sees_neither_deploy_nor_delete(
         domains={"webui": DOMAIN},
         secrets={"ANTHROPIC_API_KEY": ANTHROPIC_KEY},
     )
-    log_in(page, live_server, support)
+    log_in(page, live_server, support.username)
     open_stacks(page)
 
     tools = page.locator(".object-tools")
@@ -202,7 +198,7 @@ def test_a_support_user_sees_neither_deploy_nor_delete(
     open_stacks(page)
     page.get_by_role("link", name="Preview a deploy (dry-run)").click()
     expect(page.locator("h1")).to_have_text("Preview a deploy (dry-run)")
-    page.fill("#cf-deploy-start #id_tenant", TENANT)
+    pick_tenant(page, TENANT)
     page.select_option("#cf-deploy-start #id_template", "openclaw-agent")
     page.click("#cf-deploy-start input[type=submit]")
     page.fill("#id_stack_name", "customer-123-second")
@@ -236,7 +232,7 @@ def test_an_admin_deletes_the_stack_only_with_the_right_typed_name(
     make_tenant(TENANT)
     stack = deploy_for_real(operator)
     service_uuid = stack.coolify_service_uuid
-    log_in(page, live_server, admin_role)
+    log_in(page, live_server, admin_role.username)
     open_stacks(page)
     page.get_by_role("link", name=STACK, exact=True).click()
     expect(status_of(page)).to_have_text("Running")

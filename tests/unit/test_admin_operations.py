@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
@@ -92,6 +93,11 @@ def page_buttons(response) -> list[str]:
 
 def messages(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
+
+
+def plain(message: str) -> str:
+    """A message as the person reads it: tags dropped, entities decoded."""
+    return unescape(re.sub(r"<[^>]+>", "", message))
 
 
 class _MainFormInputs(HTMLParser):
@@ -285,7 +291,7 @@ def test_restart_of_three_stacks_reports_queued_and_skipped(
     login(client, operator)
 
     with django_capture_on_commit_callbacks() as callbacks:
-        response = run_action(client, "restart_stacks", stacks)
+        response = run_action(client, "restart_stacks", stacks, post="yes")
 
     assert len(callbacks) == 2
     new = Operation.objects.exclude(pk=busy.pk)
@@ -296,8 +302,14 @@ def test_restart_of_three_stacks_reports_queued_and_skipped(
     }
     assert all(o.requested_by == operator for o in new)
     [message] = messages(response)
-    assert message.startswith("Queued 2 restarts; skipped 1: customer-3/customer-3-main — ")
-    assert "already has an operation queued or running" in message
+    assert message.startswith(
+        "Queued 2 restarts; skipped 1: customer-3/customer-3-main already has an operation "
+        "queued or running; "
+    )
+    assert plain(message).endswith(
+        "(a queued one that no worker takes can be cancelled on the "
+        "stack's page). Follow them in Operations."
+    )
     assert "Follow them in Operations" in html(response)
 
 
@@ -311,24 +323,30 @@ def test_a_stack_that_does_not_accept_the_action_is_skipped_with_the_reason(
     login(client, operator)
 
     with django_capture_on_commit_callbacks() as callbacks:
-        response = run_action(client, "stop_stacks", [running, stopped])
+        response = run_action(client, "stop_stacks", [running, stopped], post="yes")
 
     assert len(callbacks) == 1
     assert Operation.objects.get().stack == running
     [message] = messages(response)
-    assert message.startswith("Queued 1 stop; skipped 1: customer-9/customer-9-main — ")
-    assert "is stopped: it does not accept stop" in message
+    assert plain(message) == (
+        "Queued 1 stop; skipped 1: customer-9/customer-9-main is stopped, so stop is not "
+        "possible. Follow it in Operations."
+    )
 
 
 def test_nothing_queued_when_every_stack_is_skipped(client, operator, make_stack):
     stack = runbook_stack(make_stack, status=StackStatus.STOPPED)
     login(client, operator)
 
-    response = run_action(client, "restart_stacks", [stack])
+    response = run_action(client, "restart_stacks", [stack], post="yes")
 
     assert not Operation.objects.exists()
     [message] = messages(response)
-    assert message.startswith("Queued 0 restarts; skipped 1:")
+    assert message == (
+        "No restart queued; skipped 1: customer-123/customer-123-main is stopped, so restart "
+        "is not possible."
+    )
+    assert ".." not in message and "Follow" not in message
     assert 'class="error"' in html(response)
 
 
@@ -375,15 +393,20 @@ def test_delete_confirmation_lists_what_goes_and_queues_nothing(
             "pbrecord0000002",
         ),
     ):
-        assert f"<td>{tenant}</td>" in page
+        assert f'<td data-label="Tenant">{tenant}</td>' in page
         assert f"<strong>{stack}</strong>" in page
         assert domain in page
         # As the server names them (Coolify: `<compose key>-<uuid>`, `<uuid>_<slug(volume)>`).
         assert f"<code>cf-agent-{tenant}-{stack}-{service}</code>" in page
         assert f"<code>{service}_cf-agent-{tenant}-{stack}-data</code>" in page
         assert record in page
-        assert f'placeholder="{tenant}/{stack}"' in page
+        # The text to type is shown as text beside the box, not as a placeholder in it.
+        assert f"Type <code>{tenant}/{stack}</code>" in page
     assert "destroys its containers, volumes and data" in page
+    assert (
+        "placeholder="
+        not in re.search(r'<form[^>]*id="cf-confirm-delete".*?</form>', page, re.S)[0]
+    )
     assert "_cf-agent-customer-123_" not in page  # the compose file's name, not the server's
     assert not Operation.objects.exists()
     assert callbacks == []
@@ -493,7 +516,13 @@ def test_confirmations_started_on_the_stack_page_return_to_it(client, admin_role
     page = reverse("admin:stacks_stack_change", args=[stack.pk])
     login(client, admin_role)
 
-    for action in ("delete_stacks", "redeploy_stacks", "rotate_secrets"):
+    for action in (
+        "delete_stacks",
+        "redeploy_stacks",
+        "rotate_secrets",
+        "stop_stacks",
+        "restart_stacks",
+    ):
         response = run_action(client, action, [stack], _return_to=page)
         assert response.status_code == 200
         assert f'name="_return_to" value="{page}"' in html(response), action
@@ -636,7 +665,7 @@ def test_retry_failed_requeues_the_failed_kind(
     assert retry.parameters == {"template": "openclaw-agent", "retry_of": failed.pk}
     [message] = messages(response)
     assert message.startswith("Queued 1 retry; skipped 2:")
-    assert "customer-7/customer-7-main — customer-7/customer-7-main: its last operation" in message
+    assert " customer-7/customer-7-main: its last operation did not fail; " in message
     assert "customer-8/customer-8-main — retrying a delete needs the admin role" in message
 
     login(client, admin_role)
@@ -811,12 +840,15 @@ def test_plan_errors_appear_next_to_their_fields(client, operator, make_stack):
         ("domain_webui", f"{DOMAIN} is already used by stack customer-9/{STACK}"),
         ("env_ANTHROPIC_API_KEY", "Template openclaw-agent requires ANTHROPIC_API_KEY."),
     ):
-        row = re.search(rf'<div class="form-row field-{field} errors">(.*?)</div>', page, re.S)
+        row = re.search(rf'<div class="form-row field-{field} errors">(.*?)</ul>', page, re.S)
         assert row is not None, field
-        assert text in row.group(1), field
+        # Under its own box (after the input), not at the top of the row.
+        box, errors = row.group(1).split('<ul class="errorlist cf-field-errors"')
+        assert f'name="{field}"' in box, field
+        assert text in errors, field
         assert text in " ".join(response.context["form"].errors[field])
     assert 'name="_deploy"' not in page
-    assert "not deployable" in page
+    assert 'id="cf-plan"' not in page and "[]" not in page  # no plan for a failed preview
     assert Stack.objects.count() == 2 and not Operation.objects.exists()
 
 
@@ -942,7 +974,7 @@ def audited(client, operator, admin_role, make_stack, django_capture_on_commit_c
     )
     with django_capture_on_commit_callbacks():
         login(client, operator)
-        run_action(client, "restart_stacks", [first])
+        run_action(client, "restart_stacks", [first], post="yes")
         login(client, admin_role)
         run_action(
             client,
@@ -1025,7 +1057,7 @@ def test_no_page_shows_a_secret_value(client, admin_role, make_stack):
         response = client.get(url)
         assert response.status_code == 200, url
         html(response)
-    for action in ("delete_stacks", "rotate_secrets", "redeploy_stacks"):
+    for action in ("delete_stacks", "rotate_secrets", "redeploy_stacks", "stop_stacks"):
         html(run_action(client, action, [stack]))
     preview_page = preview(client, stack_name="customer-123-new", domain_webui="new.example.com")
     html(deploy(client, token_of(preview_page)))
