@@ -44,3 +44,10 @@ class OpsConfig(AppConfig):
             "ops.delete_escalationcontact",
         ],
     }
+
+    def ready(self) -> None:
+        # The stack pages show ops' checklist runs and incidents through stacks' registry
+        # (stacks may not import ops).
+        from ops import stack_panels
+
+        stack_panels.register()

@@ -8,6 +8,8 @@ from stacks.schedules import SCHEDULES
 
 class StacksConfig(AppConfig):
     name = "stacks"
+    # The admin's section and breadcrumbs ("Agent stacks > Stacks", not "Stacks > Stacks").
+    verbose_name = "Agent stacks"
     default_auto_field = "django.db.models.BigAutoField"
     schedules = SCHEDULES
     role_permissions = {

@@ -1,5 +1,6 @@
-"""The stacks changelist's filters: by tenant slug, by template and its version, by PocketBase
-sync. None of them asks the database for its choices (a DISTINCT over every stack would)."""
+"""The stacks changelist's filters: by status (deleted stacks hidden unless asked for), by tenant
+slug, by template and its version, by PocketBase sync. None of them asks the database for its
+choices (a DISTINCT over every stack would)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,46 @@ from django.http import HttpRequest
 
 from cfadmin.admin import TextInputFilter
 from stacks.catalog import template_names
-from stacks.choices import OutboxState
+from stacks.choices import OutboxState, StackStatus
 from stacks.compose import all_manifests
 from stacks.remote import outbox as pocketbase_outbox
+
+
+class StackStatusFilter(admin.SimpleListFilter):
+    """By status. By default the list shows live stacks only: a deleted stack is a tombstone
+    kept for the audit trail, shown when its status is asked for ("Deleted", "All", or any
+    other `status…` lookup in the address, e.g. the tenant list's `status__in=` links)."""
+
+    title = "status"
+    # Django's own name for the status filter: links and bookmarks made before still work.
+    parameter_name = "status__exact"
+    ALL = "all"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [*StackStatus.choices, (self.ALL, "All, deleted included")]
+
+    def choices(self, changelist: Any) -> Any:
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Live (not deleted)",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == self.ALL:
+            return queryset
+        if value:
+            return queryset.filter(status=value)
+        if any(name.startswith("status") for name in request.GET):
+            return queryset  # another status lookup chose which statuses to show
+        return queryset.exclude(status=StackStatus.DELETED)
 
 
 class TenantSlugFilter(TextInputFilter):

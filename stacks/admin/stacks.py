@@ -6,18 +6,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.views.decorators.debug import sensitive_post_parameters
 
 from cfadmin.admin import AuditedModelAdmin, ReadOnlyAdmin
 from cfadmin.integrity import UniqueRaceAdminMixin
 from cfadmin.paginators import EstimatedCountPaginator
+from stacks import stack_page
 from stacks.admin.filters import (
     PocketBaseSyncFilter,
+    StackStatusFilter,
     TemplateNameFilter,
     TemplateVersionFilter,
     TenantSlugFilter,
@@ -27,11 +32,12 @@ from stacks.admin.inlines import (
     OperationStepInline,
     StackDomainInline,
     StackSecretInline,
+    domain_link,
+    domain_links,
     status_badge,
 )
 from stacks.admin.operations import StackOperationsMixin
 from stacks.admin.templates import TemplateViewsMixin
-from stacks.choices import StackStatus
 from stacks.forms import StackForm
 from stacks.models import Operation, Stack, StackDomain
 from stacks.models.search import operation_search_q
@@ -60,7 +66,7 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
         "updated_at",
     )
     list_filter = (
-        "status",
+        StackStatusFilter,
         TemplateNameFilter,
         TemplateVersionFilter,
         PocketBaseSyncFilter,
@@ -80,10 +86,10 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
     show_full_result_count = False
     autocomplete_fields = ("tenant",)
     inlines = (StackDomainInline, StackSecretInline, OperationInline)
-    remote_fields = (
-        "status",
-        "status_detail",
-        "template_version",
+    # A stack is made by a deploy (the Deploy button), never by a bare form: every field of
+    # its own is read-only here; its domains and secrets are edited in the inlines.
+    identity_fields = ("tenant", "stack_name", "project_name", "template_name")
+    technical_fields = (
         "coolify_project_uuid",
         "coolify_service_uuid",
         "pocketbase_id",
@@ -92,8 +98,15 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
         "deleted_at",
     )
     fieldsets = (
-        (None, {"fields": ("tenant", "project_name", "stack_name", "template_name")}),
-        ("Status and remote resources (read-only)", {"fields": remote_fields}),
+        (
+            None,
+            {
+                # The status is at the top of the page, in its live summary.
+                "fields": (*identity_fields, "template_version")
+            },
+        ),
+        # Drawn after the inlines (templates/admin/stacks/stack/change_form.html).
+        ("Technical ids and times", {"fields": technical_fields}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -114,18 +127,18 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
         return queryset.search(search_term), False  # no join: never duplicates
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        readonly = list(self.remote_fields)
-        if obj is not None and obj.status != StackStatus.PENDING:
-            # Names are baked into remote resources once a deploy has started.
-            readonly += ["tenant", "project_name", "stack_name", "template_name"]
-        return readonly
+        # Names are baked into remote resources by the deploy that made the stack; a pending
+        # stack keeps them too, as asking for its deploy again must match them.
+        return [
+            *self.identity_fields,
+            "template_version",
+            "status",
+            "status_detail",
+            *self.technical_fields,
+        ]
 
-    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        initial = super().get_changeform_initial_data(request)
-        tenant = initial.get("tenant")
-        if tenant and not Tenant.objects.filter(pk=tenant).exists():
-            initial.pop("tenant")
-        return initial
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # "Deploy a new stack" makes stacks (a bare record would never deploy)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and not obj.is_live:
@@ -144,6 +157,22 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
     @method_decorator(sensitive_post_parameters())
     def changeform_view(self, *args: Any, **kwargs: Any) -> HttpResponse:
         return super().changeform_view(*args, **kwargs)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        htmx = getattr(request, "htmx", None)
+        if request.method == "GET" and htmx and htmx.target == "cf-stack-live":
+            # The live summary's poll: its own template, not the form and inlines around it.
+            stack = self.get_object(request, unquote(object_id))
+            if stack is None or not self.has_view_permission(request, stack):
+                raise Http404
+            context = {
+                **self.admin_site.each_context(request),
+                **self.stack_page_context(request, stack),
+            }
+            return TemplateResponse(request, "admin/stacks/stack/stack_live.html", context)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @method_decorator(sensitive_post_parameters())
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
@@ -172,14 +201,70 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
         obj: Any = None,
     ) -> Any:
         if obj is not None:
-            context["operation"] = obj.operations.first()
-            context["stack_buttons"] = self.stack_buttons(request, obj, context["operation"])
-            context["cancel_url"] = self.cancel_url(request, obj, context["operation"])
-            context["pocketbase_sync"] = pocketbase_outbox.sync_state(obj)
-            context["progress_url"] = reverse("admin:stacks_stack_progress", args=[obj.pk])
-            context["changelist_url"] = reverse("admin:stacks_stack_changelist")
-            context["action_checkbox_name"] = admin.helpers.ACTION_CHECKBOX_NAME
+            inlines = context.get("inline_admin_formsets", ())
+            context.update(self.stack_page_context(request, obj, inlines))
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def stack_page_context(
+        self, request: HttpRequest, stack: Stack, inlines: Any = ()
+    ) -> dict[str, Any]:
+        """What the top of the stack's page shows (templates/admin/stacks/stack/stack_live.html):
+        the page and its live region's poll render it from this alone."""
+        operation = stack_page.latest_operation(stack)
+        domains = [domain for domain in self._domains(stack, inlines) if domain.released_at is None]
+        for domain in domains:
+            domain.link = domain_link(domain)
+        return {
+            "original": stack,
+            "status_badge": status_badge(stack),
+            "operation": operation,
+            # Refresh faster while an operation runs: its steps are what the person watches.
+            "live_every": 2 if operation is not None and operation.is_in_flight else 5,
+            "live_domains": domains,
+            "stack_buttons": self.stack_buttons(request, stack, operation),
+            "cancel_url": self.cancel_url(request, stack, operation),
+            "pocketbase_sync": pocketbase_outbox.sync_state(stack),
+            "stack_url": reverse("admin:stacks_stack_change", args=[stack.pk]),
+            "changelist_url": reverse("admin:stacks_stack_changelist"),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "stack_panels": stack_page.panels(stack, request),
+            "stack_links": self.stack_links(request, stack),
+        }
+
+    @staticmethod
+    def _domains(stack: Stack, inlines: Any) -> list[StackDomain]:
+        """The stack's domains: the page's domains inline has read them already (unless it
+        holds what was just posted: its rows then carry the typed values)."""
+        for inline in inlines:
+            if inline.formset.model is StackDomain and not inline.formset.is_bound:
+                return sorted(
+                    (form.instance for form in inline.formset.initial_forms),
+                    key=lambda domain: domain.service,
+                )
+        return list(stack.domains.order_by("service"))
+
+    def stack_links(self, request: HttpRequest, stack: Stack) -> list[stack_page.Link]:
+        """Where a stack's story continues: its tenant, operations and audit events (ops adds
+        its checklist runs and incidents as panels)."""
+        links = [
+            stack_page.Link(
+                f"Tenant {stack.tenant.slug}",
+                reverse("admin:tenants_tenant_change", args=[stack.tenant_id]),
+            ),
+            stack_page.Link(
+                "All operations",
+                reverse("admin:stacks_operation_changelist") + f"?stack__id__exact={stack.pk}",
+            ),
+        ]
+        if request.user.has_perm("cfadmin.view_auditevent"):
+            query = urlencode({"tenant": stack.tenant.slug, "stack": stack.stack_name})
+            links.append(
+                stack_page.Link(
+                    "Audit events",
+                    reverse("admin:cfadmin_auditevent_changelist") + f"?{query}",
+                )
+            )
+        return links
 
     @admin.display(description="template", ordering="template_name")
     def template_display(self, obj: Stack) -> str:
@@ -206,7 +291,7 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
         domains = getattr(obj, "live_domains", None)
         if domains is None:
             domains = obj.domains.filter(released_at__isnull=True)
-        return format_html_join(", ", "{}={}", ((d.service, d.domain) for d in domains))
+        return domain_links(domains, with_service=True)
 
 
 @admin.register(Operation)
@@ -247,3 +332,29 @@ class OperationAdmin(ReadOnlyAdmin):
         if not search_term.strip():
             return queryset, False
         return queryset.filter(operation_search_q(search_term, using=queryset.db)), False
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        operation = self.get_object(request, unquote(object_id))
+        if operation is not None and self.has_view_permission(request, operation):
+            extra_context = {
+                **(extra_context or {}),
+                "operation_links": self.operation_links(request, operation),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def operation_links(self, request: HttpRequest, operation: Operation) -> list[stack_page.Link]:
+        """Its stack (and the stack's tenant), then what other apps add: ops, the checklist run
+        the operation opened."""
+        stack = operation.stack
+        return [
+            stack_page.Link(
+                f"Stack {stack}", reverse("admin:stacks_stack_change", args=[stack.pk])
+            ),
+            stack_page.Link(
+                f"Tenant {stack.tenant.slug}",
+                reverse("admin:tenants_tenant_change", args=[stack.tenant_id]),
+            ),
+            *stack_page.operation_links(operation, request),
+        ]

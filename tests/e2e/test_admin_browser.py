@@ -1,4 +1,5 @@
-"""The admin in headless Debian Chromium: a support person creates a tenant and its first stack."""
+"""The admin in headless Debian Chromium: a support person creates a tenant and deploys its first
+stack (stacks are made by a deploy; there is no bare "Add stack")."""
 
 from __future__ import annotations
 
@@ -30,17 +31,8 @@ def logged_in(page: Page, live_server, django_user_model) -> Page:
     return page
 
 
-def _fill_stack(page: Page) -> None:
-    page.select_option("#id_template_name", "openclaw-agent")
-    page.fill("#id_stack_name", "customer-123-main")
-    page.fill("#id_domains-0-service", "webui")
-    page.fill("#id_domains-0-domain", "demo.customer123.com")
-    page.fill("#id_secrets-0-key", "ANTHROPIC_API_KEY")
-    page.fill("#id_secrets-0-value", ANTHROPIC_KEY)
-
-
-def _assert_saved_and_masked(page: Page) -> None:
-    expect(page.locator("ul.messagelist")).to_contain_text("was added successfully")
+def _assert_deployed_and_masked(page: Page) -> None:
+    expect(page.locator("ul.messagelist")).to_contain_text("Deploy of customer-123/")
     mask = f"sk-…{ANTHROPIC_KEY[-4:]}"
     expect(page.locator(".field-current_value").first).to_contain_text(mask)
     assert ANTHROPIC_KEY not in page.content()
@@ -52,9 +44,12 @@ def _assert_saved_and_masked(page: Page) -> None:
         ("webui", "demo.customer123.com")
     ]
     assert StackSecret.objects.get(stack=stack, key="ANTHROPIC_API_KEY").reveal() == ANTHROPIC_KEY
+    # Made by a deploy: its names are read-only on its page (no inputs for them).
+    for name in ("tenant", "stack_name", "project_name", "template_name"):
+        expect(page.locator(f"#stack_form [name={name}]")).to_have_count(0)
 
 
-def test_create_a_tenant_then_its_first_stack(logged_in: Page, live_server):
+def test_create_a_tenant_then_deploy_its_first_stack(logged_in: Page, live_server):
     page = logged_in
     page.locator("#content-main").get_by_role("link", name="Tenants", exact=True).last.click()
     expect(page).to_have_url(re.compile(r"/admin/tenants/tenant/$"))
@@ -71,36 +66,30 @@ def test_create_a_tenant_then_its_first_stack(logged_in: Page, live_server):
     page.fill("#id_slug", "customer-123")
     page.click("input[name=_continue]")
     expect(page.locator("ul.messagelist")).to_contain_text("was added successfully")
-    tenant = Tenant.objects.get(slug="customer-123")
 
-    page.click("text=Add stack for this tenant")
-    expect(page).to_have_url(re.compile(r"/admin/stacks/stack/add/\?tenant="))
-    # The tenant is preselected in the autocomplete widget, the project name prefilled.
-    expect(page.locator("#id_tenant")).to_have_value(str(tenant.pk))
-    expect(page.locator(".field-tenant .select2-selection__rendered")).to_contain_text(
-        "customer-123"
-    )
+    # No bare "Add stack": the tenant's page deploys one (the deploy form knows the tenant).
+    expect(page.get_by_text("Add stack for this tenant")).to_have_count(0)
+    page.locator(".object-tools").get_by_role("link", name="Deploy a new stack").click()
+    expect(page).to_have_url(re.compile(r"/admin/stacks/stack/deploy/\?tenant=customer-123$"))
+    page.select_option("#cf-deploy-start #id_template", "openclaw-agent")
+    page.click("#cf-deploy-start input[type=submit]")
     expect(page.locator("#id_project_name")).to_have_value("customer-123-project")
-    _fill_stack(page)
-    page.click("input[name=_continue]")
+    page.fill("#id_stack_name", "customer-123-main")
+    page.fill("#id_domain_webui", "demo.customer123.com")
+    page.fill("#id_env_ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    page.fill("#id_env_TELEGRAM_BOT_TOKEN", "123456789:test-e2e-admin-telegram-token")
+    page.click("input[name=_preview]")
+    page.click("input[name=_deploy]")
 
-    _assert_saved_and_masked(page)
+    expect(page).to_have_url(re.compile(r"/admin/stacks/stack/\d+/change/$"))
+    _assert_deployed_and_masked(page)
     page.screenshot(path=SCREENSHOT, full_page=True)
 
 
-def test_pick_the_tenant_in_the_autocomplete_widget(logged_in: Page, live_server):
-    Tenant.objects.create(slug="customer-100", name="Someone else")
-    Tenant.objects.create(slug="customer-123", name="Customer 123 GmbH")
+def test_the_stack_list_offers_deploy_not_add(logged_in: Page, live_server):
     page = logged_in
-    page.goto(f"{live_server.url}/admin/stacks/stack/add/")
-
-    page.click(".field-tenant .select2-selection")
-    page.fill(".select2-container--open .select2-search__field", "customer-12")
-    option = page.locator(".select2-results__option", has_text="customer-123")
-    expect(option).to_have_count(1)
-    option.click()
-    page.fill("#id_project_name", "customer-123-project")
-    _fill_stack(page)
-    page.click("input[name=_continue]")
-
-    _assert_saved_and_masked(page)
+    page.goto(f"{live_server.url}/admin/stacks/stack/")
+    tools = page.locator(".object-tools")
+    expect(tools.get_by_role("link", name="Deploy a new stack")).to_be_visible()
+    expect(tools.get_by_text("Add stack")).to_have_count(0)
+    assert page.goto(f"{live_server.url}/admin/stacks/stack/add/").status == 403

@@ -34,7 +34,6 @@ pytestmark = pytest.mark.integration
 
 ROUNDS = 20
 TENANT_ADD = "/admin/tenants/tenant/add/"
-STACK_ADD = "/admin/stacks/stack/add/"
 ENV = {"ANTHROPIC_API_KEY": "sk-test-races-0123456789abcdef"}
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -342,18 +341,21 @@ def test_the_admin_stack_form_that_lost_a_domain_race_shows_the_domain_error(
     monkeypatch, client, superuser, make_stack, make_tenant
 ):
     make_stack("customer-9", "other-stack", domains={"webui": "demo.customer123.com"})
-    tenant = make_tenant("customer-123")
+    mine = make_stack("customer-123", "my-stack")  # stacks are made by a deploy; edited here
     skip_first_check(monkeypatch, StackDomain, "clean")
     client.force_login(superuser)
 
-    response = client.post(STACK_ADD, stack_post(tenant, "my-stack", "demo.customer123.com"))
+    response = client.post(
+        f"/admin/stacks/stack/{mine.pk}/change/",
+        stack_post(mine.tenant, "my-stack", "demo.customer123.com"),
+    )
 
     assert response.status_code == 200
     assert field_errors(response, "domains-0-domain") == [
         "demo.customer123.com is already used by stack customer-9/other-stack; a domain "
         "belongs to one live stack."
     ]
-    assert not Stack.objects.filter(stack_name="my-stack").exists()
+    assert not mine.domains.exists()
 
 
 # --- real races on PostgreSQL ----------------------------------------------------------------

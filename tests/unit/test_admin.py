@@ -28,7 +28,6 @@ ANTHROPIC_KEY = "sk-test-" + "A1b2C3d4E5f6G7h8I9j0" * 3 + "zQ7x"
 TELEGRAM_TOKEN = "tg-42-short"  # under 16 characters: masked entirely
 STACK_CHANGELIST = reverse("admin:stacks_stack_changelist")
 TENANT_CHANGELIST = reverse("admin:tenants_tenant_changelist")
-STACK_ADD = reverse("admin:stacks_stack_add")
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -276,7 +275,7 @@ def test_tenant_change_page_query_count_does_not_grow_with_inline_stacks(
     many = count_queries(client, url)
 
     html = client.get(url).content.decode()
-    assert html.count("w19.example.com") == 1
+    assert html.count(">w19.example.com</a>") == 1  # a link to the domain
     assert "stack-gone" not in html  # tombstones are not listed among the tenant's stacks
     assert many == few
 
@@ -436,20 +435,29 @@ def test_remote_ids_and_status_cannot_be_changed_from_the_change_page(client, op
 # --- secrets are write-only -----------------------------------------------------------------------
 
 
+def _stack_url(tenant: Tenant) -> str:
+    """The page of the tenant's stack, made bare (no domain, no secret) when it has none: the
+    admin's only stack form (stacks are made by a deploy)."""
+    stack = Stack.objects.filter(tenant=tenant).first() or Stack.objects.create(
+        tenant=tenant,
+        project_name=f"{tenant.slug}-project",
+        stack_name=f"{tenant.slug}-main",
+        template_name="openclaw-agent",
+    )
+    return reverse("admin:stacks_stack_change", args=[stack.pk])
+
+
 def _add_stack_form(client, tenant: Tenant, **overrides: str) -> dict[str, str]:
-    page = client.get(STACK_ADD)
+    """The bare stack's page filled with a domain and two secrets."""
+    page = client.get(_stack_url(tenant))
     assert page.status_code == 200
     data = form_data(page.content)
     for prefix in ("domains", "secrets"):
-        assert f"{prefix}-TOTAL_FORMS" in data, f"no {prefix} inline on the add page"
+        assert f"{prefix}-TOTAL_FORMS" in data, f"no {prefix} inline on the stack page"
     for field in ("domains-0-service", "domains-0-domain", "secrets-0-key", "secrets-0-value"):
-        assert field in data, f"no {field} on the add page"
+        assert field in data, f"no {field} on the stack page"
     data.update(
         {
-            "tenant": str(tenant.pk),
-            "project_name": f"{tenant.slug}-project",
-            "stack_name": f"{tenant.slug}-main",
-            "template_name": "openclaw-agent",
             "domains-TOTAL_FORMS": "1",
             "domains-0-service": "webui",
             "domains-0-domain": "demo.customer123.com",
@@ -476,7 +484,7 @@ def test_secrets_are_write_only_through_the_admin(client, operator, make_tenant)
     tenant = make_tenant("customer-123")
     login(client, operator)
 
-    response = client.post(STACK_ADD, _add_stack_form(client, tenant))
+    response = client.post(_stack_url(tenant), _add_stack_form(client, tenant))
 
     assert response.status_code == 302, response.content.decode()[:3000]
     stack = Stack.objects.get(tenant=tenant, stack_name="customer-123-main")
@@ -565,13 +573,13 @@ def test_a_refused_add_form_does_not_echo_the_secret(client, operator, make_tena
     login(client, operator)
     data = _add_stack_form(client, tenant, **{"domains-0-domain": "https://not a host/"})
 
-    response = client.post(STACK_ADD, data)
+    response = client.post(_stack_url(tenant), data)
 
     assert response.status_code == 200
     assert b"errornote" in response.content
     assert ANTHROPIC_KEY.encode() not in response.content
     assert TELEGRAM_TOKEN.encode() not in response.content
-    assert not Stack.objects.exists()
+    assert not StackDomain.objects.exists() and not StackSecret.objects.exists()
 
 
 def test_a_viewer_sees_the_stack_with_masked_secrets_only(client, viewer, make_stack):
@@ -591,14 +599,13 @@ def test_a_new_secret_without_a_value_is_refused(client, operator, make_tenant):
     login(client, operator)
     data = _add_stack_form(client, tenant, **{"secrets-TOTAL_FORMS": "1", "secrets-0-value": ""})
 
-    response = client.post(STACK_ADD, data)
+    response = client.post(_stack_url(tenant), data)
 
     assert response.status_code == 200
     inlines = response.context["inline_admin_formsets"]
     secrets = next(i.formset for i in inlines if i.formset.prefix == "secrets")
     assert "value" in secrets.forms[0].errors
     assert "Enter a value for a new secret." in response.content.decode()
-    assert not Stack.objects.exists()
     assert not StackSecret.objects.exists()
     assert not StackDomain.objects.exists()
 
@@ -621,7 +628,7 @@ def test_a_new_secret_without_a_value_is_refused_on_an_existing_stack(client, op
 
 
 @pytest.mark.parametrize(("persona", "shown"), [("operator", True), ("viewer", False)])
-def test_tenant_page_links_to_add_a_stack_for_operators_only(
+def test_tenant_page_links_to_deploy_a_stack_for_operators_only(
     client, make_tenant, request, persona, shown
 ):
     tenant = make_tenant("customer-123")
@@ -631,13 +638,13 @@ def test_tenant_page_links_to_add_a_stack_for_operators_only(
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert ("Add stack for this tenant" in html) is shown
+    assert "Add stack for this tenant" not in html  # stacks are made by a deploy
+    assert ("Deploy a new stack" in html) is shown
     if shown:
-        link = re.search(r'<a href="([^"]+)"[^>]*>Add stack for this tenant', html)
+        link = re.search(r'<a href="([^"]+)"[^>]*>Deploy a new stack', html)
         assert link
-        follow = client.get(link.group(1).replace("&amp;", "&"))
-        assert follow.status_code == 200
-        assert follow.context["adminform"].form.initial["tenant"] == str(tenant.pk)
+        assert link.group(1) == reverse("admin:stacks_stack_deploy") + "?tenant=customer-123"
+        assert client.get(link.group(1)).status_code == 200
 
 
 # --- health probe --------------------------------------------------------------------------------

@@ -171,16 +171,12 @@ def test_a_secret_stores_its_mask_and_its_str_never_contains_the_value(make_stac
         assert str(secret) == secret.key
 
 
-def test_the_admin_never_shows_or_logs_a_secret_value(client, superuser, make_tenant):
-    tenant = make_tenant("customer-123")
+def test_the_admin_never_shows_or_logs_a_secret_value(client, superuser, make_stack):
+    stack = make_stack("customer-123", "customer-123-main")  # made by a deploy; edited here
     client.force_login(superuser)
     response = client.post(
-        "/admin/stacks/stack/add/",
+        f"/admin/stacks/stack/{stack.pk}/change/",
         {
-            "tenant": tenant.pk,
-            "project_name": "customer-123-project",
-            "stack_name": "customer-123-main",
-            "template_name": "openclaw-agent",
             "domains-TOTAL_FORMS": "0",
             "domains-INITIAL_FORMS": "0",
             "secrets-TOTAL_FORMS": "1",
@@ -203,7 +199,7 @@ def test_the_admin_never_shows_or_logs_a_secret_value(client, superuser, make_te
     trail = json.dumps(list(AuditEvent.objects.values()), default=str) + json.dumps(
         list(LogEntry.objects.values_list("change_message", "object_repr"))
     )
-    assert AuditEvent.objects.filter(action=AuditAction.CREATE).exists()
+    assert AuditEvent.objects.filter(action=AuditAction.UPDATE).exists()  # the secret added
     assert API_KEY not in trail
     assert secret.value_encrypted not in trail
 

@@ -244,15 +244,24 @@ def test_an_operator_adds_a_tenant(client, operator):
     assert (tenant.name, tenant.contact_email) == ("Customer 999", "ops@customer999.example")
 
 
-def test_an_operator_adds_a_stack_with_its_domain_and_secret(client, operator, make_tenant):
-    tenant = make_tenant("customer-123")
+def test_an_operator_adds_a_domain_and_a_secret_to_a_stack(client, operator, make_stack):
+    stack = make_stack("customer-123", "customer-123-new")
     client.force_login(operator)
-    assert client.get(f"{STACKS}add/").status_code == 200
-    response = client.post(f"{STACKS}add/", stack_post(tenant))
+    url = f"{STACKS}{stack.pk}/change/"
+    assert client.get(url).status_code == 200
+    response = client.post(url, stack_post(stack.tenant))
     assert response.status_code == 302
-    stack = Stack.objects.get(tenant=tenant, stack_name="customer-123-new")
     assert [d.domain for d in stack.domains.all()] == ["new.customer123.com"]
     assert stack.secrets.get().reveal() == "sk-test-0123456789abcdef"
+
+
+def test_nobody_adds_a_bare_stack_through_the_admin(client, privileged, make_tenant):
+    """Stacks are made by a deploy ("Deploy a new stack"): a bare record would never deploy."""
+    tenant = make_tenant("customer-123")
+    client.force_login(privileged)
+    assert client.get(f"{STACKS}add/").status_code == 403
+    assert client.post(f"{STACKS}add/", stack_post(tenant)).status_code == 403
+    assert not Stack.objects.exists()
 
 
 def test_an_operator_cannot_delete_a_tenant(client, operator, make_tenant):
@@ -408,18 +417,19 @@ def test_an_operators_add_and_change_of_a_tenant_are_in_the_audit_trail(client, 
     assert "New Name" in detail and "Old Name" in detail
 
 
-def test_an_admin_stack_add_is_recorded_with_its_scope(client, operator, make_tenant):
-    tenant = make_tenant("customer-123")
+def test_an_admin_stack_change_is_recorded_with_its_scope(client, operator, make_stack):
+    stack = make_stack("customer-123", "customer-123-new")
     client.force_login(operator)
-    assert client.post(f"{STACKS}add/", stack_post(tenant)).status_code == 302
-    stack = Stack.objects.get(stack_name="customer-123-new")
-    event = AuditEvent.objects.get(action=AuditAction.CREATE, target_id=str(stack.pk))
-    assert (event.actor, event.tenant_slug, event.stack_name) == (
-        operator,
-        "customer-123",
-        "customer-123-new",
-    )
-    assert "sk-test-0123456789abcdef" not in str(event.changes) + event.message
+    assert client.post(f"{STACKS}{stack.pk}/change/", stack_post(stack.tenant)).status_code == 302
+    events = AuditEvent.objects.exclude(action=AuditAction.LOGIN)
+    assert events.exists()
+    for event in events:
+        assert (event.actor, event.tenant_slug, event.stack_name) == (
+            operator,
+            "customer-123",
+            "customer-123-new",
+        )
+        assert "sk-test-0123456789abcdef" not in str(event.changes) + event.message
 
 
 def test_a_refused_change_leaves_no_audit_event(client, viewer, existing):

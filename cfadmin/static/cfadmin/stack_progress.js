@@ -1,36 +1,28 @@
-// The stack page follows its operation: while one is queued or running, the progress box is
-// refreshed every 2 s; when it ends, the page reloads to show the stack's new state.
+// The stack page's live region (templates/admin/stacks/stack/stack_live.html) is refreshed by
+// htmx (live.js); an operation's steps are folded once it ended. A fold the person opened or
+// closed stays so across refreshes: remembered by the <details> id when its summary is
+// clicked, and put back after each swap.
 // (A static file, not inline: the Content-Security-Policy allows no inline script.)
 (function () {
   "use strict";
-  var box = document.getElementById("cf-operation-progress");
-  if (!box) { return; }
+  var REGION = "cf-stack-live";
+  var chosen = {};
 
-  function inFlight() {
-    var op = box.querySelector(".cf-operation");
-    return op !== null && op.dataset.inFlight === "1";
-  }
+  document.addEventListener("click", function (event) {
+    var summary = event.target.closest && event.target.closest("#" + REGION + " details[id] > summary");
+    if (!summary) { return; }
+    var details = summary.parentElement;
+    // The click toggles after this handler: remember the state it is going to.
+    chosen[details.id] = !details.open;
+  });
 
-  function replaceContent(html) {
-    // Parse the server's fragment into an inert document and move its nodes over: no innerHTML.
-    var parsed = new DOMParser().parseFromString(html, "text/html");
-    box.replaceChildren.apply(box, Array.prototype.slice.call(parsed.body.childNodes));
-  }
-
-  if (!inFlight()) { return; }
-  var timer = setInterval(function () {
-    fetch(box.dataset.url, {credentials: "same-origin"}).then(function (response) {
-      if (!response.ok || response.redirected) {
-        // Logged out (idle timeout) or second factor needed: let the page show why.
-        clearInterval(timer);
-        window.location.reload();
-        return null;
+  document.addEventListener("htmx:afterSettle", function () {
+    var region = document.getElementById(REGION);
+    if (!region) { return; }
+    region.querySelectorAll("details[id]").forEach(function (details) {
+      if (Object.prototype.hasOwnProperty.call(chosen, details.id)) {
+        details.open = chosen[details.id];
       }
-      return response.text();
-    }).then(function (html) {
-      if (html === null) { return; }
-      replaceContent(html);
-      if (!inFlight()) { clearInterval(timer); window.location.reload(); }
-    }).catch(function () {});
-  }, 2000);
+    });
+  });
 })();
