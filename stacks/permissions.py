@@ -17,7 +17,6 @@ REDEPLOY = "stacks.redeploy_stack"
 ROTATE_SECRETS = "stacks.rotate_stack_secrets"
 # Deleting a stack destroys its data: the admin group's own permission.
 DELETE = "stacks.delete_stack"
-ADD_STACK = "stacks.add_stack"
 RECONCILE = "stacks.reconcile_stacks"
 
 

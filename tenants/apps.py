@@ -7,6 +7,7 @@ from cfadmin.roles import ADMIN, OPERATOR, VIEWER
 
 class TenantsConfig(AppConfig):
     name = "tenants"
+    verbose_name = "Customers"  # breadcrumbs: "Customers > Tenants", not "Tenants > Tenants"
     default_auto_field = "django.db.models.BigAutoField"
     role_permissions = {
         VIEWER: ["tenants.view_tenant"],

@@ -15,7 +15,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from cfadmin.paginators import EstimatedCountPaginator
-from stacks import permissions
 from stacks.admin.inlines import TenantStackInline
 from stacks.choices import StackStatus
 from stacks.models import Stack
@@ -114,11 +113,6 @@ class TenantWithStacksAdmin(TenantAdmin):
             stack_admin = self.admin_site._registry[Stack]
             context.update(stack_admin._deploy_link(request, obj))
             context["stacks_list_url"] = reverse("admin:tenants_tenant_stacks", args=[obj.pk])
-            if permissions.may(request.user, permissions.ADD_STACK):
-                context["add_stack_url"] = (
-                    reverse("admin:stacks_stack_add") + f"?tenant={obj.pk}"
-                    f"&project_name={obj.slug}-project"
-                )
         return super().render_change_form(request, context, *args, **kwargs)
 
     def get_urls(self) -> list:
