@@ -9,13 +9,18 @@ Never mounted by cfadmin itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
 from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.urls import path
 
 from cfadmin.urls import urlpatterns as cfadmin_urlpatterns
+from stacks.choices import StackStatus
+from stacks.models import Stack
 
 # Method columns named after the field they show (status_display, tenant_link, status_badge).
 SUFFIXES = ("_display", "_link", "_badge", "_list", "_repr")
@@ -57,8 +62,23 @@ def plain_columns(model_admin: admin.ModelAdmin) -> list[str]:
     return columns or [model._meta.pk.name]
 
 
+def _live_stacks(queryset: QuerySet) -> QuerySet:
+    return queryset.exclude(status=StackStatus.DELETED)
+
+
+# The rows a real list shows before any filter is chosen, where that is not every row: the stack
+# list hides deleted stacks (stacks.admin.filters.StackStatusFilter).
+DEFAULT_ROWS: dict[type[models.Model], Callable[[QuerySet], QuerySet]] = {Stack: _live_stacks}
+
+
 def bare_admin_for(model_admin: admin.ModelAdmin) -> type[admin.ModelAdmin]:
     model = model_admin.model
+    default_rows = DEFAULT_ROWS.get(model)
+
+    def get_queryset(self: admin.ModelAdmin, request: HttpRequest) -> QuerySet:
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        return default_rows(queryset) if default_rows else queryset
+
     relations = [
         field.name
         for field in model._meta.get_fields()
@@ -85,6 +105,7 @@ def bare_admin_for(model_admin: admin.ModelAdmin) -> type[admin.ModelAdmin]:
             "show_full_result_count": model_admin.show_full_result_count,
             # Related objects as ids: a <select> of 1,000 tenants is not what is measured.
             "raw_id_fields": relations,
+            "get_queryset": get_queryset,
         },
     )
 

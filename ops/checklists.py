@@ -238,15 +238,20 @@ def _complete_if_settled(run: ChecklistRun, *, actor: Any) -> None:
 
 
 def open_validation_run(operation: Operation) -> ChecklistRun | None:
-    """Hook run after a deploy or delete succeeds: open its validation run and probe it."""
+    """Hook run after a deploy or delete succeeds: open its validation run, linked to the
+    operation (ChecklistRun.operation: the run's page and the stack and operation pages follow
+    it), and probe it. The note says the same for people and the runs search."""
     slug = {OperationKind.DEPLOY: POST_DEPLOY, OperationKind.DELETE: POST_DELETE}.get(
         operation.kind
     )
     if slug is None:
         return None
-    run = start_run(
-        active_procedure(slug), actor=None, stack=operation.stack, note=f"Opened by {operation}"
-    )
+    with transaction.atomic():  # never a run without its operation
+        run = start_run(
+            active_procedure(slug), actor=None, stack=operation.stack, note=f"Opened by {operation}"
+        )
+        run.operation = operation
+        run.save(update_fields=["operation"])
     run_probes(run)
     return run
 

@@ -1,21 +1,14 @@
-"""The operation that opened a validation run. ops.checklists.open_validation_run writes
-"Opened by Deploy #12" in the run's note and keeps no link to it, so the operation is found by
-the id in that note and must belong to the run's stack (a person's note that merely reads so
-links nothing)."""
+"""The operation that opened a validation run: ChecklistRun.operation, which
+ops.checklists.open_validation_run sets (runs opened before it existed were linked from their
+note by migration ops 0010). A run a person started has none, whatever its note says."""
 
 from __future__ import annotations
-
-import re
 
 from ops.models import ChecklistRun
 from stacks.models import Operation
 
-OPENED_BY = re.compile(r"^Opened by (?P<label>.+) #(?P<pk>\d+)$")
-
 
 def opening_operation(run: ChecklistRun) -> Operation | None:
-    """The deploy or delete whose success opened `run`, or None (one query when it may be)."""
-    match = OPENED_BY.match(run.note.strip()) if run.stack_id else None
-    if match is None:
-        return None
-    return Operation.objects.filter(pk=int(match["pk"]), stack_id=run.stack_id).first()
+    """The deploy or delete whose success opened `run`, or None (at most one query; none when
+    the run has no operation or it was loaded with select_related("operation"))."""
+    return run.operation if run.operation_id else None

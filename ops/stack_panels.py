@@ -19,22 +19,15 @@ from stacks.stack_page import Link, Panel, RowNote
 SHOWN = 5  # rows per panel; "all … →" opens the filtered list
 
 
-def opened_by_note(operation: Operation) -> str:
-    """The note ops.checklists.open_validation_run gives the run it opens (runs have no
-    operation column; ops.run_origin reads the same note the other way)."""
-    return f"Opened by {operation}"
-
-
 def validation_run_for(operation: Operation, shown: list[ChecklistRun] = ()) -> ChecklistRun | None:
-    """The run the hook opened after `operation` succeeded: from `shown` (the runs a page
-    already has) when it is there, else one query."""
+    """The run the hook opened after `operation` succeeded (ChecklistRun.operation): from
+    `shown` (the runs a page already has) when it is there, else one query."""
     if operation.status != OperationStatus.SUCCEEDED:
         return None
-    note = opened_by_note(operation)
     for run in shown:
-        if run.stack_id == operation.stack_id and run.note == note:
+        if run.operation_id == operation.pk:
             return run
-    runs = _with_failures(ChecklistRun.objects.filter(stack_id=operation.stack_id, note=note))
+    runs = _with_failures(ChecklistRun.objects.filter(operation=operation))
     return runs.select_related("procedure").with_progress().order_by("-id").first()
 
 

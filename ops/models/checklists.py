@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from cfadmin.index_search import prefix_q, search_terms
 from ops.models.procedures import Procedure, ProcedureStep
-from stacks.models import Stack
+from stacks.models import Operation, Stack
 from tenants.models import Tenant
 
 
@@ -79,6 +79,16 @@ class ChecklistRun(models.Model):
     )
     incident = models.ForeignKey(
         "Incident",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="checklist_runs",
+    )
+    # The deploy or delete whose success opened this validation run (ops.checklists.
+    # open_validation_run); the run stays when the operation goes, as a run is a record.
+    # Indexed (a ForeignKey is): the operation page finds its run by it.
+    operation = models.ForeignKey(
+        Operation,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

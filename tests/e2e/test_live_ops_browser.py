@@ -91,6 +91,8 @@ def test_a_checklist_run_shows_an_automatic_result_that_arrived_after_load(
     run = start_run(
         active_procedure(POST_DEPLOY), actor=None, stack=stack, note=f"Opened by {operation}"
     )
+    run.operation = operation  # as ops.checklists.open_validation_run links it
+    run.save(update_fields=["operation"])
     automatic = run.items.exclude(step__probe="").order_by("step__position").first()
     page.goto(f"{live_server.url}/admin/ops/checklistrun/{run.pk}/change/")
     expect(page.locator("#cf-run-operation")).to_have_text(f"Deploy #{operation.pk}")

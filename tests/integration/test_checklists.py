@@ -481,6 +481,7 @@ def test_a_deploy_opens_a_post_deploy_run_whose_automatic_items_pass_with_eviden
     assert run_.status == RunStatus.COMPLETED and run_.completed_at is not None
     assert run_.started_by is None and run_.started_by_repr == "system"
     assert run_.note == f"Opened by {operation}"
+    assert run_.operation_id == operation.pk
     assert run_.tenant == stack.tenant
     for probe, item in items.items():
         assert item.evidence["probe"] == probe

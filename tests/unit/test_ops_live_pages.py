@@ -59,9 +59,14 @@ def deploy(stack, status=OperationStatus.SUCCEEDED, **fields) -> Operation:
 
 
 def validation_run(stack, operation: Operation):
-    return start_run(
+    """The run ops.checklists.open_validation_run opens, without its probes: linked to the
+    operation, with the note it writes."""
+    run = start_run(
         active_procedure(POST_DEPLOY), actor=None, stack=stack, note=f"Opened by {operation}"
     )
+    run.operation = operation
+    run.save(update_fields=["operation"])
+    return run
 
 
 # --- links ------------------------------------------------------------------------------------
@@ -90,14 +95,30 @@ def test_a_validation_run_links_the_deploy_that_opened_it_and_its_stack(
 
 
 @pytest.mark.django_db
-def test_a_note_naming_another_stacks_operation_links_nothing(make_stack):
-    mine, other = make_stack("customer-1"), make_stack("customer-2")
-    elsewhere = deploy(other)
-    run = validation_run(mine, elsewhere)
-    assert opening_operation(run) is None
-    assert opening_operation(validation_run(other, elsewhere)) == elsewhere
-    run.note = "Opened by a person who typed #12"
-    assert opening_operation(run) is None
+def test_a_run_links_the_operation_it_was_opened_by_not_what_its_note_says(
+    client, support, make_stack
+):
+    stack = make_stack()
+    operation = deploy(stack)
+    # A person's run whose note reads like the hook's: a note, not a link.
+    typed = start_run(
+        active_procedure(POST_DEPLOY), actor=support, stack=stack, note=f"Opened by {operation}"
+    )
+    assert opening_operation(typed) is None
+    run = validation_run(stack, operation)
+    run.note = "Checked by hand after the deploy"
+    run.save(update_fields=["note"])
+    assert opening_operation(run) == operation
+
+    login(client, support)
+    typed_page = page(client.get(reverse("admin:ops_checklistrun_change", args=[typed.pk])))
+    assert 'id="cf-run-operation"' not in typed_page
+    assert f'<p id="cf-run-note">Opened by {operation}</p>' in typed_page
+    run_page = page(client.get(reverse("admin:ops_checklistrun_change", args=[run.pk])))
+    operation_url = reverse("admin:stacks_operation_change", args=[operation.pk])
+    assert f'<a href="{operation_url}" id="cf-run-operation">Deploy #{operation.pk}</a>' in (
+        run_page
+    )
 
 
 @pytest.mark.django_db

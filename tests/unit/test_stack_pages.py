@@ -37,8 +37,8 @@ def hrefs(html: str) -> list[str]:
 
 
 def deployed(stack: Stack) -> Operation:
-    """A succeeded deploy, and the validation run its success hook opened (as the hook notes
-    it), with nothing settled yet."""
+    """A succeeded deploy, and the validation run its success hook opened (linked to it, with
+    the hook's note), with nothing settled yet."""
     operation = Operation.objects.create(
         stack=stack,
         kind=OperationKind.DEPLOY,
@@ -47,7 +47,11 @@ def deployed(stack: Stack) -> Operation:
         duration_ms=1200,
     )
     Stack.objects.filter(pk=stack.pk).update(status=StackStatus.RUNNING)
-    start_run(active_procedure(POST_DEPLOY), actor=None, stack=stack, note=f"Opened by {operation}")
+    run = start_run(
+        active_procedure(POST_DEPLOY), actor=None, stack=stack, note=f"Opened by {operation}"
+    )
+    run.operation = operation
+    run.save(update_fields=["operation"])
     return operation
 
 
