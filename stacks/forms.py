@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from cfadmin import encryption
 from cfadmin.validators import normalize_domain, validate_env_value
@@ -36,39 +37,6 @@ class StackForm(forms.ModelForm):
             # No "delete tenant" or "edit tenant" shortcuts beside a stack's tenant picker.
             for flag in ("can_delete_related", "can_change_related"):
                 setattr(tenant.widget, flag, False)
-
-
-class StackSecretForm(forms.ModelForm):
-    """The value is write-only: never rendered back; blank keeps the stored value."""
-
-    value = forms.CharField(
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only. Leave blank to keep the current value.",
-    )
-
-    class Meta:
-        model = StackSecret
-        fields = ["key"]
-
-    def clean_value(self) -> str:
-        value = self.cleaned_data.get("value", "")
-        if value:
-            validate_env_value(value)
-        return value
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if not self.instance.pk and cleaned.get("key") and not cleaned.get("value"):
-            self.add_error("value", "Enter a value for a new secret.")
-        return cleaned
-
-    def save(self, commit: bool = True) -> StackSecret:
-        value = self.cleaned_data.get("value")
-        if value:
-            self.instance.set_value(value)
-        return super().save(commit=commit)
 
 
 class StackDomainFormSet(forms.BaseInlineFormSet):
@@ -151,6 +119,37 @@ class SecretField(forms.CharField):
     def clean(self, value: Any) -> str:
         return super().clean(value) or self.kept
 
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        # A kept value left in place is a change to save (an inline row saves changed rows).
+        return bool(self.kept) or super().has_changed(initial, data)
+
+
+class KeptPasswordInput(forms.PasswordInput):
+    """A password box that says beside it, by its mask only, that a value is kept: for rows of
+    a table (an inline), where no form_row.html draws the marker. `kept_mask` is set by the
+    form (StackSecretForm.mark_kept)."""
+
+    kept_mask = ""
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs={"autocomplete": "new-password", **(attrs or {})})
+
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> str:
+        if not self.kept_mask:
+            return super().render(name, value, attrs, renderer)
+        marker_id = f"{(attrs or {}).get('id', name)}_kept"
+        # A screen reader hears the marker with the box (a table row has no help line).
+        attrs = {**(attrs or {}), "aria-describedby": marker_id}
+        box = super().render(name, value, attrs, renderer)
+        return format_html(
+            '{} <span class="cf-kept" id="{}" title="Kept encrypted on the server, not in this '
+            'page: leave the box empty to keep it, or type a new value to replace it.">'
+            "✓ kept <code>{}</code></span>",
+            box,
+            marker_id,
+            self.kept_mask,
+        )
+
 
 class KeepsSecretsMixin:
     """For forms with SecretFields named `<prefix><key>`: which values to keep when the form is
@@ -160,13 +159,17 @@ class KeepsSecretsMixin:
     fields: dict[str, forms.Field]
     cleaned_data: dict[str, Any]
 
-    def secret_fields(self) -> dict[str, SecretField]:
-        """Env key → its field."""
+    def secret_names(self) -> dict[str, str]:
+        """Env key → the name of its field (`<prefix><key>`; a form of one row says otherwise)."""
         return {
-            name.removeprefix(self.secret_prefix): field
+            name.removeprefix(self.secret_prefix): name
             for name, field in self.fields.items()
             if isinstance(field, SecretField) and name.startswith(self.secret_prefix)
         }
+
+    def secret_fields(self) -> dict[str, SecretField]:
+        """Env key → its field."""
+        return {key: self.fields[name] for key, name in self.secret_names().items()}
 
     def mark_kept(self, values: dict[str, str]) -> None:
         for key, field in self.secret_fields().items():
@@ -176,11 +179,91 @@ class KeepsSecretsMixin:
         """A valid value typed now, else the one kept before (an invalid one is not kept)."""
         cleaned = getattr(self, "cleaned_data", {})
         keep = {}
-        for key, field in self.secret_fields().items():
-            value = cleaned.get(f"{self.secret_prefix}{key}") or field.kept
+        for key, name in self.secret_names().items():
+            value = cleaned.get(name) or self.fields[name].kept
             if value:
                 keep[key] = value
         return keep
+
+
+class StackSecretForm(KeepsSecretsMixin, forms.ModelForm):
+    """One row of the stack's secrets. The value is write-only: never rendered back; blank
+    keeps the stored value, or the value kept from a failed save of the page (keyed by the
+    row's key: StackSecretFormSet)."""
+
+    value = SecretField(
+        widget=KeptPasswordInput(),
+        help_text="Write-only. Leave blank to keep the current value.",
+    )
+
+    class Meta:
+        model = StackSecret
+        fields = ["key"]
+
+    def row_key(self) -> str:
+        """The env key this row is for: as posted (a failed save shows it again), else stored."""
+        if self.is_bound:
+            return str(self.data.get(self.add_prefix("key"), "")).strip()
+        return self.instance.key or ""
+
+    def secret_names(self) -> dict[str, str]:
+        key = self.row_key()
+        # Without change permission the admin leaves the value out: nothing to keep.
+        return {key: "value"} if key and "value" in self.fields else {}
+
+    def mark_kept(self, values: dict[str, str]) -> None:
+        super().mark_kept(values)
+        if "value" in self.fields:
+            field = self.fields["value"]
+            field.widget.kept_mask = field.kept_mask
+
+    def clean_value(self) -> str:
+        value = self.cleaned_data.get("value", "")
+        if value:
+            validate_env_value(value)
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not self.instance.pk and cleaned.get("key") and not cleaned.get("value"):
+            self.add_error("value", "Enter a value for a new secret.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> StackSecret:
+        value = self.cleaned_data.get("value")
+        if value:
+            self.instance.set_value(value)
+        return super().save(commit=commit)
+
+
+class StackSecretFormSet(forms.BaseInlineFormSet):
+    """The stack's secrets inline. `kept` (env key → value, from stacks.previews under
+    `kept_token`) fills the rows whose box was left empty after a failed save of the page."""
+
+    def __init__(
+        self, *args: Any, kept: dict[str, str] | None = None, kept_token: str = "", **kwargs: Any
+    ) -> None:
+        self.kept = kept or {}
+        self.kept_token = kept_token
+        super().__init__(*args, **kwargs)
+
+    def _construct_form(self, i: int, **kwargs: Any) -> StackSecretForm:
+        form = super()._construct_form(i, **kwargs)
+        form.mark_kept(self.kept)
+        return form
+
+    def secrets_to_keep(self) -> dict[str, str]:
+        """Env key → the valid value typed (or kept) in its row; rows being deleted keep none."""
+        keep: dict[str, str] = {}
+        for form in self.forms:
+            if not (self.can_delete and self._should_delete_form(form)):
+                keep.update(form.secrets_to_keep())
+        return keep
+
+    def mark_kept(self, values: dict[str, str]) -> None:
+        self.kept = values
+        for form in self.forms:
+            form.mark_kept(values)
 
 
 class DeployStartForm(forms.Form):

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from stacks import stack_page
 from stacks.choices import StackStatus
-from stacks.forms import StackDomainFormSet, StackSecretForm
+from stacks.forms import StackDomainFormSet, StackSecretForm, StackSecretFormSet
 from stacks.models import Operation, OperationStep, Stack, StackDomain, StackSecret
 
 
@@ -56,6 +56,9 @@ class StackDomainInline(admin.TabularInline):
 class StackSecretInline(admin.TabularInline):
     model = StackSecret
     form = StackSecretForm
+    formset = StackSecretFormSet
+    # The table, and the token of values kept from a failed save (StackAdmin.keep_typed_secrets).
+    template = "admin/stacks/stack/secrets_inline.html"
     fields = ("key", "current_value", "value", "updated_at")
     readonly_fields = ("current_value", "updated_at")
     extra = 1

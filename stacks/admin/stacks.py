@@ -19,7 +19,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from cfadmin.admin import AuditedModelAdmin, ReadOnlyAdmin
 from cfadmin.integrity import UniqueRaceAdminMixin
 from cfadmin.paginators import EstimatedCountPaginator
-from stacks import stack_page
+from stacks import previews, stack_page
 from stacks.admin.filters import (
     PocketBaseSyncFilter,
     StackStatusFilter,
@@ -38,11 +38,17 @@ from stacks.admin.inlines import (
 )
 from stacks.admin.operations import StackOperationsMixin
 from stacks.admin.templates import TemplateViewsMixin
-from stacks.forms import StackForm
+from stacks.forms import StackForm, StackSecretFormSet
 from stacks.models import Operation, Stack, StackDomain
 from stacks.models.search import operation_search_q
 from stacks.remote import outbox as pocketbase_outbox
 from tenants.models import Tenant
+
+
+def secrets_purpose(stack: Stack) -> str:
+    """What values kept from the secrets inline are for (stacks.previews.keep_secrets): this
+    stack's page only."""
+    return f"stack-secrets:{stack.pk}"
 
 
 @admin.register(Stack)
@@ -191,6 +197,36 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
             return {"deploy_url": url, "deploy_label": "Preview a deploy (dry-run)"}
         return {}
 
+    def get_formset_kwargs(
+        self, request: HttpRequest, obj: Any, inline: Any, prefix: str
+    ) -> dict[str, Any]:
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, StackSecretInline) and request.method == "POST" and obj.pk:
+            # Values kept from the page's last failed save fill the boxes left empty.
+            token = request.POST.get(f"{prefix}-kept", "")
+            kept = previews.kept_secrets(request.session, secrets_purpose(obj), token)
+            kwargs.update(kept=kept, kept_token=token if kept else "")
+        return kwargs
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        for formset in formsets:
+            if isinstance(formset, StackSecretFormSet) and formset.kept_token:
+                previews.forget_secrets(request.session, formset.kept_token)  # saved: used
+
+    def keep_typed_secrets(self, request: HttpRequest, stack: Stack, inlines: Any) -> None:
+        """A save that failed (an error anywhere on the page): the secrets typed are kept,
+        encrypted in the session, under a token the page carries; their rows are marked "kept".
+        The values never go into the page."""
+        for inline in inlines:
+            formset = inline.formset
+            if isinstance(formset, StackSecretFormSet) and formset.is_bound:
+                kept = formset.secrets_to_keep()
+                formset.kept_token = previews.keep_secrets(
+                    request.session, secrets_purpose(stack), kept, replaces=formset.kept_token
+                )
+                formset.mark_kept(kept)
+
     def render_change_form(
         self,
         request: HttpRequest,
@@ -202,6 +238,8 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
     ) -> Any:
         if obj is not None:
             inlines = context.get("inline_admin_formsets", ())
+            if request.method == "POST":
+                self.keep_typed_secrets(request, obj, inlines)
             context.update(self.stack_page_context(request, obj, inlines))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
