@@ -162,16 +162,18 @@ def test_next_login_asks_for_the_code_and_a_valid_code_opens_every_page(client, 
         assert response["Location"].startswith(f"{VERIFY}?next="), url
     assert "Type the 6-digit code" in client.get(VERIFY).content.decode()
 
-    response = client.post(VERIFY, {"code": code(device), "next": "/admin/stacks/stack/"})
+    used = code(device)
+    response = client.post(VERIFY, {"code": used, "next": "/admin/stacks/stack/"})
 
     assert response.status_code == 302 and response["Location"] == "/admin/stacks/stack/"
     for url in admin_pages(stack):
         assert client.get(url).status_code in (200, 302), url
     assert client.get("/admin/stacks/stack/").status_code == 200
-    # The same code cannot be used twice (a second session that replays it).
+    # The same code cannot be used twice (a second session that replays it; the code typed,
+    # not one computed now: a 30-second step may have passed meanwhile).
     other = client.__class__()
     password_login(other, operator)
-    replay = other.post(VERIFY, {"code": code(device)})
+    replay = other.post(VERIFY, {"code": used})
     assert "That code is not right" in replay.content.decode()
     assert AuditEvent.objects.filter(action=AuditAction.MFA_FAILED).count() == 1
 
