@@ -166,17 +166,24 @@ def outages_shown() -> list[Outage]:
 
 
 def operations_shown() -> list[Operation]:
-    """The newest queued/running operations and the latest finished ones, in one query (two
-    bounded index reads joined by OR): in-flight first, each part newest first. The JSON
-    parameters and result are not read."""
+    """The newest queued/running operations and the latest finished ones, in one query: the ids
+    from two bounded reads of the newest-first index (UNION ALL of two LIMITed selects), then
+    those rows with their stack and tenant. (`pk IN (…) OR pk IN (…)` made PostgreSQL scan every
+    operation and hash every stack.) The JSON parameters and result are not read."""
     newest = Operation.objects.order_by("-requested_at", "-id").values("pk")
-    in_flight = newest.filter(status__in=IN_FLIGHT_OPERATION_STATUSES)
-    finished = newest.exclude(status__in=IN_FLIGHT_OPERATION_STATUSES)
+    in_flight_sql, in_flight_params = newest.filter(status__in=IN_FLIGHT_OPERATION_STATUSES)[
+        :IN_FLIGHT_OPERATIONS_SHOWN
+    ].query.sql_with_params()
+    finished_sql, finished_params = newest.exclude(status__in=IN_FLIGHT_OPERATION_STATUSES)[
+        :FINISHED_OPERATIONS_SHOWN
+    ].query.sql_with_params()
+    ids = RawSQL(
+        f"SELECT in_flight.pk FROM ({in_flight_sql}) in_flight UNION ALL "
+        f"SELECT finished.pk FROM ({finished_sql}) finished",
+        (*in_flight_params, *finished_params),
+    )
     shown = (
-        Operation.objects.filter(
-            Q(pk__in=Subquery(in_flight[:IN_FLIGHT_OPERATIONS_SHOWN]))
-            | Q(pk__in=Subquery(finished[:FINISHED_OPERATIONS_SHOWN]))
-        )
+        Operation.objects.filter(pk__in=ids)
         .select_related("stack__tenant")
         .defer("parameters", "result", "stack__status_detail", "stack__tenant__notes")
     )
