@@ -62,7 +62,7 @@ def event_q(term: str, *, alone: bool = True, using: str = "default", indexed: b
 def audit_search_q(search: str, *, using: str = "default", indexed: bool = True) -> Q:
     """Events found by every word of `search` through indexes (all words, as the admin's own
     search), or by the whole phrase as the beginning of a column ("Deploy #12"). `indexed`
-    False: the same events, read in the trail's order instead (see `sqlite_matches`)."""
+    False: the same events, read in the trail's order instead (see `sqlite_match_count`)."""
     terms = search_terms(search)
     if len(terms) == 1:
         return event_q(terms[0], using=using, indexed=indexed)
@@ -79,17 +79,17 @@ def audit_search_q(search: str, *, using: str = "default", indexed: bool = True)
 COMMON_MATCHES = 2_000
 
 
-def sqlite_matches(found: QuerySet) -> int | None:
-    """On SQLite, how many events the indexes find, counted up to COMMON_MATCHES + 1 (a few ms);
-    None on PostgreSQL, whose planner needs no help.
+def sqlite_match_count(found: QuerySet) -> int | None:
+    """On SQLite, how many events the indexes find (an index count: a few ms even for a busy
+    actor); None on PostgreSQL, whose planner needs no help.
 
-    More than COMMON_MATCHES (a busy actor) and SQLite is better off without its indexes: from
-    them it takes every match and sorts them all for the first page, while reading the trail
-    newest first fills a page of a common match after a few hundred rows. A rare match keeps
-    the indexes (the same read would cover the whole trail)."""
+    More than COMMON_MATCHES and SQLite is better off reading the page without its indexes:
+    from them it takes every match and sorts them all for the first page, while reading the
+    trail newest first fills a page of a common match after a few hundred rows. A rare match
+    keeps the indexes (the same read would cover the whole trail)."""
     if connections[found.db].vendor != "sqlite":
         return None
-    return found.order_by()[: COMMON_MATCHES + 1].count()
+    return found.order_by().count()
 
 
 def audit_substring_q(search: str) -> Q:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -27,6 +29,21 @@ class AuditAction(models.TextChoices):
 
 
 class AuditEventQuerySet(models.QuerySet):
+    # How many rows this queryset holds, when a search already counted them (see search()):
+    # kept through what the admin applies after its search (ordering, deferred columns), gone
+    # with any filter, which changes the rows.
+    known_count: int | None = None
+
+    def _clone(self) -> AuditEventQuerySet:
+        clone = super()._clone()
+        clone.known_count = self.known_count
+        return clone
+
+    def _filter_or_exclude(self, negate: bool, args: Any, kwargs: Any) -> AuditEventQuerySet:
+        clone = super()._filter_or_exclude(negate, args, kwargs)
+        clone.known_count = None
+        return clone
+
     def search(self, text: str) -> AuditEventQuerySet:
         """Events found by every word of `text` (cfadmin.audit_search): by id, address, or the
         beginning of an actor, target, tenant slug or stack name, through indexes; when nothing
@@ -35,16 +52,21 @@ class AuditEventQuerySet(models.QuerySet):
             COMMON_MATCHES,
             audit_search_q,
             audit_substring_q,
-            sqlite_matches,
+            sqlite_match_count,
         )
 
         found = self.filter(audit_search_q(text, using=self.db))
-        matches = sqlite_matches(found)
-        if matches is not None and matches > COMMON_MATCHES:
-            return self.filter(audit_search_q(text, using=self.db, indexed=False))
-        if found.exists() if matches is None else matches:
-            return found
-        return self.filter(audit_substring_q(text))
+        matches = sqlite_match_count(found)
+        if matches is None:  # PostgreSQL: its planner picks the index for each case
+            return found if found.exists() else self.filter(audit_substring_q(text))
+        if not matches:
+            return self.filter(audit_substring_q(text))
+        if matches > COMMON_MATCHES:
+            found = self.filter(audit_search_q(text, using=self.db, indexed=False))
+        # The count came from the indexes: the list's paginator need not count the trail
+        # again (without its indexes, for a common search).
+        found.known_count = matches
+        return found
 
 
 class AuditEvent(models.Model):

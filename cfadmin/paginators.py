@@ -66,5 +66,8 @@ class EstimatedCountPaginator(Paginator):
         rows: Any = self.object_list
         if not isinstance(rows, QuerySet):
             return super().count
+        known = getattr(rows, "known_count", None)
+        if known is not None:  # counted already, through indexes (AuditEventQuerySet.search)
+            return known
         total, self.estimated = count_rows(rows)
         return total

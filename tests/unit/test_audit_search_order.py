@@ -1,5 +1,5 @@
 """A common search on SQLite reads the trail newest first instead of sorting every match
-(cfadmin.audit_search.sqlite_matches); a rare one keeps the indexes; both find the same
+(cfadmin.audit_search.sqlite_match_count); a rare one keeps the indexes; both find the same
 events in the same order. PostgreSQL's planner makes that choice by itself."""
 
 from __future__ import annotations
@@ -73,3 +73,20 @@ def test_on_sqlite_only_a_common_search_is_read_in_the_trails_order(trail):
     else:
         assert "+" not in busy.split("WHERE", 1)[1].split("ORDER BY")[0]
     assert "+" not in rare.split("WHERE", 1)[1].split("ORDER BY")[0]
+
+
+def test_the_trail_searched_for_a_busy_actor_is_counted_through_the_indexes(trail, admin_client):
+    """The list's count is the search's own index count, not a read of the whole trail."""
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(
+            reverse("admin:cfadmin_auditevent_changelist") + "?q=busy-actor"
+        )
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == BUSY
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts  # the search counted
+    assert not [sql for sql in counts if '+"cfadmin_auditevent"' in sql], counts
