@@ -237,13 +237,19 @@ def _complete_if_settled(run: ChecklistRun, *, actor: Any) -> None:
                 )
 
 
+# The validation procedure a successful operation of each kind opens (open_validation_run).
+VALIDATION_PROCEDURES = {OperationKind.DEPLOY: POST_DEPLOY, OperationKind.DELETE: POST_DELETE}
+
+
+def opens_validation_run(operation: Operation) -> bool:
+    return operation.kind in VALIDATION_PROCEDURES
+
+
 def open_validation_run(operation: Operation) -> ChecklistRun | None:
     """Hook run after a deploy or delete succeeds: open its validation run, linked to the
     operation (ChecklistRun.operation: the run's page and the stack and operation pages follow
     it), and probe it. The note says the same for people and the runs search."""
-    slug = {OperationKind.DEPLOY: POST_DEPLOY, OperationKind.DELETE: POST_DELETE}.get(
-        operation.kind
-    )
+    slug = VALIDATION_PROCEDURES.get(operation.kind)
     if slug is None:
         return None
     with transaction.atomic():  # never a run without its operation

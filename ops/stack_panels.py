@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
 
+from ops.checklists import opens_validation_run
 from ops.models import ChecklistItem, ChecklistRun, Incident, IncidentStatus, ItemState, RunStatus
 from stacks import stack_page
 from stacks.choices import OperationStatus
@@ -22,7 +23,7 @@ SHOWN = 5  # rows per panel; "all … →" opens the filtered list
 def validation_run_for(operation: Operation, shown: list[ChecklistRun] = ()) -> ChecklistRun | None:
     """The run the hook opened after `operation` succeeded (ChecklistRun.operation): from
     `shown` (the runs a page already has) when it is there, else one query."""
-    if operation.status != OperationStatus.SUCCEEDED:
+    if operation.status != OperationStatus.SUCCEEDED or not opens_validation_run(operation):
         return None
     for run in shown:
         if run.operation_id == operation.pk:

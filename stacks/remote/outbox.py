@@ -393,9 +393,14 @@ class SyncState:
 
 
 def sync_state(stack: Stack) -> SyncState:
-    entries = Entry.objects.filter(stack=stack)
-    pending = list(entries.pending().order_by("id"))
-    rejected = entries.filter(state=OutboxState.REJECTED).order_by("-id").first()
+    # One read of what is not delivered (pending and refused entries: the `outbox_due` index).
+    waiting = list(
+        Entry.objects.filter(
+            stack=stack, state__in=[OutboxState.PENDING, OutboxState.REJECTED]
+        ).order_by("id")
+    )
+    pending = [entry for entry in waiting if entry.state == OutboxState.PENDING]
+    rejected = next((e for e in reversed(waiting) if e.state == OutboxState.REJECTED), None)
     return SyncState(
         pending=len(pending),
         since=pending[0].created_at if pending else None,
