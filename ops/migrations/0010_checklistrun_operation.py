@@ -9,14 +9,16 @@ import re
 import django.db.models.deletion
 from django.db import migrations, models
 
-OPENED_BY = re.compile(r"^Opened by (?P<label>.+) #(?P<pk>\d+)$")
+# The hook opened runs after deploys and deletes only; its note names the kind's label.
+KIND_OF_LABEL = {"Deploy": "deploy", "Delete": "delete"}
+OPENED_BY = re.compile(r"^Opened by (?P<label>Deploy|Delete) #(?P<pk>\d+)$")
 BATCH = 500
 
 
-def opened_by_pk(note: str) -> int | None:
-    """The operation id in a note the hook wrote ("Opened by Deploy #12"), or None."""
+def opened_by(note: str) -> tuple[int, str] | None:
+    """(operation id, kind) in a note the hook wrote ("Opened by Deploy #12"), or None."""
     match = OPENED_BY.match(note.strip())
-    return int(match["pk"]) if match else None
+    return (int(match["pk"]), KIND_OF_LABEL[match["label"]]) if match else None
 
 
 def link_runs_to_operations(apps, schema_editor):
@@ -33,17 +35,19 @@ def link_runs_to_operations(apps, schema_editor):
     # By pages of ids, each read in full before it is written: every run once, few queries.
     while rows := list(candidates.filter(pk__gt=last)[:BATCH]):
         last = rows[-1][0]
-        wanted = {pk: (opened_by_pk(note), stack_id) for pk, stack_id, note in rows}
-        wanted = {pk: found for pk, found in wanted.items() if found[0] is not None}
-        stack_of = dict(
-            Operation.objects.using(db)
-            .filter(pk__in={operation for operation, _ in wanted.values()})
-            .values_list("pk", "stack_id")
-        )
+        wanted = {pk: (opened_by(note), stack_id) for pk, stack_id, note in rows}
+        wanted = {pk: (*found, stack) for pk, (found, stack) in wanted.items() if found}
+        # An operation of the run's own stack, of the kind the note names.
+        known = {
+            (operation, kind, stack_id)
+            for operation, kind, stack_id in Operation.objects.using(db)
+            .filter(pk__in={operation for operation, _, _ in wanted.values()})
+            .values_list("pk", "kind", "stack_id")
+        }
         linked = [
-            ChecklistRun(pk=pk, operation_id=operation)
-            for pk, (operation, stack_id) in wanted.items()
-            if stack_of.get(operation) == stack_id
+            ChecklistRun(pk=pk, operation_id=found[0])
+            for pk, found in wanted.items()
+            if found in known
         ]
         ChecklistRun.objects.using(db).bulk_update(linked, ["operation"], batch_size=BATCH)
 

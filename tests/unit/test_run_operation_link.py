@@ -132,11 +132,14 @@ def test_the_migration_links_the_runs_the_hook_noted_and_nothing_else(
     make_stack, monkeypatch, batch
 ):
     mine, other = make_stack("customer-1"), make_stack("customer-2")
-    deploy, delete, elsewhere = operation_of(mine), operation_of(mine), operation_of(other)
+    deploy, elsewhere = operation_of(mine), operation_of(other)
+    delete = operation_of(mine, kind=OperationKind.DELETE)
     noted = typed_run(mine, f"Opened by {deploy}")
     padded = typed_run(mine, f"  Opened by Delete #{delete.pk}\n")
     foreign = typed_run(mine, f"Opened by {elsewhere}")  # another stack's operation
-    typed = typed_run(mine, "Opened by a person who typed #12")
+    # Ids of real operations of this stack, in notes the hook did not write.
+    typed = typed_run(mine, f"Opened by a person who typed #{deploy.pk}")
+    wrong_kind = typed_run(mine, f"Opened by Delete #{deploy.pk}")
     missing = typed_run(mine, "Opened by Deploy #999999")
     longer = typed_run(mine, f"Opened by {deploy} and then checked by hand")
     no_stack = ChecklistRun.objects.create(
@@ -153,6 +156,7 @@ def test_the_migration_links_the_runs_the_hook_noted_and_nothing_else(
         padded.pk: delete.pk,
         foreign.pk: None,
         typed.pk: None,
+        wrong_kind.pk: None,
         missing.pk: None,
         longer.pk: None,
         no_stack.pk: None,
