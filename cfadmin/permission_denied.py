@@ -2,14 +2,16 @@
 can be told, the roles the person has, and leads back.
 
 The role is that of the first permission the page needs which the person lacks, lowest first:
-the custom pages list theirs in URL_PERMISSIONS, the admin's own model pages derive theirs from
-the page (list, add, change, delete, history) and the model.
+each app lists its custom pages' permissions on its AppConfig (`url_permissions`: admin URL
+name → permissions, lowest first); the admin's own model pages derive theirs from the page
+(list, add, change, delete, history) and the model.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -17,23 +19,11 @@ from django.urls import Resolver404, ResolverMatch, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from cfadmin import roles
+from cfadmin.permissions import may
 
 TEMPLATE = "403.html"
 SUPERUSER = "superuser"
 
-# The console's own pages (admin URL names) and the permissions they need, lowest first: the
-# deploy page previews with the first and deploys with the second.
-URL_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "stacks_stack_deploy": ("stacks.dry_run_stack", "stacks.deploy_stack"),
-    "stacks_reconcile_run": ("stacks.reconcile_stacks",),
-    "stacks_reconcile_repair": ("stacks.reconcile_stacks",),
-    "stacks_reconcile_repair_kind": ("stacks.reconcile_stacks",),
-    "ops_run_healthchecks": ("ops.run_healthcheck",),
-    "ops_procedure_start": ("ops.add_checklistrun",),
-    "ops_checklistitem_settle": ("ops.change_checklistitem",),
-    "ops_checklistrun_probe": ("ops.change_checklistitem",),
-    "ops_incident_work": ("ops.change_incident",),
-}
 # A model's admin pages (URL name `<app>_<model>_<page>`) and the actions they need.
 PAGE_ACTIONS: dict[str, tuple[str, ...]] = {
     "changelist": ("view",),
@@ -61,8 +51,10 @@ def needed_permissions(match: ResolverMatch | None) -> tuple[str, ...]:
     """What the page needs, lowest first; () when that cannot be told."""
     if match is None:
         return ()
-    if match.url_name in URL_PERMISSIONS:
-        return URL_PERMISSIONS[match.url_name]
+    for config in apps.get_app_configs():
+        declared = getattr(config, "url_permissions", {})
+        if match.url_name in declared:
+            return tuple(declared[match.url_name])
     model_admin = _model_admin(match)
     if model_admin is None:
         return ()
@@ -77,7 +69,7 @@ def needed_role(user: Any, permissions: tuple[str, ...]) -> str:
     """The role of the first of `permissions` the user lacks ("superuser" if no role has it),
     or "" when the user holds them all (the refusal is about this object, not a role)."""
     for permission in permissions:
-        if not user.has_perm(permission):
+        if not may(user, permission):
             return roles.role_of_permission(permission) or SUPERUSER
     return ""
 

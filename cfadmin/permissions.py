@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+VIEW_AUDIT_TRAIL = "cfadmin.view_auditevent"
+
 
 def may(user: Any, permission: str) -> bool:
     """Whether `user` holds `permission` ("app_label.codename", one of an app's constants)."""

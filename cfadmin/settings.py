@@ -307,10 +307,17 @@ PROVISION_RECOVERY_INTERVAL: float = env.float("PROVISION_RECOVERY_INTERVAL", de
 POCKETBASE_OUTBOX_RETRY_BASE: float = env.float("POCKETBASE_OUTBOX_RETRY_BASE", default=5.0)
 POCKETBASE_OUTBOX_RETRY_MAX: float = env.float("POCKETBASE_OUTBOX_RETRY_MAX", default=300.0)
 # Called with the operation after one succeeds (dotted paths; the ops app opens the runbook's
-# post-deploy / post-delete validation checklist and verifies what a machine can).
+# post-deploy / post-delete validation checklist and verifies what a machine can, and captures
+# an isolated stack's evidence on its incident).
 OPERATION_SUCCESS_HOOKS: list[str] = [
     hook
-    for hook in env.list("OPERATION_SUCCESS_HOOKS", default=["ops.checklists.open_validation_run"])
+    for hook in env.list(
+        "OPERATION_SUCCESS_HOOKS",
+        default=[
+            "ops.checklists.open_validation_run",
+            "ops.response.evidence.capture_after_isolation",
+        ],
+    )
     if hook
 ]
 
@@ -356,6 +363,21 @@ try:
     )
 except ValueError as error:
     raise ImproperlyConfigured(str(error)) from None
+
+# --- Incidents that act (ops/response/, issue 15) ---------------------------------------------
+# [evidence] Lines of each container's log an evidence capture keeps.
+EVIDENCE_LOG_LINES: int = env.int("EVIDENCE_LOG_LINES", default=200)
+# [mass failure] This many stacks leaving `running` within this many minutes is a mass failure.
+MASS_FAILURE_STACKS: int = env.int("MASS_FAILURE_STACKS", default=5)
+MASS_FAILURE_WINDOW_MINUTES: int = env.int("MASS_FAILURE_WINDOW_MINUTES", default=10)
+# [auto-incidents] A critical health check down this many runs in a row opens (or joins) a
+# Platform Down incident.
+AUTO_INCIDENT_AFTER_FAILURES: int = env.int("AUTO_INCIDENT_AFTER_FAILURES", default=3)
+# [recovery] A PocketBase backup younger than this many hours must exist (health check).
+POCKETBASE_BACKUP_MAX_AGE_HOURS: int = env.int("POCKETBASE_BACKUP_MAX_AGE_HOURS", default=26)
+# [resources] How a command runs on a Coolify server: "{host}" (the server's IP) and "{command}"
+# are filled in, e.g. "ssh root@{host} {command}"; empty: the command runs here (make run).
+SERVER_COMMAND: str = env.str("SERVER_COMMAND", default="")
 
 # --- Global search (the admin header's box, cfadmin/global_search.py) -------------------------
 # Each app's provider of one kind of result, in the order the results page shows them.

@@ -44,6 +44,14 @@ class OpsConfig(AppConfig):
             "ops.delete_escalationcontact",
         ],
     }
+    # The 403 page names the role a custom page needs (cfadmin.permission_denied).
+    url_permissions = {
+        "ops_run_healthchecks": ("ops.run_healthcheck",),
+        "ops_procedure_start": ("ops.add_checklistrun",),
+        "ops_checklistitem_settle": ("ops.change_checklistitem",),
+        "ops_checklistrun_probe": ("ops.change_checklistitem",),
+        "ops_incident_work": ("ops.change_incident",),
+    }
 
     def ready(self) -> None:
         # The stack pages show ops' checklist runs and incidents through stacks' registry

@@ -28,6 +28,7 @@ from cfadmin import jobs
 from cfadmin.models import AuditEvent
 from cfadmin.queued_once import request_once
 from ops import https_domains, incidents
+from ops.checks import backups, resources
 from ops.models import CheckStatus, HealthCheckResult, HealthDailyRollup, Outage
 from stacks.choices import StackStatus
 from stacks.clients.coolify import CoolifyClient
@@ -239,6 +240,7 @@ CHECKS: list[Check] = [
         critical=False,
         enabled=lambda: settings.HEALTHCHECK_HTTPS,
     ),
+    *(Check(*spec) for spec in (*backups.CHECKS, *resources.CHECKS)),
 ]
 CHECK_NAMES = [check.name for check in CHECKS]
 
@@ -352,6 +354,9 @@ def record(outcomes: list[CheckOutcome]) -> list[HealthCheckResult]:
                 Outage.objects.filter(pk=open_outage.pk).update(ended_at=now)
                 open_outage.ended_at = now
                 incidents.record_outage_ended(open_outage)
+    from ops.response import auto_incidents  # it reads ops' models; imported late
+
+    auto_incidents.after_health_record(stored)
     return stored
 
 

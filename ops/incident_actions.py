@@ -13,7 +13,7 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Q, QuerySet, Value, When
 
-from ops import checklists, incidents
+from ops import checklists, incidents, response
 from ops.models import (
     URGENT_CATEGORIES,
     ChecklistRun,
@@ -34,6 +34,7 @@ class Outcome:
 
     message: str = ""
     run: ChecklistRun | None = None
+    redirect: str = ""  # a page to go to instead of the incident's (a feature's next step)
 
 
 Form = Mapping[str, str]
@@ -92,6 +93,11 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+def find_action(name: str) -> Action | None:
+    """A built-in action, or one an incident response feature declares (ops.response)."""
+    return ACTIONS.get(name) or response.actions().get(name)
+
+
 def procedures_offered() -> QuerySet[Procedure]:
     """The active procedures an incident's page offers, urgent ones (emergency, security)
     first."""
@@ -140,9 +146,10 @@ CHECKLIST_FORM = ActionForm(
 )
 
 
-def action_groups(incident: Incident, *, can_start_runs: bool) -> list[ActionGroup]:
+def action_groups(incident: Incident, *, can_start_runs: bool, user: Any) -> list[ActionGroup]:
     """The forms an incident's page offers, grouped by what they do: respond (the status),
-    record (timeline, escalation), run the runbook. Only the forms that can do something now."""
+    record (timeline, escalation), run the runbook, then each response feature's (ops.response)
+    that the user may use. Only the forms that can do something now."""
     respond: list[ActionForm] = []
     if any(incident.can_become(status) for status in STATUS_BUTTONS):
         respond.append(REOPEN_FORM if incident.is_resolved else STATUS_FORM)
@@ -152,6 +159,11 @@ def action_groups(incident: Incident, *, can_start_runs: bool) -> list[ActionGro
         ActionGroup("Respond", tuple(respond)),
         ActionGroup("Record", (NOTE_FORM, ESCALATE_FORM)),
         ActionGroup("Runbook", (CHECKLIST_FORM,) if can_start_runs else ()),
+        *(
+            ActionGroup(feature.heading, feature.forms(incident, user))
+            for feature in response.features()
+            if feature.forms
+        ),
     ]
     return [group for group in groups if group.forms]
 

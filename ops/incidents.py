@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from cfadmin import audit
 from cfadmin.models import AuditAction
+from ops import response
 from ops.models import (
     EscalationContact,
     Incident,
@@ -116,6 +117,9 @@ def change_status(
             "resolution",
             "Say what fixed it before resolving the incident.",
         )
+        blockers = response.resolve_blockers(incident, resolution)
+        if blockers:
+            raise ValidationError({"resolution": blockers})
         updates.update(resolved_at=now, resolution=resolution)
     elif status == IncidentStatus.OPEN:
         note = _clean_text(note, "note", "Say why the incident is reopened.")

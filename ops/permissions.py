@@ -5,6 +5,8 @@ from __future__ import annotations
 from cfadmin.permissions import may as may  # what the admin asks with
 
 RUN_HEALTHCHECK = "ops.run_healthcheck"
+VIEW_CHECKLISTRUN = "ops.view_checklistrun"
+VIEW_INCIDENT = "ops.view_incident"
 ADD_CHECKLISTRUN = "ops.add_checklistrun"
 CHANGE_CHECKLISTITEM = "ops.change_checklistitem"
 ADD_INCIDENT = "ops.add_incident"

@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
 
+from ops import permissions
 from ops.checklists import opens_validation_run
 from ops.models import ChecklistItem, ChecklistRun, Incident, IncidentStatus, ItemState, RunStatus
 from stacks import stack_page
@@ -69,7 +70,7 @@ def _run_link(run: ChecklistRun) -> Link:
 
 
 def checklist_panel(stack: Stack, request: HttpRequest) -> Panel | None:
-    if not request.user.has_perm("ops.view_checklistrun"):
+    if not permissions.may(request.user, permissions.VIEW_CHECKLISTRUN):
         return None
     open_first = Case(When(status=RunStatus.OPEN, then=Value(0)), default=Value(1))
     runs = list(
@@ -104,7 +105,7 @@ def checklist_panel(stack: Stack, request: HttpRequest) -> Panel | None:
 
 
 def incident_panel(stack: Stack, request: HttpRequest) -> Panel | None:
-    if not request.user.has_perm("ops.view_incident"):
+    if not permissions.may(request.user, permissions.VIEW_INCIDENT):
         return None
     unresolved_first = Case(
         When(status=IncidentStatus.RESOLVED, then=Value(1)),
@@ -126,7 +127,7 @@ def incident_panel(stack: Stack, request: HttpRequest) -> Panel | None:
         )
 
     actions = ()
-    if request.user.has_perm("ops.add_incident") and stack.is_live:
+    if permissions.may(request.user, permissions.ADD_INCIDENT) and stack.is_live:
         actions = (
             Link(
                 "Open an incident about this stack",
@@ -152,7 +153,7 @@ def incident_panel(stack: Stack, request: HttpRequest) -> Panel | None:
 
 def operation_links(operation: Operation, request: HttpRequest) -> list[Link]:
     """The validation run the operation opened, on the operation's page."""
-    if not request.user.has_perm("ops.view_checklistrun"):
+    if not permissions.may(request.user, permissions.VIEW_CHECKLISTRUN):
         return []
     run = validation_run_for(operation)
     if run is None:

@@ -41,6 +41,14 @@ class StacksConfig(AppConfig):
         ],
         ADMIN: ["stacks.delete_stack"],
     }
+    # The 403 page names the role a custom page needs (cfadmin.permission_denied), lowest
+    # first: the deploy page previews with the first and deploys with the second.
+    url_permissions = {
+        "stacks_stack_deploy": ("stacks.dry_run_stack", "stacks.deploy_stack"),
+        "stacks_reconcile_run": ("stacks.reconcile_stacks",),
+        "stacks_reconcile_repair": ("stacks.reconcile_stacks",),
+        "stacks_reconcile_repair_kind": ("stacks.reconcile_stacks",),
+    }
 
     def ready(self) -> None:
         # Each qcluster worker process runs recovery and the PocketBase outbox when it starts

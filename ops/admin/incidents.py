@@ -22,7 +22,7 @@ from cfadmin.admin import (
     PrefilledAutocompleteSelectMultiple,
     prefill_autocomplete,
 )
-from ops import incident_actions, incidents
+from ops import incident_actions, incidents, response
 from ops.admin.badges import response_badge, severity_badge
 from ops.models import EscalationContact, Incident, IncidentStatus, Outage
 from ops.permissions import ADD_CHECKLISTRUN, may
@@ -212,6 +212,7 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
                 view(require_POST(self.work_view)),
                 name="ops_incident_work",
             ),
+            *response.urls(self),
             *super().get_urls(),
         ]
 
@@ -219,7 +220,7 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
         """The buttons on an incident's page: look the action up, check, call, report."""
         if not may(request.user, incident_actions.WORK_INCIDENT):
             raise PermissionDenied
-        found = incident_actions.ACTIONS.get(action)
+        found = incident_actions.find_action(action)
         if found is None or not object_id.isdigit():
             raise Http404
         incident = get_object_or_404(Incident, pk=object_id)
@@ -232,6 +233,10 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
                 request, "Nothing changed: " + " ".join(error.messages), messages.ERROR
             )
         else:
+            if outcome.redirect:
+                if outcome.message:
+                    self.message_user(request, outcome.message, messages.SUCCESS)
+                return HttpResponseRedirect(outcome.redirect)
             if outcome.run is not None:
                 return HttpResponseRedirect(
                     reverse("admin:ops_checklistrun_change", args=[outcome.run.pk])
@@ -281,6 +286,7 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
             "affected_stacks": affected_links(stacks[:AFFECTED_SHOWN], []),
             "affected_tenants": affected_links([], tenants[:AFFECTED_SHOWN]),
             "affected_cut": len(stacks) > AFFECTED_SHOWN or len(tenants) > AFFECTED_SHOWN,
+            "response_panels": response.panels(incident, request),
             **self.bounded_children(request, incident),
         }
 
@@ -298,7 +304,7 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
                 **self.live_context(request, incident),
                 can_work=can_work,
                 action_groups=incident_actions.action_groups(
-                    incident, can_start_runs=can_start_runs
+                    incident, can_start_runs=can_start_runs, user=request.user
                 ),
                 transitions=[
                     (status, label)

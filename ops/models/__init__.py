@@ -2,6 +2,14 @@
 states, procedures and their steps, checklist runs, escalation contacts, incidents. Everything
 is importable from here."""
 
+# The incident response features' models (issue 15), imported by their module:
+from ops.models import (  # noqa: F401  (the modules register their models)
+    evidence,
+    leaks,
+    mass_failure,
+    postmortem,
+    resources,
+)
 from ops.models.checklists import (
     SETTLED_STATES,
     ChecklistItem,

@@ -188,6 +188,14 @@ class IncidentEventKind(models.TextChoices):
     CHANGED = "changed", "Details changed"
     CHECKLIST = "checklist", "Checklist"
     OUTAGE = "outage", "Outage"
+    # What the incident's response actions write (ops.response).
+    AUTOMATIC = "automatic", "Opened automatically"
+    CONTAINMENT = "containment", "Containment"
+    EVIDENCE = "evidence", "Evidence"
+    ROTATION = "rotation", "Key rotation"
+    TRIAGE = "triage", "Triage"
+    RECOVERY = "recovery", "Data recovery"
+    POSTMORTEM = "postmortem", "Postmortem"
 
 
 class IncidentEvent(models.Model):

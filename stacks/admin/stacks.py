@@ -19,7 +19,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from cfadmin.admin import AuditedModelAdmin, ReadOnlyAdmin
 from cfadmin.integrity import UniqueRaceAdminMixin
 from cfadmin.paginators import EstimatedCountPaginator
+from cfadmin.permissions import VIEW_AUDIT_TRAIL, may
 from stacks import previews, stack_page
+from stacks.admin.deploy_page import StackDeployMixin
 from stacks.admin.filters import (
     PocketBaseSyncFilter,
     StackStatusFilter,
@@ -52,7 +54,13 @@ def secrets_purpose(stack: Stack) -> str:
 
 
 @admin.register(Stack)
-class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin, AuditedModelAdmin):
+class StackAdmin(
+    StackOperationsMixin,
+    StackDeployMixin,
+    TemplateViewsMixin,
+    UniqueRaceAdminMixin,
+    AuditedModelAdmin,
+):
     form = StackForm
     actions = (
         "restart_stacks",
@@ -294,7 +302,7 @@ class StackAdmin(StackOperationsMixin, TemplateViewsMixin, UniqueRaceAdminMixin,
                 reverse("admin:stacks_operation_changelist") + f"?stack__id__exact={stack.pk}",
             ),
         ]
-        if request.user.has_perm("cfadmin.view_auditevent"):
+        if may(request.user, VIEW_AUDIT_TRAIL):
             query = urlencode({"tenant": stack.tenant.slug, "stack": stack.stack_name})
             links.append(
                 stack_page.Link(

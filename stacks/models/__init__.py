@@ -1,6 +1,7 @@
 """The stacks app's models, one module per concern: the stack, its domains and secrets, its
 operations and their steps, the PocketBase outbox, the shared remote snapshot, reconcile runs."""
 
+from stacks.models import kept_volumes  # noqa: F401  (registers its models)
 from stacks.models.domain import StackDomain
 from stacks.models.operation import Operation, OperationQuerySet, OperationStep
 from stacks.models.outbox import PocketBaseOutboxEntry, PocketBaseOutboxQuerySet

@@ -108,3 +108,56 @@ def test_installing_schedules_twice_keeps_one_of_each_and_follows_settings(setti
     install_schedules()
     assert Schedule.objects.filter(name="cfadmin.health_checks").get().minutes == 7
     assert Schedule.objects.count() == len(declared_schedules())
+
+
+def project_modules() -> list[Path]:
+    """The project's own Python modules, migrations and the simulator left out."""
+    return [
+        path
+        for app in LAYERS
+        for path in (BASE_DIR / app).rglob("*.py")
+        if "coolify_simulator" not in path.parts and "migrations" not in path.parts
+    ]
+
+
+def test_no_module_grows_past_450_lines():
+    sizes = {
+        str(p.relative_to(BASE_DIR)): len(p.read_text().splitlines()) for p in project_modules()
+    }
+    assert {path: n for path, n in sizes.items() if n >= 450} == {}
+
+
+def literal_permission_checks(path: Path) -> list[int]:
+    """Lines calling `has_perm("…")` with a string literal (a permission helper's constant is
+    the rule: `may(user, permissions.X)`)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", "") == "has_perm"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ]
+
+
+def test_permissions_are_asked_through_the_helpers_not_literals(tmp_path):
+    found = {str(p.relative_to(BASE_DIR)): literal_permission_checks(p) for p in project_modules()}
+    assert {path: lines for path, lines in found.items() if lines} == {}
+    probe = tmp_path / "probe.py"
+    probe.write_text('if request.user.has_perm("ops.view_incident"):\n    pass\n')
+    assert literal_permission_checks(probe) == [1]
+
+
+def test_jobs_are_queued_only_through_enqueue():
+    callers = {
+        str(p.relative_to(BASE_DIR)) for p in project_modules() if "async_task(" in p.read_text()
+    }
+    assert callers == {"cfadmin/jobs.py"}
+
+
+def test_each_custom_page_permission_is_declared_by_its_own_app():
+    for config in django_apps.get_app_configs():
+        for url_name, permissions in getattr(config, "url_permissions", {}).items():
+            assert url_name.startswith(f"{config.label}_"), url_name
+            assert {p.split(".")[0] for p in permissions} == {config.label}, url_name

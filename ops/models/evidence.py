@@ -1,0 +1,1 @@
+"""(issue 15, being built) The models of the incident response feature "evidence"."""

@@ -1,0 +1,5 @@
+"""(issue 15, being built) The incident response feature "postmortem"."""
+
+from ops.response import Feature
+
+FEATURE = Feature(key="postmortem")
