@@ -316,7 +316,18 @@ OPERATION_SUCCESS_HOOKS: list[str] = [
         default=[
             "ops.checklists.open_validation_run",
             "ops.response.evidence.capture_after_isolation",
+            "ops.probes_incident.recheck_after_operation",
         ],
+    )
+    if hook
+]
+
+# Called with the operation when a worker starts it (not when it resumes one): the ops app
+# captures the evidence of a stack about to be isolated while its containers still run.
+OPERATION_START_HOOKS: list[str] = [
+    hook
+    for hook in env.list(
+        "OPERATION_START_HOOKS", default=["ops.response.evidence.capture_before_isolation"]
     )
     if hook
 ]
@@ -367,6 +378,9 @@ except ValueError as error:
 # --- Incidents that act (ops/response/, issue 15) ---------------------------------------------
 # [evidence] Lines of each container's log an evidence capture keeps.
 EVIDENCE_LOG_LINES: int = env.int("EVIDENCE_LOG_LINES", default=200)
+# [leaks] Rotations of a leaked value queued per minute (and at most in flight): about two
+# Coolify calls each, against Coolify's 200 calls/min per token.
+LEAK_ROTATIONS_PER_MINUTE: int = env.int("LEAK_ROTATIONS_PER_MINUTE", default=40)
 # [mass failure] This many stacks leaving `running` within this many minutes is a mass failure.
 MASS_FAILURE_STACKS: int = env.int("MASS_FAILURE_STACKS", default=5)
 MASS_FAILURE_WINDOW_MINUTES: int = env.int("MASS_FAILURE_WINDOW_MINUTES", default=10)
@@ -375,8 +389,13 @@ MASS_FAILURE_WINDOW_MINUTES: int = env.int("MASS_FAILURE_WINDOW_MINUTES", defaul
 AUTO_INCIDENT_AFTER_FAILURES: int = env.int("AUTO_INCIDENT_AFTER_FAILURES", default=3)
 # [recovery] A PocketBase backup younger than this many hours must exist (health check).
 POCKETBASE_BACKUP_MAX_AGE_HOURS: int = env.int("POCKETBASE_BACKUP_MAX_AGE_HOURS", default=26)
-# [resources] How a command runs on a Coolify server: "{host}" (the server's IP) and "{command}"
-# are filled in, e.g. "ssh root@{host} {command}"; empty: the command runs here (make run).
+# [recovery] Where Docker keeps volume data on the Coolify server: a stack redeployed onto kept
+# volumes mounts `<this>/<kept volume>/_data` (Coolify renames every named volume of a service).
+DOCKER_VOLUMES_ROOT: str = env.str("DOCKER_VOLUMES_ROOT", default="/var/lib/docker/volumes")
+# [resources] How a command runs on a Coolify server: "{host}", "{user}", "{port}" (from Coolify's
+# GET /servers) and "{command}" are filled in, shell-quoted, e.g.
+# "ssh -o BatchMode=yes -o ConnectTimeout=5 -p {port} {user}@{host} {command}"; empty: the
+# command runs where cfadmin runs (`make run` points it at the simulator's stand-in shell).
 SERVER_COMMAND: str = env.str("SERVER_COMMAND", default="")
 
 # --- Global search (the admin header's box, cfadmin/global_search.py) -------------------------

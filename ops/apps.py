@@ -51,6 +51,13 @@ class OpsConfig(AppConfig):
         "ops_checklistitem_settle": ("ops.change_checklistitem",),
         "ops_checklistrun_probe": ("ops.change_checklistitem",),
         "ops_incident_work": ("ops.change_incident",),
+        "ops_incident_postmortem_export": ("ops.view_incident",),
+        "ops_incident_recovery_backups": ("ops.view_incident",),
+        "ops_incident_leaks_find": ("ops.change_incident",),
+        "ops_incident_leaks_rotate": ("ops.change_incident",),
+        "ops_incident_evidence_item": ("ops.view_incident",),
+        "ops_incident_evidence_download": ("ops.view_incident",),
+        "ops_incident_evidence_export": ("ops.view_incident",),
     }
 
     def ready(self) -> None:

@@ -73,6 +73,9 @@ class HealthContext:
     domain_states: dict[str, https_domains.KnownState] = field(default_factory=dict)
     # Filled by a check for record() (keyed by check name): see CheckOutcome.observations.
     observations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What a check module read from the database before the threads started, by module
+    # ("resources": ops.checks.resources.prepare(), every stack's container and volume names).
+    prepared: dict[str, Any] = field(default_factory=dict)
 
     def coolify(self) -> CoolifyClient:
         return get_coolify(timeout=self.timeout, attempts=1)  # a check reports, not retries
@@ -261,6 +264,8 @@ def build_context(timeout: float, checks: list[Check] | None = None) -> HealthCo
         ctx.live_domains = https_domains.live_domains()
         ctx.domain_states = https_domains.known_states()
         ctx.domains = https_domains.due_domains(ctx.live_domains, ctx.domain_states, timezone.now())
+    if checks is None or any(check.name in resources.CHECK_NAMES for check in checks):
+        ctx.prepared["resources"] = resources.prepare()
     return ctx
 
 

@@ -146,10 +146,12 @@ CHECKLIST_FORM = ActionForm(
 )
 
 
-def action_groups(incident: Incident, *, can_start_runs: bool, user: Any) -> list[ActionGroup]:
+def action_groups(
+    incident: Incident, *, can_start_runs: bool, user: Any = None
+) -> list[ActionGroup]:
     """The forms an incident's page offers, grouped by what they do: respond (the status),
     record (timeline, escalation), run the runbook, then each response feature's (ops.response)
-    that the user may use. Only the forms that can do something now."""
+    that the user may use (none without a user). Only the forms that can do something now."""
     respond: list[ActionForm] = []
     if any(incident.can_become(status) for status in STATUS_BUTTONS):
         respond.append(REOPEN_FORM if incident.is_resolved else STATUS_FORM)
@@ -162,7 +164,7 @@ def action_groups(incident: Incident, *, can_start_runs: bool, user: Any) -> lis
         *(
             ActionGroup(feature.heading, feature.forms(incident, user))
             for feature in response.features()
-            if feature.forms
+            if feature.forms and user is not None
         ),
     ]
     return [group for group in groups if group.forms]

@@ -40,6 +40,29 @@ def add_event(incident: Incident, kind: str, message: str, *, actor: Any) -> Inc
     )
 
 
+def log_action(
+    incident: Incident,
+    kind: str,
+    message: str,
+    *,
+    actor: Any,
+    action: str = AuditAction.UPDATE,
+    changes: dict[str, Any] | None = None,
+    audit_message: str = "",
+) -> IncidentEvent:
+    """What someone (or cfadmin) did about the incident: a timeline line and its audit event
+    (scoped to the incident's tenant and stack)."""
+    event = add_event(incident, kind, message, actor=actor)
+    audit.record(
+        actor=actor,
+        action=action,
+        target=incident,
+        message=(audit_message or message)[:1000],
+        changes=changes or {},
+    )
+    return event
+
+
 def prepare_new(incident: Incident, *, actor: Any) -> None:
     """Before a new incident's first save: who opened it, when, and its response target."""
     incident.status = IncidentStatus.OPEN

@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 from cfadmin import audit, jobs
 from cfadmin.models import AuditAction, AuditEvent
 from cfadmin.queued_once import request_once
+from ops import probes_incident
 from ops.health import run_checks
 from ops.models import ChecklistRun, CheckStatus, Probe
 from ops.netprobe import ProbeRefused, ProbeSkipped, resolve, serves_https
@@ -177,10 +178,18 @@ def logs_show_startup(run: ChecklistRun) -> ProbeResult:
     return True, evidence
 
 
-def from_health_check(name: str) -> Callable[[ChecklistRun], ProbeResult]:
+def from_health_check(
+    name: str, passing: tuple[str, ...] = (CheckStatus.OK,)
+) -> Callable[[ChecklistRun], ProbeResult]:
+    """A probe that runs the health check `name` now: passed when its status is one of
+    `passing`; "cannot tell" when this installation has no such check (or it is off)."""
+
     def probe(run: ChecklistRun) -> ProbeResult:
-        [outcome] = run_checks([name])
-        return outcome.status == CheckStatus.OK, {
+        outcomes = run_checks([name])
+        if not outcomes:
+            return None, {"note": f"the health check {name!r} does not run here"}
+        [outcome] = outcomes
+        return outcome.status in passing, {
             "status": outcome.status,
             "message": outcome.message,
             "details": outcome.details,
@@ -188,6 +197,8 @@ def from_health_check(name: str) -> Callable[[ChecklistRun], ProbeResult]:
 
     return probe
 
+
+MEASURED = (CheckStatus.OK, CheckStatus.WARNING)
 
 PROBES: dict[str, Callable[[ChecklistRun], ProbeResult]] = {
     Probe.SERVICE_PRESENT: service_present,
@@ -202,6 +213,19 @@ PROBES: dict[str, Callable[[ChecklistRun], ProbeResult]] = {
     Probe.POCKETBASE_HEALTH: from_health_check("pocketbase"),
     Probe.ACTIVE_STACKS: from_health_check("active_stacks"),
     Probe.DISK_USAGE: from_health_check("disk_usage"),
+    # Inside an incident (issue 15): the incident actions' outcomes.
+    Probe.EVIDENCE_CAPTURED: probes_incident.evidence_captured,
+    Probe.STACKS_ISOLATED: probes_incident.stacks_isolated,
+    Probe.STACKS_STOPPED: probes_incident.stacks_stopped,
+    Probe.KEYS_ROTATED: probes_incident.keys_rotated,
+    Probe.PATTERN_IDENTIFIED: probes_incident.pattern_identified,
+    Probe.VOLUME_EXISTS: probes_incident.volume_exists,
+    # Measured on the servers (ops/checks/resources.py, backups.py). Resources measured with a
+    # warning are still measured; a container near its limit or an old backup fails the item.
+    Probe.SERVER_RESOURCES: from_health_check("server_resources", MEASURED),
+    Probe.CONTAINER_RESOURCES: from_health_check("container_resources"),
+    Probe.VOLUME_SIZES: from_health_check("volume_sizes", MEASURED),
+    Probe.POCKETBASE_BACKUP: from_health_check("pocketbase_backup"),
 }
 
 

@@ -91,12 +91,20 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
         ProcedureCategory.MONITORING,
         "Every week",
         [
-            ("Container resource usage", "docker stats --no-stream | head -10", ""),
-            ("Disk usage by project", "du -sh /var/lib/docker/volumes/*_cf-* | sort -h", ""),
+            (
+                "Container resource usage",
+                "docker stats --no-stream | head -10",
+                "container_resources",
+            ),
+            (
+                "Disk usage by project",
+                "du -sh /var/lib/docker/volumes/*_cf-* | sort -h",
+                "volume_sizes",
+            ),
             (
                 "Top resource consumers",
                 'docker ps --format "table {{{{.Names}}}}\\t{{{{.Status}}}}" | head -20',
-                "",
+                "container_resources",
             ),
         ],
     ),
@@ -151,9 +159,13 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
         [
             ("Immediate: post a status update on the status page", "", ""),
             ("SSH to the server", "ssh root@$COOLIFY_HOST", ""),
-            ("Check system status", "systemctl status coolify", ""),
+            ("Check system status", "systemctl status coolify", "coolify_api"),
             ("Restart if needed", "systemctl restart coolify", ""),
-            ("Verify: all services auto-restart via Docker", "python manage.py healthcheck", ""),
+            (
+                "Verify: all services auto-restart via Docker",
+                "python manage.py healthcheck",
+                "active_stacks",
+            ),
         ],
     ),
     (
@@ -165,22 +177,25 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
             (
                 "Check server resources: RAM, disk, CPU",
                 'ssh root@$COOLIFY_HOST "df -h && free -h"',
-                "",
+                "server_resources",
             ),
             (
                 "Identify the pattern: same template? same tenant? time-based?",
-                "Admin > Stacks > filter by status, template, tenant",
-                "",
+                "The incident's Triage panel  (or: Admin > Stacks > filter by status, template, "
+                "tenant)",
+                "pattern_identified",
             ),
             (
                 "Emergency stop: high-resource stacks first (base-llm)",
-                "Admin > Stacks > template base-llm > Stop selected  (or: docker ps "
-                "| grep cf-webui | awk '{{print $1}}' | xargs docker stop)",
-                "",
+                "The incident's Triage > Emergency stop  (or: Admin > Stacks > template base-llm > "
+                "Stop selected; or: docker ps | grep cf-webui | awk '{{print $1}}' "
+                "| xargs docker stop)",
+                "stacks_stopped",
             ),
             (
                 "Gradual restart after the resource situation improves",
-                "Admin > Stacks > Start selected",
+                "The incident's Triage > Gradual restart in waves  "
+                "(or: Admin > Stacks > Start selected)",
                 "",
             ),
         ],
@@ -191,14 +206,18 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
         ProcedureCategory.EMERGENCY,
         "If customer data is lost",
         [
-            ("Don't panic: check if the volume still exists", "", ""),
+            ("Don't panic: check if the volume still exists", "", "volume_exists"),
             ("List volumes", "docker volume ls | grep cf-agent-{tenant}", ""),
             (
                 "If the volume exists: redeploy the stack with the same volume name",
-                "Admin > the stack > Redeploy…",
+                "Admin > the deleted stack > Redeploy onto kept volumes  (a live stack: Redeploy…)",
                 "",
             ),
-            ("If the volume is gone: check daily backups (if implemented)", "", ""),
+            (
+                "If the volume is gone: check the backups (PocketBase's: a recent one exists)",
+                "The incident's Data recovery > Take a PocketBase backup, and its backups list",
+                "pocketbase_backup",
+            ),
             ("Communicate: update the customer immediately with the status", "", ""),
         ],
     ),
@@ -208,12 +227,21 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
         ProcedureCategory.SECURITY,
         "A stack's container may be compromised",
         [
-            ("Isolate immediately", "docker network disconnect {service_uuid} {container}", ""),
-            ("Capture state", "docker exec {container} ps aux > incident-$(date +%F).log", ""),
+            (
+                "Isolate immediately",
+                "docker network disconnect {service_uuid} {container}",
+                "stacks_isolated",
+            ),
+            (
+                "Capture state",
+                "docker exec {container} ps aux > incident-$(date +%F).log",
+                "evidence_captured",
+            ),
             (
                 "Stop the container",
-                "Admin > the stack > Stop  (or: docker stop {containers})",
-                "",
+                "The incident's Contain > Stop, or Admin > the stack > Stop  "
+                "(or: docker stop {containers})",
+                "stacks_stopped",
             ),
             (
                 "Preserve evidence: create a container snapshot",
@@ -221,7 +249,12 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
                 "",
             ),
             ("Notify the security team and the customer", "See the escalation contacts", ""),
-            ("Investigate: logs, template changes, env vars", "", ""),
+            (
+                "Investigate: logs, template changes, env vars",
+                "The incident's Evidence: service, env keys, logs, audit slice, template, "
+                "operations",
+                "",
+            ),
         ],
     ),
     (
@@ -232,12 +265,21 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
         [
             (
                 "Rotate immediately: all affected API keys",
-                "Admin > the stack > Rotate secrets…",
+                "The incident's Leaked value > Rotate a leaked value everywhere  "
+                "(one stack: Admin > the stack > Rotate secrets…)",
+                "keys_rotated",
+            ),
+            (
+                "Update the stack: deploy with the new keys (rotation restarts it)",
+                "",
+                "keys_rotated",
+            ),
+            ("Audit access: check the provider's API usage logs", "", ""),
+            (
+                "Document in the incident tracking system",
+                "The incident's Postmortem > Export as Markdown",
                 "",
             ),
-            ("Update the stack: deploy with the new keys (rotation restarts it)", "", ""),
-            ("Audit access: check the provider's API usage logs", "", ""),
-            ("Document in the incident tracking system", "", ""),
         ],
     ),
 ]

@@ -1,10 +1,14 @@
-"""The schedules ops runs: the health checks, every HEALTHCHECK_INTERVAL_MINUTES, and the
-daily pruning of health data past its retention (ops/retention.py)."""
+"""The schedules ops runs: the health checks, every HEALTHCHECK_INTERVAL_MINUTES, the daily
+pruning of health data past its retention (ops/retention.py), and every minute the advance of
+mass-failure restarts (a wave starts only once the previous one is healthy) and of leaked-value
+rotations (a paced batch a minute, outcomes on the timeline)."""
 
 from cfadmin.schedules import ScheduleSpec
 
 HEALTHCHECK_SCHEDULE = "cfadmin.health_checks"
 HEALTH_PRUNE_SCHEDULE = "cfadmin.prune_health_data"
+RESTART_WAVES_SCHEDULE = "cfadmin.mass_failure_restart_waves"
+LEAK_ROTATIONS_SCHEDULE = "cfadmin.leak_rotations"
 DAILY = 24 * 60
 
 SCHEDULES = (
@@ -12,4 +16,6 @@ SCHEDULES = (
         HEALTHCHECK_SCHEDULE, "ops.tasks.run_health_checks_task", "HEALTHCHECK_INTERVAL_MINUTES"
     ),
     ScheduleSpec(HEALTH_PRUNE_SCHEDULE, "ops.tasks.prune_health_data_task", DAILY),
+    ScheduleSpec(RESTART_WAVES_SCHEDULE, "ops.response.mass_failure_waves.advance_all_task", 1),
+    ScheduleSpec(LEAK_ROTATIONS_SCHEDULE, "ops.response.leaks_jobs.advance_all_task", 1),
 )

@@ -38,6 +38,7 @@ class StacksConfig(AppConfig):
             "stacks.redeploy_stack",
             "stacks.rotate_stack_secrets",
             "stacks.reconcile_stacks",
+            "stacks.contain_stack",
         ],
         ADMIN: ["stacks.delete_stack"],
     }
@@ -56,5 +57,9 @@ class StacksConfig(AppConfig):
         from django_q.signals import post_spawn
 
         from stacks.provisioning import start_worker_maintenance
+        from stacks.services.recovery import kept_volumes_panel
+        from stacks.stack_page import containment_panel, register_panel
 
         post_spawn.connect(start_worker_maintenance, dispatch_uid="cfadmin-worker-maintenance")
+        register_panel(containment_panel)  # an isolated stack says so on its page (issue 15)
+        register_panel(kept_volumes_panel)  # a deleted stack's kept volumes (issue 15)

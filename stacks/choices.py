@@ -52,6 +52,48 @@ class OperationKind(models.TextChoices):
     START = "start", "Start"
     REDEPLOY = "redeploy", "Redeploy"
     ROTATE_SECRETS = "rotate_secrets", "Rotate secrets"
+    # Containment (issue 15): take the domains off in Coolify and stop; release undoes it.
+    ISOLATE = "isolate", "Isolate"
+    RELEASE = "release", "Release"
+
+
+class Containment(models.TextChoices):
+    """Whether a stack is held out of service on purpose (an incident's containment)."""
+
+    NONE = "", "Not contained"
+    ISOLATED = "isolated", "Isolated"
+
+    @property
+    def badge_class(self) -> str:
+        """CSS classes of the containment badge (cfadmin/static/cfadmin/containment.css)."""
+        return f"cf-contained cf-contained-{self.value or 'none'}"
+
+
+# What an isolated stack refuses until it is released: each would start it again (with its
+# domains, as DEPLOY/REDEPLOY push them) behind the back of whoever contained it.
+REFUSED_WHILE_ISOLATED = frozenset(
+    {
+        OperationKind.DEPLOY,
+        OperationKind.START,
+        OperationKind.RESTART,
+        OperationKind.REDEPLOY,
+        OperationKind.ROTATE_SECRETS,
+    }
+)
+
+
+def containment_refusal(containment: str, kind: str) -> str:
+    """Why a stack in this containment refuses an operation of this kind ("" when it may run):
+    an isolated stack runs nothing that starts it; only an isolated one can be released."""
+    isolated = containment == Containment.ISOLATED
+    if isolated and kind in REFUSED_WHILE_ISOLATED:
+        return (
+            f"the stack is isolated (contained): {OperationKind(kind).label.lower()} would start "
+            "it again, so it is refused until the stack is released; stop and delete are allowed"
+        )
+    if not isolated and kind == OperationKind.RELEASE:
+        return "the stack is not isolated: there is nothing to release"
+    return ""
 
 
 class OperationStatus(models.TextChoices):
@@ -74,6 +116,8 @@ OPERATION_PERMISSIONS: dict[str, str] = {
     OperationKind.START: "stacks.start_stack",
     OperationKind.ROTATE_SECRETS: "stacks.rotate_stack_secrets",
     OperationKind.DELETE: "stacks.delete_stack",
+    OperationKind.ISOLATE: "stacks.contain_stack",
+    OperationKind.RELEASE: "stacks.contain_stack",
 }
 
 
@@ -98,11 +142,15 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
             OperationKind.REDEPLOY,
             OperationKind.ROTATE_SECRETS,
             OperationKind.DELETE,
+            OperationKind.ISOLATE,
+            OperationKind.RELEASE,
         }
     ),
     StackStatus.STOPPED: frozenset(
         {
             OperationKind.START,
+            OperationKind.ISOLATE,
+            OperationKind.RELEASE,
             OperationKind.REDEPLOY,
             OperationKind.ROTATE_SECRETS,
             OperationKind.DELETE,
@@ -117,6 +165,8 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
             OperationKind.STOP,
             OperationKind.ROTATE_SECRETS,
             OperationKind.DELETE,
+            OperationKind.ISOLATE,
+            OperationKind.RELEASE,
         }
     ),
     StackStatus.DELETING: frozenset({OperationKind.DELETE}),

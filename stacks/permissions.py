@@ -18,6 +18,8 @@ ROTATE_SECRETS = "stacks.rotate_stack_secrets"
 # Deleting a stack destroys its data: the admin group's own permission.
 DELETE = "stacks.delete_stack"
 RECONCILE = "stacks.reconcile_stacks"
+# Containment (issue 15): stop, isolate and release stacks, from a stack or an incident.
+CONTAIN = "stacks.contain_stack"
 
 
 def may_retry(user: Any, operation: Any) -> bool:

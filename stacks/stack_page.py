@@ -12,7 +12,10 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
 
+from stacks.choices import OperationKind
 from stacks.models import Operation, Stack
 
 
@@ -114,3 +117,38 @@ def annotate_rows(queryset: QuerySet) -> QuerySet:
 
 def row_links(stack: Stack) -> list[Link]:
     return [link for note in _registry.row_notes if (link := note.link(stack))]
+
+
+def containment_panel(stack: Stack, request: HttpRequest) -> Panel | None:
+    """An isolated stack says so at the top of its page (issue 15): since when, by which
+    operation, and what it refuses until released."""
+    if not stack.is_isolated:
+        return None
+    isolation = stack.operations.filter(kind=OperationKind.ISOLATE).first()
+    url = reverse("admin:stacks_operation_change", args=[isolation.pk]) if isolation else ""
+    since = "?"
+    if stack.contained_at is not None:
+        since = timezone.localtime(stack.contained_at).strftime("%Y-%m-%d %H:%M")
+    headline = Link(
+        f"Isolated since {since}",
+        url,
+        note="start, restart, redeploy and rotate refused until released",
+    )
+    rows = (
+        (Link(f"{isolation} — {isolation.get_status_display().lower()}", url),) if isolation else ()
+    )
+    return Panel(
+        key="containment",
+        title="Containment",
+        order=1,
+        headline_title="Containment",
+        headline=(headline,),
+        rows=rows,
+        empty="No isolate operation recorded.",
+        notice=Link(
+            "This stack is isolated (contained): its domains are off in Coolify and it is stopped",
+            url,
+            note="release it to restore its domains and start it",
+            note_class="cf-contained cf-contained-isolated",
+        ),
+    )

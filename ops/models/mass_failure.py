@@ -4,6 +4,7 @@ auto-incident per rule (a unique key, so two health runs at once open one incide
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -55,6 +56,10 @@ class RestartWave(models.Model):
     stacks = models.ManyToManyField(Stack, related_name="+")
     operations = models.ManyToManyField(Operation, blank=True, related_name="+")
     message = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_repr = models.CharField("requested by", max_length=150, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

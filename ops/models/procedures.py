@@ -70,6 +70,18 @@ class Probe(models.TextChoices):
     POCKETBASE_HEALTH = "pocketbase_health", "PocketBase answers"
     ACTIVE_STACKS = "active_stacks", "Active stacks match cfadmin"
     DISK_USAGE = "disk_usage", "Disk usage below the threshold"
+    # Inside an incident (issue 15): verified by the incident actions' outcomes (ops/probes.py).
+    EVIDENCE_CAPTURED = "evidence_captured", "Evidence captured on the incident"
+    STACKS_ISOLATED = "stacks_isolated", "The incident's stacks are isolated"
+    STACKS_STOPPED = "stacks_stopped", "The incident's stacks are stopped"
+    KEYS_ROTATED = "keys_rotated", "Every rotation of the exposed key succeeded"
+    PATTERN_IDENTIFIED = "pattern_identified", "Mass-failure pattern identified"
+    VOLUME_EXISTS = "volume_exists", "The stack's volumes still exist"
+    # Measured by health checks (ops/checks).
+    SERVER_RESOURCES = "server_resources", "Server memory, disk and load measured"
+    CONTAINER_RESOURCES = "container_resources", "Containers within their stacks' limits"
+    VOLUME_SIZES = "volume_sizes", "Volume sizes per tenant measured"
+    POCKETBASE_BACKUP = "pocketbase_backup", "A recent PocketBase backup exists"
 
 
 class ProcedureStep(models.Model):

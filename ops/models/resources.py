@@ -1,1 +1,2 @@
-"""(issue 15, being built) The models of the incident response feature "resources"."""
+"""Server resources (issue 15) need no model of their own: the measured figures live in the
+three health checks' results (HealthCheckResult.details; ops/checks/resources.py)."""

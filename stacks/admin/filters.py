@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from cfadmin.admin import TextInputFilter
 from stacks.catalog import template_names
-from stacks.choices import OutboxState, StackStatus
+from stacks.choices import Containment, OutboxState, StackStatus
 from stacks.compose import all_manifests
 from stacks.remote import outbox as pocketbase_outbox
 
@@ -114,4 +114,21 @@ class PocketBaseSyncFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() in (OutboxState.PENDING, OutboxState.REJECTED):
             return queryset.filter(pocketbase_outbox.stacks_with(self.value()))
+        return queryset
+
+
+class ContainmentFilter(admin.SimpleListFilter):
+    """Contained (isolated) stacks, or the others (issue 15)."""
+
+    title = "containment"
+    parameter_name = "containment"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("contained", "Contained (isolated)"), ("not_contained", "Not contained")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "contained":
+            return queryset.filter(containment=Containment.ISOLATED)
+        if self.value() == "not_contained":
+            return queryset.filter(containment=Containment.NONE)
         return queryset

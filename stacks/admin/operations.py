@@ -21,6 +21,7 @@ from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.compose import load_manifest
 from stacks.forms import CancelOperationForm, RotateSecretsForm
 from stacks.models import Operation, Stack
+from stacks.services import recovery
 
 # What the stack page offers: action name, label, permission, kinds the stack must accept.
 STACK_BUTTONS = [
@@ -31,6 +32,13 @@ STACK_BUTTONS = [
     ("rotate_secrets", "Rotate secrets…", "rotate", OperationKind.ROTATE_SECRETS),
     ("delete_stacks", "Delete…", "destroy", OperationKind.DELETE),
 ]
+
+
+KEPT = "redeploy_onto_kept_volumes"  # offered on a deleted stack's page only
+
+
+def _posted_redeploy(request: HttpRequest) -> bool:
+    return request.method == "POST" and request.POST.get("action") == KEPT
 
 
 def _skip_reason(stack: Stack, reason: str) -> str:
@@ -247,6 +255,7 @@ class StackOperationsMixin:
     def delete_stacks(self, request: HttpRequest, queryset: QuerySet) -> Any:
         stacks = list(queryset.select_related("tenant").prefetch_related("domains"))
         confirmed = request.POST.get("post") == "yes"
+        keep_volumes = request.POST.get("keep_volumes") == "on"
         rows = []
         for stack in stacks:
             typed = request.POST.get(f"confirm_{stack.pk}", "").strip() if confirmed else ""
@@ -263,15 +272,51 @@ class StackOperationsMixin:
                 }
             )
         if confirmed and not any(row["error"] for row in rows):
-            self._queue(request, queryset, OperationKind.DELETE, "delete")
+            with transaction.atomic():
+                queued, skipped = services.request_operations(
+                    stacks,
+                    OperationKind.DELETE,
+                    actor=request.user,
+                    parameters={"keep_volumes": True} if keep_volumes else None,
+                )
+            label = "delete (volumes kept)" if keep_volumes else "delete"
+            self._report(request, label, queued, skipped)
             return None
         context = self._confirmation_context(request, "delete_stacks", "Delete stacks?", stacks)
         context["rows"] = rows
         context["mismatch"] = confirmed
+        context["keep_volumes"] = keep_volumes
         return TemplateResponse(request, "admin/stacks/stack/confirm_delete.html", context)
+
+    @admin.action(description="Redeploy onto kept volumes", permissions=["deploy"])
+    def redeploy_onto_kept_volumes(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """A new stack for each deleted stack whose delete kept its volumes, mounting them."""
+        queued: list[Operation] = []
+        skipped: list[tuple[Stack, str]] = []
+        for stack in queryset.select_related("tenant"):
+            kept = recovery.kept_volumes_of(stack)
+            if kept is None:
+                skipped.append((stack, "its delete did not keep its volumes"))
+                continue
+            try:
+                queued.append(recovery.redeploy_onto_kept(kept, actor=request.user))
+            except (recovery.RecoveryRefused, services.OperationRefused) as refused:
+                skipped.append((stack, str(refused)))
+        self._report(request, "redeploy onto kept volumes", queued, skipped)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """The listed actions, plus redeploying onto kept volumes (data recovery) when that is
+        what a deleted stack's page posts: the list's menu keeps the live stacks' actions."""
+        actions = super().get_actions(request)  # type: ignore[misc]
+        if _posted_redeploy(request) and self.has_deploy_permission(request):
+            action = type(self).redeploy_onto_kept_volumes
+            actions[KEPT] = (action, KEPT, action.short_description)  # type: ignore[attr-defined]
+        return actions
 
     def response_action(self, request: HttpRequest, queryset: QuerySet) -> Any:
         """Buttons on a stack's page run list actions; bring the user back to that page."""
+        if _posted_redeploy(request):
+            queryset = self.get_queryset(request)  # type: ignore[attr-defined]  # list hides deleted
         response = super().response_action(request, queryset)  # type: ignore[misc]
         back = request.POST.get("_return_to", "")
         if (
@@ -293,6 +338,11 @@ class StackOperationsMixin:
                 buttons.append(
                     {"action": action, "label": label, "danger": kind == OperationKind.DELETE}
                 )
+        if stack.status == StackStatus.DELETED and self.has_deploy_permission(request):
+            kept = recovery.kept_volumes_of(stack)
+            if kept is not None and kept.reused_by_id is None:
+                label = f"Redeploy onto kept volumes ({len(kept.volumes)})"
+                buttons.append({"action": KEPT, "label": label, "danger": False})
         if last and last.status == OperationStatus.FAILED and self.has_deploy_permission(request):
             buttons.insert(
                 0,

@@ -21,8 +21,10 @@ from cfadmin.integrity import UniqueRaceAdminMixin
 from cfadmin.paginators import EstimatedCountPaginator
 from cfadmin.permissions import VIEW_AUDIT_TRAIL, may
 from stacks import previews, stack_page
+from stacks.admin.containment import StackContainmentMixin
 from stacks.admin.deploy_page import StackDeployMixin
 from stacks.admin.filters import (
+    ContainmentFilter,
     PocketBaseSyncFilter,
     StackStatusFilter,
     TemplateNameFilter,
@@ -40,6 +42,7 @@ from stacks.admin.inlines import (
 )
 from stacks.admin.operations import StackOperationsMixin
 from stacks.admin.templates import TemplateViewsMixin
+from stacks.choices import Containment
 from stacks.forms import StackForm, StackSecretFormSet
 from stacks.models import Operation, Stack, StackDomain
 from stacks.models.search import operation_search_q
@@ -55,6 +58,7 @@ def secrets_purpose(stack: Stack) -> str:
 
 @admin.register(Stack)
 class StackAdmin(
+    StackContainmentMixin,
     StackOperationsMixin,
     StackDeployMixin,
     TemplateViewsMixin,
@@ -69,6 +73,8 @@ class StackAdmin(
         "redeploy_stacks",
         "rotate_secrets",
         "retry_failed",
+        "isolate_stacks",
+        "release_stacks",
         "delete_stacks",
     )
     list_display = (
@@ -84,6 +90,7 @@ class StackAdmin(
         TemplateNameFilter,
         TemplateVersionFilter,
         PocketBaseSyncFilter,
+        ContainmentFilter,
         TenantSlugFilter,
     )
     # Searched by Stack.objects.search (get_search_results): ids and uuids exactly, names,
@@ -249,6 +256,7 @@ class StackAdmin(
             if request.method == "POST":
                 self.keep_typed_secrets(request, obj, inlines)
             context.update(self.stack_page_context(request, obj, inlines))
+            context.update(self.containment_context(obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def stack_page_context(
@@ -330,6 +338,14 @@ class StackAdmin(
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj: Stack) -> str:
+        if obj.is_isolated:  # contained on purpose (issue 15): said beside the status
+            contained = Containment(obj.containment)
+            return format_html(
+                '{} <span class="{}">{}</span>',
+                status_badge(obj),
+                contained.badge_class,
+                contained.label,
+            )
         return status_badge(obj)
 
     @admin.display(description="domains")

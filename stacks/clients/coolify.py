@@ -178,12 +178,23 @@ class CoolifyClient(JsonHttpClient):
         body = {"docker_compose_raw": encode_compose(compose), "urls": urls}
         return self.request("PATCH", f"{API}/services/{uuid}", idempotent=True, json=body).json()
 
+    def set_service_urls(self, uuid: str, urls: list[dict[str, str]]) -> dict:
+        """PATCH only `urls` (containment): the compose stays as it is. update_by_uuid accepts a
+        body of only `urls` and applies it with applyServiceUrls, where a url of "" sets that
+        application's fqdn to null (app/Http/Controllers/Api/ServicesController.php)."""
+        body = {"urls": urls}
+        return self.request("PATCH", f"{API}/services/{uuid}", idempotent=True, json=body).json()
+
     def delete_service(self, uuid: str, *, delete_volumes: bool = True) -> None:
-        """Queue the deletion. All four flags are sent: Coolify's defaults destroy everything."""
+        """Queue the deletion. All four flags are sent: Coolify's defaults destroy everything.
+
+        Keeping the volumes also skips `docker_cleanup`: CleanupDocker (app/Actions/Server/
+        CleanupDocker.php) may prune unused volumes when the server's "Delete Unused Volumes"
+        setting is on, and a kept volume is unused once its containers are gone."""
         params = {
             "delete_configurations": "true",
             "delete_volumes": "true" if delete_volumes else "false",
-            "docker_cleanup": "true",
+            "docker_cleanup": "true" if delete_volumes else "false",
             "delete_connected_networks": "true",
         }
         self.request("DELETE", f"{API}/services/{uuid}", idempotent=True, params=params)

@@ -7,6 +7,7 @@ installation may pass a fixed token instead. Records never carry a secret.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -47,6 +48,8 @@ AGENT_STACKS_SCHEMA: dict[str, Any] = {
         "CREATE UNIQUE INDEX idx_agent_stacks_tenant_stack ON agent_stacks (tenant, stack_name)"
     ],
 }
+# A backup name PocketBase takes (apis/backup_create.go: `^[a-z0-9_-]+\.zip$`, 150 max).
+BACKUP_NAME = re.compile(r"[a-z0-9_-]{1,146}\.zip")
 RECORD_FIELDS = frozenset(f["name"] for f in AGENT_STACKS_SCHEMA["fields"]) - {"created", "updated"}
 
 
@@ -228,6 +231,40 @@ class PocketBaseClient(JsonHttpClient):
         except NotFound:
             return False
         return True
+
+    # --- backups (superusers only: GET and POST /api/backups, pocketbase.io/docs/api-backups) -
+
+    def list_backups(self) -> list[dict[str, Any]]:
+        """Every backup file, newest first: {"key": "x.zip", "size": bytes, "modified": text}.
+        `modified` is PocketBase's UTC text ("2023-05-19 16:25:57.542Z")."""
+        items = self.request("GET", "/api/backups", idempotent=True).json() or []
+        backups = [
+            {
+                "key": str(item.get("key", "")),
+                "size": int(item.get("size") or 0),
+                "modified": str(item.get("modified", "")),
+            }
+            for item in items
+        ]
+        return sorted(backups, key=lambda b: b["modified"], reverse=True)
+
+    def create_backup(self, name: str = "") -> str:
+        """Make a backup of PocketBase's data now (204 when it is written); returns its name.
+
+        PocketBase accepts names matching `[a-z0-9_-]+\\.zip` (at most 150 characters) and
+        answers 400 while another backup or restore runs; without a name it picks
+        `pb_backup_<timestamp>.zip`. Not retried: a second try would make a second backup.
+        """
+        if name and not BACKUP_NAME.fullmatch(name):
+            raise ValueError(f"not a PocketBase backup name: {name!r}")
+        self.request(
+            "POST",
+            "/api/backups",
+            idempotent=False,
+            json={"name": name} if name else {},
+            expect=(200, 204),
+        )
+        return name
 
 
 __all__ = ["AGENT_STACKS_SCHEMA", "COLLECTION", "ClientError", "PocketBaseClient", "filter_literal"]

@@ -231,6 +231,10 @@ class SimulatedCoolify:
                 ],
                 "volumes": sorted(self.volumes),
                 "containers": sorted(self.lifecycle.containers),
+                "mounts": {  # container -> the Docker volumes it mounts (data recovery)
+                    name: list(c.get("mounts", []))
+                    for name, c in sorted(self.lifecycle.containers.items())
+                },
                 "deleted_services": self.deleted_services,
                 "call_count": self.call_count,
                 "calls_by_route": dict(self.calls_by_route),

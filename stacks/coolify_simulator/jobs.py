@@ -267,6 +267,13 @@ class Lifecycle:
             "started_clock": None,
             "generation": next(self.seq),
             "logs": [],
+            # What `docker inspect` lists under Mounts: its named volumes, and the existing
+            # volumes it binds by data directory (a bind of a missing one gets an empty
+            # directory from Docker, not the volume: it is not listed).
+            "mounts": [
+                *spec.volumes,
+                *(v for v in spec.bound_volumes if v in self.sim.volumes),
+            ],
         }
 
     def _on_container_start(self, at: float, uuid: str, sub: str) -> None:

@@ -54,6 +54,9 @@ class SubResource:
     magic_keys: list[tuple[str, str | None]] = field(default_factory=list)
     value_urls: list[str] = field(default_factory=list)  # ${SERVICE_URL_X} in values
     volumes: list[str] = field(default_factory=list)  # the named volumes it mounts
+    # Existing Docker volumes it reaches through a bind of their data directory (see
+    # docker_volume_of): Coolify leaves absolute bind sources alone, so no rename, no new volume.
+    bound_volumes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -144,6 +147,17 @@ def _volume_parts(volume: Any) -> tuple[str | None, str | None]:
     return parts[0], parts[1]
 
 
+# Docker keeps a local volume's data in <data-root>/volumes/<name>/_data (default data-root
+# /var/lib/docker): a bind of that directory is a mount of the volume's data.
+DOCKER_VOLUME_DATA = re.compile(r"/var/lib/docker/volumes/([A-Za-z0-9][A-Za-z0-9_.-]*)/_data")
+
+
+def docker_volume_of(bind_source: str) -> str | None:
+    """The Docker volume whose data directory `bind_source` is (None: an ordinary path)."""
+    match = DOCKER_VOLUME_DATA.fullmatch(bind_source)
+    return match.group(1) if match else None
+
+
 def _resolve_source(source: str) -> str:
     # parsers.php:287-304: `${V:-db}` → `db`; `${V}` stays as written.
     match = ENV_VAR_WITH_DEFAULT.fullmatch(source)
@@ -221,6 +235,9 @@ def parse(text: str, service_uuid: str) -> ParsedCompose:
             if naming.is_bind_source(source):
                 # shared.php:1642-1651: bind mounts always come out as the short string.
                 bound = naming.bind_source(service_uuid, source)
+                existing = docker_volume_of(bound)
+                if existing is not None:
+                    subs[str(name)].bound_volumes.append(existing)
                 mounts.append(":".join(p for p in (bound, target, mode) if p))
                 continue
             driver = (

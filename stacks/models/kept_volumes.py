@@ -45,16 +45,32 @@ class KeptVolumes(models.Model):
         return self.reused_by_id is not None
 
     def by_purpose(self) -> dict[str, str]:
-        """The template's volume purpose (`models`, `webui`…) -> the kept server volume name."""
+        """The template's volume purpose (`models`, `webui`…) -> the kept server volume name.
+
+        Matched by `_<slug>` rather than this service's uuid: a stack that was itself
+        redeployed onto kept volumes passes those older volumes on."""
         stack = self.stack
         manifest = load_manifest(stack.template_name)
         found = {}
         for spec in manifest.services.values():
             for purpose in spec.volumes:
-                name = (
-                    f"{self.service_uuid}_"
-                    f"{coolify_slug(volume_name(stack.tenant.slug, stack.stack_name, purpose))}"
-                )
-                if name in self.volumes:
+                slug = coolify_slug(volume_name(stack.tenant.slug, stack.stack_name, purpose))
+                name = next((v for v in self.volumes if v.endswith(f"_{slug}")), None)
+                if name is not None:
                     found[purpose] = name
         return found
+
+
+def stack_volumes(stack: Stack) -> list[str]:
+    """The Docker volumes a stack's containers use: its own `<uuid>_<slug>` ones, except that a
+    stack redeployed onto kept volumes uses those for the purposes they cover."""
+    own = stack.server_names().volumes
+    reused = stack.reused_volumes.first()
+    if reused is None:
+        return own
+    taken = reused.by_purpose()
+    ends = tuple(
+        f"_{coolify_slug(volume_name(stack.tenant.slug, stack.stack_name, purpose))}"
+        for purpose in taken
+    )
+    return [*taken.values(), *(name for name in own if not name.endswith(ends))]

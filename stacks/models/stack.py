@@ -17,7 +17,9 @@ from stacks.catalog import template_names, validate_template_name
 from stacks.choices import (
     ALLOWED_OPERATIONS,
     STACK_TRANSITIONS,
+    Containment,
     StackStatus,
+    containment_refusal,
 )
 from stacks.compose import Manifest, ServerNames, load_manifest, server_names
 from tenants.models import Tenant
@@ -101,6 +103,16 @@ class Stack(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Held out of service on purpose (issue 15): ISOLATE sets it, RELEASE clears it.
+    containment = models.CharField(
+        max_length=16,
+        choices=Containment.choices,
+        blank=True,
+        default=Containment.NONE,
+        db_index=True,
+        help_text="Isolated: its domains are off in Coolify and it is stopped, on purpose.",
+    )
+    contained_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = StackQuerySet.as_manager()
 
@@ -147,6 +159,7 @@ class Stack(models.Model):
             ("start_stack", "Can start stacks"),
             ("redeploy_stack", "Can redeploy stacks"),
             ("rotate_stack_secrets", "Can rotate stack secrets"),
+            ("contain_stack", "Can stop, isolate and release stacks for containment"),
         ]
 
     def __str__(self) -> str:
@@ -198,9 +211,18 @@ class Stack(models.Model):
     def is_live(self) -> bool:
         return self.status != StackStatus.DELETED
 
+    @property
+    def is_isolated(self) -> bool:
+        return self.containment == Containment.ISOLATED
+
+    def containment_refusal(self, kind: str) -> str:
+        """Why its containment refuses an operation of this kind ("" when it does not)."""
+        return containment_refusal(self.containment, kind)
+
     def accepts(self, kind: str) -> bool:
-        """Whether an operation of this kind makes sense for the stack in its status."""
-        return kind in ALLOWED_OPERATIONS[self.status]
+        """Whether an operation of this kind makes sense for the stack in its status and its
+        containment (an isolated stack starts nothing until released)."""
+        return kind in ALLOWED_OPERATIONS[self.status] and not self.containment_refusal(kind)
 
     def can_transition(self, to: str) -> bool:
         return to in STACK_TRANSITIONS[self.status]

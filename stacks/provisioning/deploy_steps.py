@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from stacks.clients.coolify import SERVICE_URLS, format_version
 from stacks.clients.errors import ClientError, NotFound
-from stacks.compose import Manifest, load_manifest, render_stack
+from stacks.compose import Manifest, RenderedStack, load_manifest, render_stack, volume_name
+from stacks.compose.kept_mounts import mount_kept_volumes
 from stacks.models import Stack
+from stacks.models.kept_volumes import KeptVolumes
 from stacks.plan import project_description, service_description, service_urls
 from stacks.provisioning.base import RunnerBase
 from stacks.provisioning.outcomes import Outcome, StepFailed, already, done, hint_for, skipped
@@ -51,6 +53,7 @@ class DeploySteps(RunnerBase):
             stack_name=stack.stack_name,
             env_keys=list(stack.secrets.values_list("key", flat=True)),
         )
+        rendered = self._onto_kept_volumes(rendered)
         if rendered.findings:
             raise StepFailed(
                 "render",
@@ -60,6 +63,28 @@ class DeploySteps(RunnerBase):
         self.rendered = rendered
         self._save_stack(template_version=manifest.version)
         return done(f"{manifest.name} {manifest.version}, all hardening rules hold")
+
+    def _onto_kept_volumes(self, rendered: RenderedStack) -> RenderedStack:
+        """A redeploy onto a deleted stack's kept volumes mounts them (stacks/compose/
+        kept_mounts.py says why through their data directories); any other deploy is as is."""
+        kept_id = (self.operation.parameters or {}).get("kept_volumes_id")
+        if not kept_id:
+            return rendered
+        kept = KeptVolumes.objects.select_related("stack__tenant").filter(pk=kept_id).first()
+        if kept is None or kept.reused_by_id != self.stack.pk:
+            raise StepFailed(
+                "render",
+                f"the kept volumes {kept_id} are not reserved for this stack",
+                "Start the redeploy again from the deleted stack's page.",
+            )
+        stack = self.stack
+        compose_volumes = {
+            purpose: volume_name(stack.tenant.slug, stack.stack_name, purpose)
+            for spec in rendered.manifest.services.values()
+            for purpose in spec.volumes
+        }
+        root = settings.DOCKER_VOLUMES_ROOT
+        return mount_kept_volumes(rendered, kept.by_purpose(), compose_volumes, root=root)
 
     def ensure_project(self) -> Outcome:
         return self._resolve_project(trust_records=True)

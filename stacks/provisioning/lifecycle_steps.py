@@ -18,7 +18,15 @@ from stacks.remote import service_statuses
 class LifecycleSteps(RunnerBase):
     """start, restart, wait_healthy, wait_stopped, stop."""
 
+    def _refuse_if_contained(self, step: str) -> None:
+        """The worker's own check of the containment rule (stacks.choices.containment_refusal):
+        an isolated stack is started only by its release."""
+        refusal = self.stack.containment_refusal(self.operation.kind)
+        if refusal:
+            raise StepFailed(step, refusal, "Release the stack first (its page or the incident).")
+
     def start(self) -> Outcome:
+        self._refuse_if_contained("start")
         uuid = self._require_service("start")
         requested_at = timezone.now()
         try:
@@ -29,6 +37,7 @@ class LifecycleSteps(RunnerBase):
         return done("start requested")
 
     def restart(self) -> Outcome:
+        self._refuse_if_contained("restart")
         requested_at = timezone.now()
         self.coolify.restart_service(self._require_service("restart"))
         self.restart_requested_at = requested_at

@@ -18,6 +18,7 @@ from cfadmin.models import AuditAction
 from stacks.choices import OperationKind, OperationStatus, StackStatus, StepOutcome
 from stacks.clients.errors import ClientError
 from stacks.models import Operation, OperationStep, Stack
+from stacks.provisioning.containment_steps import ContainmentSteps
 from stacks.provisioning.delete_steps import DeleteSteps
 from stacks.provisioning.deploy_steps import DeploySteps
 from stacks.provisioning.lifecycle_steps import LifecycleSteps
@@ -34,11 +35,12 @@ WORKING_STATUS = {
     OperationKind.ROTATE_SECRETS: StackStatus.DEPLOYING,
     OperationKind.RESTART: StackStatus.DEPLOYING,
     OperationKind.START: StackStatus.DEPLOYING,
+    OperationKind.RELEASE: StackStatus.DEPLOYING,
     OperationKind.DELETE: StackStatus.DELETING,
 }
 
 
-class OperationRunner(DeploySteps, LifecycleSteps, DeleteSteps, PocketBaseSteps):
+class OperationRunner(DeploySteps, LifecycleSteps, DeleteSteps, PocketBaseSteps, ContainmentSteps):
     """Runs one claimed operation's steps in order; the steps come from the mixins."""
 
     def steps(self) -> list[tuple[str, Callable[[], Outcome]]]:
@@ -74,6 +76,21 @@ class OperationRunner(DeploySteps, LifecycleSteps, DeleteSteps, PocketBaseSteps)
                 ("wait_stopped", self.wait_stopped),
                 ("sync_pocketbase", self.sync_pocketbase_stopped),
             ],
+            # Containment (issue 15): marked first, so nothing starts it while it runs; the
+            # stored domains stay in cfadmin for RELEASE, the volumes in Coolify.
+            OperationKind.ISOLATE: [
+                ("mark_isolated", self.mark_isolated),
+                ("remove_domains", self.remove_domains),
+                ("stop", self.stop),
+                ("wait_stopped", self.wait_stopped),
+                ("sync_pocketbase", self.sync_pocketbase_stopped),
+            ],
+            OperationKind.RELEASE: [
+                ("restore_domains", self.restore_domains),
+                ("start", self.start),
+                *deploy_tail,
+                ("clear_containment", self.clear_containment),
+            ],
             OperationKind.DELETE: [
                 ("stop", self.stop),
                 ("delete_service", self.delete_service),
@@ -85,7 +102,10 @@ class OperationRunner(DeploySteps, LifecycleSteps, DeleteSteps, PocketBaseSteps)
 
     def run(self) -> None:
         started = time.monotonic()
+        fresh = not self.operation.current_step  # not a resumed attempt
         self._enter_working_status()
+        if fresh:
+            self._run_hooks(settings.OPERATION_START_HOOKS, "start")
         try:
             for name, step in self.steps():
                 self.run_step(name, step)
@@ -193,6 +213,7 @@ class OperationRunner(DeploySteps, LifecycleSteps, DeleteSteps, PocketBaseSteps)
         final = {
             OperationKind.DELETE: StackStatus.DELETED,
             OperationKind.STOP: StackStatus.STOPPED,
+            OperationKind.ISOLATE: StackStatus.STOPPED,
         }.get(kind, StackStatus.RUNNING)
         duration_ms = int((time.monotonic() - started) * 1000)
         with transaction.atomic():
@@ -212,17 +233,20 @@ class OperationRunner(DeploySteps, LifecycleSteps, DeleteSteps, PocketBaseSteps)
                 target=self.operation,
                 message=f"{self.operation.get_kind_display()} succeeded",
             )
-        self._run_success_hooks()
+        self._run_hooks(settings.OPERATION_SUCCESS_HOOKS, "success")
 
-    def _run_success_hooks(self) -> None:
-        """Configured follow-ups (settings.OPERATION_SUCCESS_HOOKS), e.g. the validation
-        checklist. A failing hook is logged; it never turns a done operation into a failure."""
+    def _run_hooks(self, paths: list[str], when: str) -> None:
+        """Configured follow-ups: OPERATION_START_HOOKS as a worker starts an operation (the
+        evidence of a stack about to be isolated), OPERATION_SUCCESS_HOOKS after it succeeded
+        (the validation checklist). A failing hook is logged; it never fails the operation."""
+        if not paths:
+            return
         operation = Operation.objects.select_related("stack__tenant").get(pk=self.operation.pk)
-        for path in settings.OPERATION_SUCCESS_HOOKS:
+        for path in paths:
             try:
                 import_string(path)(operation)
             except Exception:
-                logger.exception("operation %s: success hook %s failed", operation.pk, path)
+                logger.exception("operation %s: %s hook %s failed", operation.pk, when, path)
 
     def result(self, stack: Stack, duration_ms: int) -> dict[str, Any]:
         """The runbook's JSON for deploy and delete; a summary for the others."""

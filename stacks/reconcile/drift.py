@@ -230,7 +230,9 @@ def _stack_drift(
             )
         )
 
-    if stack.coolify_service_uuid:
+    if stack.coolify_service_uuid and stack.is_isolated:
+        _isolated_drift(stack, by_uuid.get(stack.coolify_service_uuid), add)
+    elif stack.coolify_service_uuid:
         service = by_uuid.get(stack.coolify_service_uuid)
         if service is None:
             add(
@@ -270,6 +272,29 @@ def _stack_drift(
                 [Repair.PUSH_RECORD],
             )
     return found
+
+
+def _isolated_drift(stack: Stack, service: dict[str, Any] | None, add: Any) -> None:
+    """A stack isolated on purpose (containment) is stopped and has no domains in Coolify:
+    that is not drift, and nothing is offered that would bring it back. Only a service that
+    runs again (started outside cfadmin) or is gone is reported, with no repair: isolate it
+    again, release it or delete it."""
+    if service is None:
+        add(
+            DriftKind.MISSING_SERVICE,
+            f"{stack} is isolated, but Coolify has no service {stack.coolify_service_uuid}. "
+            "Delete the stack, or release and redeploy it.",
+            [],
+        )
+        return
+    observed = coolify_status(service)
+    if observed is not None and observed != StackStatus.STOPPED:
+        add(
+            DriftKind.SERVICE_STATUS,
+            f"{stack} is isolated, but Coolify says {service.get('status') or '?'}: someone "
+            "started it outside cfadmin. Isolate it again (or release it).",
+            [],
+        )
 
 
 def _normalised(value: Any) -> Any:

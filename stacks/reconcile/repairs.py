@@ -52,6 +52,11 @@ def repair(
         raise RepairRefused("The stack is gone or deleted.")
     if stack.status in UNSETTLED or stack.operations.in_flight().exists():
         raise RepairRefused(f"{stack} has an operation in flight; reconcile again when it ends.")
+    if stack.is_isolated and kind != Repair.PUSH_RECORD:
+        raise RepairRefused(
+            f"{stack} is isolated on purpose (containment): reconcile does not change its "
+            "status. Release it, isolate it again or delete it."
+        )
     try:
         if kind == Repair.PUSH_RECORD:
             return push_record(stack, actor=actor, pocketbase=pocketbase)

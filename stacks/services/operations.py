@@ -48,6 +48,9 @@ def request_operation(
     At most one operation per stack is queued or running (a database constraint), so two
     clicks or two shells never start two deploys. Parameters must never hold secret values.
     """
+    refusal = stack.containment_refusal(kind)
+    if refusal:
+        raise OperationRefused("contained", f"{stack}: {refusal}.")
     if not stack.accepts(kind):
         raise OperationRefused(
             "not_allowed",

@@ -230,7 +230,8 @@ def test_the_validation_steps_are_checked_by_cfadmin(runbook):
         "active_stacks",
         "disk_usage",
     ]
-    assert set(probes("complete-service-outage")) == {""}
+    # Coolify answering and the stacks running again are checked by cfadmin (issue 15).
+    assert probes("complete-service-outage") == ["", "", "coolify_api", "", "active_stacks"]
 
 
 @pytest.mark.django_db
@@ -830,7 +831,8 @@ def test_an_emergency_run_shows_the_escalation_contacts_and_filled_commands(
     assert "{container}" not in page and "{service_uuid}" not in page
     assert "Security Incident → Security Team (15min)" in page
     assert "Platform Down → Platform Team (30min)" in page
-    assert queued == []  # no automatic checks in this procedure: nothing queued
+    # Its isolate, capture and stop items are checked by cfadmin (issue 15): their checks queued.
+    assert len(queued) == 1 and ChecklistRun.objects.get().pk in queued[0]
 
 
 @pytest.mark.django_db

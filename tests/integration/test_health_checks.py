@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import shlex
 import socket
 import ssl
 import subprocess
@@ -58,7 +59,33 @@ DOMAIN = "demo.customer123.com"
 HEALTHCHECK_SCHEDULE = "cfadmin.health_checks"
 RECOVERY_SCHEDULE = "cfadmin.recover_stale_operations"
 RECONCILE_SCHEDULE = "cfadmin.reconcile"
-DEFAULT_CHECKS = {"coolify_api", "pocketbase", "active_stacks", "coolify_servers", "disk_usage"}
+DEFAULT_CHECKS = {
+    "coolify_api",
+    "pocketbase",
+    "active_stacks",
+    "coolify_servers",
+    "disk_usage",
+    "server_resources",
+    "container_resources",
+    "volume_sizes",
+    "pocketbase_backup",
+}
+
+
+def simulated_server_command(coolify_url: str = "") -> str:
+    """SERVER_COMMAND for the simulated server's stand-in shell (stacks.coolify_simulator.
+    server_shell: free, df, docker stats and du answered from the simulator's state)."""
+    where = f"--url {coolify_url} --token {SIM_TOKEN} " if coolify_url else ""
+    return (
+        f"env PYTHONPATH={shlex.quote(str(BASE_DIR))} {shlex.quote(sys.executable)} -m "
+        f"stacks.coolify_simulator.server_shell {where}{{command}}"
+    )
+
+
+def ensure_a_recent_backup(pocketbase) -> None:
+    """The pocketbase_backup check is OK only with a backup (the session's PocketBase keeps it)."""
+    if not pocketbase.list_backups():
+        pocketbase.create_backup()
 
 
 # --- loopback helpers: ports, a TLS server with its own CA, a fake `df` ----------------------
@@ -252,6 +279,8 @@ def healthy(remote, settings, fake_df):
     settings.PROBE_EXTERNAL = False
     settings.PROBE_RESOLVE = {}
     settings.OPERATION_SUCCESS_HOOKS = []  # the validation checklists have their own tests
+    settings.SERVER_COMMAND = simulated_server_command(settings.COOLIFY_URL)
+    ensure_a_recent_backup(remote.pocketbase)
     return remote
 
 
@@ -931,7 +960,8 @@ def manage_healthcheck(
 
 
 @pytest.fixture
-def process_env(coolify_sim, pocketbase_server, fake_df):
+def process_env(coolify_sim, pocketbase_server, pocketbase, fake_df):
+    ensure_a_recent_backup(pocketbase)
     return {
         "COOLIFY_URL": coolify_sim.url,
         "COOLIFY_TOKEN": SIM_TOKEN,
@@ -940,6 +970,7 @@ def process_env(coolify_sim, pocketbase_server, fake_df):
         "POCKETBASE_PASSWORD": PB_PASSWORD,
         "HEALTHCHECK_TIMEOUT": "2",
         "HEALTHCHECK_DISK_COMMAND": fake_df({"/": 40}),
+        "SERVER_COMMAND": simulated_server_command(),
     }
 
 

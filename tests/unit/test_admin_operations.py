@@ -52,6 +52,8 @@ ALL_ACTIONS = {
     "redeploy_stacks",
     "rotate_secrets",
     "retry_failed",
+    "isolate_stacks",
+    "release_stacks",
     "delete_stacks",
 }
 OPERATOR_ACTIONS = ALL_ACTIONS - {"delete_stacks"}
@@ -223,13 +225,32 @@ def test_changelist_action_dropdown_per_persona(request, client, make_stack, per
         ("support", [], []),
         (
             "operator",
-            ["restart_stacks", "stop_stacks", "redeploy_stacks", "rotate_secrets"],
-            ["start_stacks", "redeploy_stacks", "rotate_secrets"],
+            [
+                "restart_stacks",
+                "stop_stacks",
+                "redeploy_stacks",
+                "rotate_secrets",
+                "isolate_stacks",
+            ],
+            ["start_stacks", "redeploy_stacks", "rotate_secrets", "isolate_stacks"],
         ),
         (
             "admin_role",
-            ["restart_stacks", "stop_stacks", "redeploy_stacks", "rotate_secrets", "delete_stacks"],
-            ["start_stacks", "redeploy_stacks", "rotate_secrets", "delete_stacks"],
+            [
+                "restart_stacks",
+                "stop_stacks",
+                "redeploy_stacks",
+                "rotate_secrets",
+                "isolate_stacks",
+                "delete_stacks",
+            ],
+            [
+                "start_stacks",
+                "redeploy_stacks",
+                "rotate_secrets",
+                "isolate_stacks",
+                "delete_stacks",
+            ],
         ),
     ],
 )

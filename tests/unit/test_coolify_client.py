@@ -202,6 +202,7 @@ ALL_CALLS: dict[str, Callable[[CoolifyClient], Any]] = {
     "service_exists": lambda c: c.service_exists("s" * 24),
     "create_service": lambda c: c.create_service(**CREATE_ARGS),
     "update_service": lambda c: c.update_service("s" * 24, compose=COMPOSE, urls=[]),
+    "set_service_urls": lambda c: c.set_service_urls("s" * 24, [{"name": "web", "url": ""}]),
     "delete_service": lambda c: c.delete_service("s" * 24),
     "start_service": lambda c: c.start_service("s" * 24),
     "stop_service": lambda c: c.stop_service("s" * 24),
@@ -639,7 +640,9 @@ def test_429_from_the_simulator_is_retried_then_raised(coolify_sim, sim_client, 
 
 
 @pytest.mark.parametrize("delete_volumes", [True, False])
-def test_delete_service_sends_all_four_flags(delete_volumes, sleeps):
+def test_delete_service_sends_all_four_flags_and_keeps_cleanup_off_with_the_volumes(
+    delete_volumes, sleeps
+):
     script = Script(answer(200, {"message": "Service deletion request queued."}))
     with mock_client(script, sleeps) as client:
         client.delete_service("s" * 24, delete_volumes=delete_volumes)
@@ -650,7 +653,7 @@ def test_delete_service_sends_all_four_flags(delete_volumes, sleeps):
     assert dict(request.url.params) == {
         "delete_configurations": "true",
         "delete_volumes": "true" if delete_volumes else "false",
-        "docker_cleanup": "true",
+        "docker_cleanup": "true" if delete_volumes else "false",
         "delete_connected_networks": "true",
     }
     assert request.content == b""

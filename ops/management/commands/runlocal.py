@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -131,7 +132,17 @@ class Command(BaseCommand):
         self.started.append(("coolify-simulator", subprocess.Popen(argv, start_new_session=True)))
         url = f"http://127.0.0.1:{port}"
         self._wait_until_up("coolify-simulator", f"{url}/api/health")
-        return {"COOLIFY_URL": url, "COOLIFY_TOKEN": token}
+        env = {"COOLIFY_URL": url, "COOLIFY_TOKEN": token}
+        if not settings.SERVER_COMMAND:
+            # The simulated server's stand-in shell (free/df/docker stats/du of its containers),
+            # reading the simulator's live state through COOLIFY_URL/COOLIFY_TOKEN; the token
+            # stays in the environment, never on a command line.
+            env["SERVER_COMMAND"] = (
+                f"env PYTHONPATH={shlex.quote(str(settings.BASE_DIR))} "
+                f"{shlex.quote(sys.executable)} -m stacks.coolify_simulator.server_shell "
+                "--host {host} {command}"
+            )
+        return env
 
     def start_pocketbase(self) -> dict[str, str]:
         if not settings.POCKETBASE_LOCAL:
