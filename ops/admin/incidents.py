@@ -127,7 +127,14 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
         return queryset.search(search_term), False  # no join: never duplicates
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
-        incident = super().get_object(request, object_id, from_field)
+        # ModelAdmin.get_object, reading with it whether each response feature has anything
+        # on the incident (ops.response.with_presence), so its panels ask nothing they need not.
+        queryset = response.with_presence(self.get_queryset(request))
+        field = Incident._meta.pk if from_field is None else Incident._meta.get_field(from_field)
+        try:
+            incident = queryset.get(**{field.name: field.to_python(object_id)})
+        except (Incident.DoesNotExist, ValidationError, ValueError):
+            incident = None
         if incident is not None:
             # The form's initial links and their labels (prefill_autocomplete): one query each.
             prefetch_related_objects(
@@ -251,7 +258,7 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
             # A live region's poll: only the read-only parts (status, timeline, runs), never the
             # forms, whatever the person is typing in them; no messages consumed.
             incident = (
-                self.get_queryset(request).filter(pk=object_id).first()
+                response.with_presence(self.get_queryset(request)).filter(pk=object_id).first()
                 if object_id.isdigit()
                 else None
             )
@@ -263,6 +270,7 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
 
     def live_context(self, request: HttpRequest, incident: Incident) -> dict[str, Any]:
         """What the page's live regions show: status, response, links, timeline, runs."""
+        response.preload(incident)  # whether each response feature has anything, one query
         # The change page has every link loaded already (get_object, for the form); a poll
         # reads the first few.
         loaded = getattr(incident, "_prefetched_objects_cache", {})

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import BooleanField, ExpressionWrapper, Q
+
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
@@ -50,6 +52,7 @@ class Feature:
     - urls(model_admin): extra admin URL patterns (wrap views in model_admin.admin_site.admin_view).
     - resolve_blockers(incident, resolution): why the incident cannot be resolved yet (each a
       sentence naming what to do); [] when nothing stops it.
+    - presence(): whether the feature has anything on an incident (see `present`).
     """
 
     key: str
@@ -59,6 +62,10 @@ class Feature:
     panel: Callable[[Incident, HttpRequest], Panel | None] | None = None
     urls: Callable[[Any], list[Any]] | None = None
     resolve_blockers: Callable[[Incident, str], list[str]] | None = None
+    # Whether the feature has anything on an incident: an expression over the incident's
+    # OuterRef("pk") (an Exists, or a Q of them). The page asks every feature at once
+    # (preload); a feature whose answer is no reads nothing more.
+    presence: Callable[[], Any] | None = None
 
 
 def features() -> list[Feature]:
@@ -89,3 +96,77 @@ def resolve_blockers(incident: Incident, resolution: str) -> list[str]:
 
 def urls(model_admin: Any) -> list[Any]:
     return [url for feature in features() if feature.urls for url in feature.urls(model_admin)]
+
+
+# --- what a page reads once for every feature ---------------------------------------------------
+
+
+def _memo(incident: Incident) -> dict[str, Any]:
+    """Facts about the incident read once per page and shared by the features' panels and
+    forms (kept on the instance the page renders)."""
+    return incident.__dict__.setdefault("_response_memo", {})
+
+
+def _present_expression(feature: Feature) -> Any:
+    return ExpressionWrapper(Q(feature.presence()), output_field=BooleanField())
+
+
+def _presence_annotations() -> dict[str, Any]:
+    return {
+        f"has_{feature.key}": _present_expression(feature)
+        for feature in features()
+        if feature.presence
+    }
+
+
+def with_presence(queryset: Any) -> Any:
+    """Incidents that carry, in the same query, whether each feature has anything on them
+    (`has_<key>`; `preload` takes them from there)."""
+    return queryset.annotate(**_presence_annotations())
+
+
+def preload(incident: Incident) -> None:
+    """Whether each feature has anything on the incident: from `with_presence`'s annotations
+    when the incident was read with them, else in one query."""
+    from ops.models import Incident
+
+    annotations = _presence_annotations()
+    if all(hasattr(incident, name) for name in annotations):
+        _memo(incident).update({name: bool(getattr(incident, name)) for name in annotations})
+        return
+    row = Incident.objects.filter(pk=incident.pk).annotate(**annotations)
+    found = row.values(*annotations).first() or {}
+    _memo(incident).update({name: bool(value) for name, value in found.items()})
+
+
+def present(incident: Incident, key: str) -> bool:
+    """Whether feature `key` has anything on the incident (from preload, else one query)."""
+    from ops.models import Incident
+
+    memo = _memo(incident)
+    name = f"has_{key}"
+    if name not in memo:
+        feature = next(f for f in features() if f.key == key)
+        memo[name] = Incident.objects.filter(Q(feature.presence()), pk=incident.pk).exists()
+    return memo[name]
+
+
+def linked_stacks(incident: Incident) -> list[Any]:
+    """The incident's linked stacks with their tenants, by name, read once per page (the
+    incident's change page has them prefetched)."""
+    memo = _memo(incident)
+    if "stacks" not in memo:
+        cached = getattr(incident, "_prefetched_objects_cache", {}).get("stacks")
+        stacks = (
+            list(cached) if cached is not None else list(incident.stacks.select_related("tenant"))
+        )
+        memo["stacks"] = sorted(stacks, key=lambda stack: (stack.stack_name, stack.pk))
+    return memo["stacks"]
+
+
+def remember(incident: Incident, key: str, read: Callable[[], Any]) -> Any:
+    """`read()` once per page for this incident (a feature's own row, e.g. its MassFailure)."""
+    memo = _memo(incident)
+    if key not in memo:
+        memo[key] = read()
+    return memo[key]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from cfadmin.models import AuditAction
 from cfadmin.permissions import may
@@ -15,10 +16,10 @@ from ops import incidents
 from ops.incident_actions import WORK_INCIDENT, Action, ActionForm, Form, Outcome
 from ops.models import Incident, IncidentEventKind
 from ops.response import Feature
-from ops.response.containment_panel import linked_stacks, panel
+from ops.response.containment_panel import CONTAINMENT_KINDS, linked_stacks, panel
 from stacks import services
 from stacks.choices import OperationKind
-from stacks.models import Stack
+from stacks.models import Operation, Stack
 from stacks.permissions import CONTAIN
 
 ALL = "all"
@@ -119,4 +120,7 @@ FEATURE = Feature(
     actions={name: Action(_run(name), (WORK_INCIDENT, CONTAIN)) for name in KINDS},
     forms=forms,
     panel=panel,
+    presence=lambda: Exists(
+        Operation.objects.filter(stack__incidents=OuterRef("pk"), kind__in=CONTAINMENT_KINDS)
+    ),
 )

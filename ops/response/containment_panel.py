@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
 
+from ops import response
 from ops.models import Incident
 from ops.response import Panel
 from stacks.choices import Containment, OperationKind, StackStatus
@@ -32,21 +34,21 @@ class ContainedRow:
 
 
 def linked_stacks(incident: Incident) -> list[Stack]:
-    """The incident's live linked stacks, by name."""
-    return list(
-        incident.stacks.exclude(status=StackStatus.DELETED)
-        .select_related("tenant")
-        .order_by("stack_name", "pk")
-    )
+    """The incident's live linked stacks, by name (read once per page)."""
+    return [stack for stack in response.linked_stacks(incident) if stack.is_live]
 
 
-def latest_operations(stacks: list[Stack]) -> dict[int, Operation]:
-    """Each stack's latest stop, isolate or release, in one query."""
+def latest_operations(incident: Incident, stacks: list[Stack]) -> dict[int, Operation]:
+    """Each stack's latest stop, isolate or release, in one query (none when no linked stack
+    ever had one)."""
     latest: dict[int, Operation] = {}
+    if not response.present(incident, "containment"):
+        return latest
     rows = (
         Operation.objects.filter(stack__in=stacks, kind__in=CONTAINMENT_KINDS)
+        .annotate(step_total=Count("steps"))
         .order_by("stack_id", "-requested_at", "-id")
-        .defer("result")
+        .defer("result", "parameters")
     )
     for operation in rows:
         latest.setdefault(operation.stack_id, operation)
@@ -55,7 +57,7 @@ def latest_operations(stacks: list[Stack]) -> dict[int, Operation]:
 
 def rows(incident: Incident) -> list[ContainedRow]:
     stacks = linked_stacks(incident)
-    operations = latest_operations(stacks)
+    operations = latest_operations(incident, stacks)
     found = []
     for stack in stacks:
         operation = operations.get(stack.pk)
@@ -68,7 +70,7 @@ def rows(incident: Incident) -> list[ContainedRow]:
                 containment_label=containment.label,
                 containment_class=containment.badge_class,
                 operation=operation,
-                step_count=operation.steps.count() if operation is not None else 0,
+                step_count=operation.step_total if operation is not None else 0,
                 commands=network_disconnect_commands(stack) if stack.is_isolated else [],
             )
         )

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.db.models.functions import Length
 from django.http import HttpRequest
 
+from ops import response
 from ops.incident_actions import Action, ActionForm, Form, Outcome
 from ops.models import Incident
 from ops.models.evidence import EvidenceItem, EvidenceKind
@@ -54,13 +56,15 @@ def capture(incident: Incident, form: Form, *, actor: Any) -> Outcome:
 
 
 def forms(incident: Incident, user: Any) -> tuple[ActionForm, ...]:
-    if not may(user, CAPTURE_PERMISSION) or not incident.stacks.exists():
+    if not may(user, CAPTURE_PERMISSION) or not response.linked_stacks(incident):
         return ()
     return (CAPTURE_FORM,)
 
 
 def panel(incident: Incident, request: HttpRequest) -> Panel | None:
     """The items captured so far (newest first), each with links to view and download."""
+    if not response.present(incident, "evidence"):
+        return None
     items = list(
         EvidenceItem.objects.filter(incident=incident)
         .select_related("stack")
@@ -136,5 +140,6 @@ FEATURE = Feature(
     actions={CAPTURE: Action(capture, (CAPTURE_PERMISSION,))},
     forms=forms,
     panel=panel,
+    presence=lambda: Exists(EvidenceItem.objects.filter(incident=OuterRef("pk"))),
     urls=views.urls,
 )

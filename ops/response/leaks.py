@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
 from django.urls import path
 
+from ops import response
 from ops.incident_actions import Action, ActionForm, Outcome
 from ops.models import Incident
 from ops.models.leaks import LeakRotation, LeakState
@@ -42,7 +44,8 @@ def may_rotate(user: Any) -> bool:
 def forms(incident: Incident, user: Any) -> tuple[ActionForm, ...]:
     if incident.is_resolved or not may_rotate(user):
         return ()
-    if LeakRotation.objects.filter(incident=incident).waiting().exists():
+    rotating = response.present(incident, "leaks")
+    if rotating and LeakRotation.objects.filter(incident=incident).waiting().exists():
         return (RESUME_FORM,)
     return (ROTATE_FORM,)
 
@@ -55,6 +58,8 @@ def resume(incident: Incident, form: Any, *, actor: Any) -> Outcome:
 
 def panel(incident: Incident, request: HttpRequest) -> Panel | None:
     """Progress and outcome per stack: counts by state, then the rows (failed first)."""
+    if not response.present(incident, "leaks"):
+        return None
     counts = summary(incident)
     total = sum(counts.values())
     if not total:
@@ -117,6 +122,7 @@ FEATURE = Feature(
     actions={"leaks_resume": Action(resume, (CHANGE_INCIDENT, ROTATE_SECRETS))},
     forms=forms,
     panel=panel,
+    presence=lambda: Exists(LeakRotation.objects.filter(incident=OuterRef("pk"))),
     urls=urls,
     resolve_blockers=resolve_blockers,
 )

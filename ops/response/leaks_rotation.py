@@ -120,6 +120,10 @@ def start_rotation(
     values = new_values_by_tenant(exposed, found, default, per_tenant or {})
     label = audit.actor_label(actor)[:150]
     with transaction.atomic():
+        # What the incident touches: the stacks holding the value and their tenants (the
+        # evidence form and containment offer the incident's linked stacks).
+        incident.stacks.add(*(holding.stack for holding in found))
+        incident.tenants.add(*{holding.stack.tenant_id for holding in found})
         rotations = LeakRotation.objects.bulk_create(
             LeakRotation(
                 incident=incident,

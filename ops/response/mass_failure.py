@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 
 from cfadmin.permissions import may
 from ops.incident_actions import WORK_INCIDENT, Action, ActionForm, Form, Outcome
@@ -14,7 +15,7 @@ from ops.models import Incident
 from ops.models.mass_failure import MassFailure
 from ops.response import Feature
 from ops.response import mass_failure_waves as waves
-from ops.response.mass_failure_panel import panel
+from ops.response.mass_failure_panel import mass_failure_of, panel
 from stacks.permissions import START, STOP
 
 STOP_FORM = ActionForm(
@@ -62,7 +63,7 @@ def restart(incident: Incident, form: Form, *, actor: Any) -> Outcome:
 
 def resolve_blockers(incident: Incident, resolution: str) -> list[str]:
     """A restart under way must finish (or fail) before the incident is resolved."""
-    mass = MassFailure.objects.filter(incident=incident).first()
+    mass = mass_failure_of(incident)
     if mass is None:
         return []
     wave = mass.waves.filter(status__in=waves.OPEN_WAVES).order_by("number").first()
@@ -77,7 +78,7 @@ def resolve_blockers(incident: Incident, resolution: str) -> list[str]:
 def forms(incident: Incident, user: Any) -> tuple[ActionForm, ...]:
     if incident.is_resolved or not may(user, WORK_INCIDENT):
         return ()
-    mass = MassFailure.objects.filter(incident=incident).first()
+    mass = mass_failure_of(incident)
     if mass is None:
         return ()
     offered = []
@@ -97,5 +98,6 @@ FEATURE = Feature(
     },
     forms=forms,
     panel=panel,
+    presence=lambda: Exists(MassFailure.objects.filter(incident=OuterRef("pk"))),
     resolve_blockers=resolve_blockers,
 )

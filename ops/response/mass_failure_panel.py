@@ -10,6 +10,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
+from ops import response
 from ops.models import Incident
 from ops.models.mass_failure import MassFailure, RestartWave, WaveStatus
 from ops.response import Panel
@@ -70,8 +71,17 @@ def pattern_groups(pattern: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"key": key, "groups": groups.get(key) or []} for key in PATTERN_KEYS]
 
 
+def mass_failure_of(incident: Incident) -> MassFailure | None:
+    """The incident's mass failure, if it is one (read once per page)."""
+    if not response.present(incident, "mass_failure"):
+        return None
+    return response.remember(
+        incident, "mass_failure", lambda: MassFailure.objects.filter(incident=incident).first()
+    )
+
+
 def panel(incident: Incident, request: HttpRequest) -> Panel | None:
-    mass = MassFailure.objects.filter(incident=incident).first()
+    mass = mass_failure_of(incident)
     if mass is None:
         return None
     waves = wave_rows(mass)

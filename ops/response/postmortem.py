@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
+from ops import response
 from ops.incident_actions import WORK_INCIDENT, Action, ActionForm, Outcome, owner_choices
 from ops.models import Incident
 from ops.models.postmortem import POSTMORTEM_SECTIONS, Postmortem
@@ -35,10 +37,16 @@ class PostmortemForm(ActionForm):
 
 
 def written(incident: Incident) -> Postmortem | None:
-    try:
-        return incident.postmortem
-    except ObjectDoesNotExist:
+    if not response.present(incident, "postmortem"):
         return None
+
+    def read() -> Postmortem | None:
+        try:
+            return incident.postmortem
+        except ObjectDoesNotExist:
+            return None
+
+    return response.remember(incident, "postmortem", read)
 
 
 # --- actions (posted to admin:ops_incident_work) -----------------------------------------------
@@ -157,5 +165,6 @@ FEATURE = Feature(
     actions=ACTIONS,
     forms=forms,
     panel=panel,
+    presence=lambda: Exists(Postmortem.objects.filter(incident=OuterRef("pk"))),
     urls=urls,
 )

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest
 from django.urls import reverse
 
+from ops import response
 from ops.incident_actions import Action, ActionForm, Form, Outcome
-from ops.models import Incident
+from ops.models import Incident, IncidentEvent, IncidentEventKind
 from ops.permissions import CHANGE_INCIDENT, VIEW_INCIDENT, may
 from ops.response import Feature, Panel
 from ops.response import recovery_views as views
@@ -55,12 +57,13 @@ def forms(incident: Incident, user: Any) -> tuple[ActionForm, ...]:
 
 
 def panel(incident: Incident, request: HttpRequest) -> Panel | None:
-    """The newest backup known and the kept volumes of the incident's deleted stacks."""
-    if not may(request.user, VIEW_INCIDENT):
+    """The newest backup known and the kept volumes of the incident's deleted stacks; shown
+    once the incident has either (a backup taken from it, a linked stack's kept volumes)."""
+    if not may(request.user, VIEW_INCIDENT) or not response.present(incident, "recovery"):
         return None
     backups, fetched_at = stored_listing()
     kept = list(
-        KeptVolumes.objects.filter(stack__in=incident.stacks.all()).select_related(
+        KeptVolumes.objects.filter(stack__incidents=incident).select_related(
             "stack__tenant", "reused_by"
         )
     )
@@ -81,5 +84,15 @@ FEATURE = Feature(
     },
     forms=forms,
     panel=panel,
+    presence=lambda: (
+        Q(Exists(KeptVolumes.objects.filter(stack__incidents=OuterRef("pk"))))
+        | Q(
+            Exists(
+                IncidentEvent.objects.filter(
+                    incident=OuterRef("pk"), kind=IncidentEventKind.RECOVERY
+                )
+            )
+        )
+    ),
     urls=views.urls,
 )

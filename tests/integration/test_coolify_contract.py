@@ -609,6 +609,12 @@ def call_update_service(client, world):
     assert updated == {"uuid": world.service_uuid, "domains": ["https://renamed.contract.test"]}
 
 
+def call_set_service_urls(client, world):
+    # Only `urls`: the compose stays; an empty url takes the application's domain off.
+    updated = client.set_service_urls(world.service_uuid, [{"name": "web", "url": ""}])
+    assert updated == {"uuid": world.service_uuid, "domains": []}
+
+
 def call_delete_service(client, world):
     client.delete_service(world.service_uuid, delete_volumes=False)
 
@@ -660,6 +666,7 @@ HAPPY_CALLS: dict[str, tuple[Callable[..., None], set[str]]] = {
     "service_exists": (call_service_exists, set()),
     "create_service": (call_create_service, {"create-service-one-environment-field"}),
     "update_service": (call_update_service, set()),
+    "set_service_urls": (call_set_service_urls, set()),
     "delete_service": (call_delete_service, set()),
     "start_service": (call_start_service, set()),
     "stop_service": (call_stop_service, set()),

@@ -27,7 +27,7 @@ from stacks.models import Operation, PocketBaseOutboxEntry, Stack
 from stacks.provisioning import Remote, run_operation, settle_stack
 from stacks.remote import outbox as pocketbase_outbox
 from stacks.services import request_operation
-from tests.conftest import PB_EMAIL, PB_PASSWORD, no_sleep
+from tests.conftest import PB_EMAIL, PB_PASSWORD, brief_sleep, no_sleep
 from tests.integration.workers import Worker, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -59,8 +59,10 @@ def closed_pocketbase(port: int) -> PocketBaseClient:
 def run(stack: Stack, kind: str, remote: Remote, actor) -> Operation:
     stack.refresh_from_db()
     operation = request_operation(stack, kind, actor=actor)
+    # Polls pause (brief_sleep): on a loaded machine a lagging delete polled at full speed is
+    # answered 429 by the simulator's 200 calls a minute.
     assert run_operation(
-        operation.pk, remote=remote, sleep=no_sleep, poll_interval=0.02, health_timeout=5.0
+        operation.pk, remote=remote, sleep=brief_sleep, poll_interval=0.05, health_timeout=5.0
     )
     operation.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED, operation.error
