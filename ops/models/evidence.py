@@ -31,6 +31,7 @@ class EvidenceKind(models.TextChoices):
     AUDIT = "audit", "Audit slice"
     TEMPLATE = "template", "Template"
     OPERATIONS = "operations", "Operations"
+    SERVER_RESOURCES = "server_resources", "Server resources"
 
 
 class EvidenceQuerySet(models.QuerySet):

@@ -6,6 +6,7 @@ open one and the other joins it. The opener is "cfadmin"."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +19,7 @@ from django.utils import timezone
 from cfadmin import audit
 from cfadmin.models import AuditAction
 from ops import incidents
+from ops.checks import resources
 from ops.models import (
     CheckStatus,
     EscalationContact,
@@ -27,6 +29,7 @@ from ops.models import (
     Outage,
     Severity,
 )
+from ops.models.evidence import EvidenceItem, EvidenceKind
 from ops.models.mass_failure import AutoIncident, MassFailure
 from ops.response import mass_failure_detect as detect
 from stacks.models import Stack
@@ -220,6 +223,7 @@ def _open_mass_failure(
     mass.stacks.add(*stacks)
     _link_stacks(incident, stacks)
     incidents.record_opened(incident, actor=OPENER)
+    _keep_server_resources(incident)
     _announce(
         incident,
         f"Opened automatically by cfadmin: {len(stacks)} stacks left running within "
@@ -228,6 +232,21 @@ def _open_mass_failure(
         opened=True,
     )
     return incident
+
+
+def _keep_server_resources(incident: Incident) -> None:
+    """The servers' latest measured memory, disk, containers and volume sizes (the resources
+    health checks' stored results, no remote call), kept on the incident as evidence of the
+    moment the mass failure was seen."""
+    figures = resources.snapshot()
+    EvidenceItem(
+        incident=incident,
+        kind=EvidenceKind.SERVER_RESOURCES,
+        title="Server resources when the mass failure was detected",
+        content=json.dumps(figures, indent=2, sort_keys=True, default=str) + "\n",
+        captured_by=None,
+        captured_by_repr=OPENER,
+    ).save()
 
 
 def _join_mass_failure(

@@ -4,6 +4,8 @@ gradual restart in waves that advance only after the previous one is healthy."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import timedelta
 
@@ -14,6 +16,7 @@ from django.utils import timezone
 
 from cfadmin.models import AuditEvent
 from ops.models import CheckStatus, HealthCheckResult, Incident, IncidentEventKind
+from ops.models.evidence import EvidenceKind
 from ops.models.mass_failure import MassFailure, RestartWave, StackDownSighting, WaveStatus
 from ops.response import auto_incidents, mass_failure, mass_failure_detect, mass_failure_waves
 from ops.response.mass_failure_order import memory_bytes, stop_order, template_memory
@@ -148,6 +151,14 @@ def test_five_stacks_down_open_one_incident_with_the_pattern(fleet):
     assert automatic.actor is None and automatic.actor_repr == "cfadmin"
     assert "5 stacks left running within 10 minutes" in automatic.message
     assert AuditEvent.objects.filter(message__startswith="Opened automatically").count() == 1
+    # The servers' latest measured resources are kept as evidence of the moment.
+    [kept] = incident.evidence.filter(kind=EvidenceKind.SERVER_RESOURCES)
+    assert set(json.loads(kept.content)) == {
+        "server_resources",
+        "container_resources",
+        "volume_sizes",
+    }
+    assert kept.sha256 == hashlib.sha256(kept.content.encode()).hexdigest()
 
 
 @pytest.mark.django_db
