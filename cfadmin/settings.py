@@ -395,7 +395,7 @@ DOCKER_VOLUMES_ROOT: str = env.str("DOCKER_VOLUMES_ROOT", default="/var/lib/dock
 # [resources] How a command runs on a Coolify server: "{host}", "{user}", "{port}" (from Coolify's
 # GET /servers) and "{command}" are filled in, shell-quoted, e.g.
 # "ssh -o BatchMode=yes -o ConnectTimeout=5 -p {port} {user}@{host} {command}"; empty: the
-# command runs where cfadmin runs (`make run` points it at the simulator's stand-in shell).
+# resource checks are off (`make run` points it at the simulator's stand-in shell).
 SERVER_COMMAND: str = env.str("SERVER_COMMAND", default="")
 
 # --- Global search (the admin header's box, cfadmin/global_search.py) -------------------------

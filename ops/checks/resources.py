@@ -348,10 +348,17 @@ def summarise_volumes(runs: list[ServerRun], index: StackIndex) -> Result:
 
 # --- registry and evidence ---------------------------------------------------------------------
 
+
+def configured() -> bool:
+    return bool(settings.SERVER_COMMAND.strip())
+
+
 CHECKS: list[CheckSpec] = [
-    CheckSpec("server_resources", check_server_resources, critical=False),
-    CheckSpec("container_resources", check_container_resources, critical=False),
-    CheckSpec("volume_sizes", check_volume_sizes, critical=False),
+    # Only with SERVER_COMMAND: without it the commands would measure cfadmin's own machine and
+    # report it as every Coolify server (`make run` sets it to the simulator's stand-in shell).
+    CheckSpec("server_resources", check_server_resources, critical=False, enabled=configured),
+    CheckSpec("container_resources", check_container_resources, critical=False, enabled=configured),
+    CheckSpec("volume_sizes", check_volume_sizes, critical=False, enabled=configured),
 ]
 CHECK_NAMES = [spec.name for spec in CHECKS]
 

@@ -20,6 +20,15 @@ DOCKER_STATS = "docker stats --no-stream --format '{{json .}}'"
 VOLUME_SIZES = "du -s -B1 /var/lib/docker/volumes/*"
 
 _PLACEHOLDER = re.compile(r"\{(host|user|port|command)\}")
+# What a server's address, login and port may be: they come from Coolify (anyone who may edit
+# a server there sets them), and a value starting with "-" would be read by ssh as an option
+# (e.g. -oProxyCommand=…, run on cfadmin's worker).
+SAFE_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
+SAFE_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+class UnsafeServer(ValueError):
+    """Coolify's host, user or port of a server is not one cfadmin will put on a command line."""
 
 
 @dataclass
@@ -48,6 +57,10 @@ def server_argv(
     template = settings.SERVER_COMMAND if template is None else template
     if not template.strip():
         return ["sh", "-c", command]
+    if not (SAFE_HOST.fullmatch(host) and SAFE_USER.fullmatch(user) and port.isdigit()):
+        raise UnsafeServer(f"refused: server address {host!r}, user {user!r} or port {port!r}")
+    if "{command}" not in template:
+        template += " {command}"
     values = {
         "host": shlex.quote(host),
         "user": shlex.quote(user),
@@ -74,12 +87,17 @@ def servers_of(coolify: Any) -> list[dict[str, str]]:
 
 def run_on(server: dict[str, str], command: str, timeout: float) -> ServerRun:
     run = ServerRun(server=server["name"], host=server["host"])
-    argv = server_argv(
-        server["host"], command, user=server.get("user", "root"), port=server.get("port", "22")
-    )
+    try:
+        argv = server_argv(
+            server["host"], command, user=server.get("user", "root"), port=server.get("port", "22")
+        )
+    except UnsafeServer as refused:
+        run.error, run.exit_code = str(refused), -1
+        return run
     try:
         completed = subprocess.run(
             argv,
+            stdin=subprocess.DEVNULL,  # never an interactive session on the worker
             capture_output=True,
             text=True,
             timeout=timeout,

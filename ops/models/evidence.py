@@ -80,6 +80,9 @@ class EvidenceItem(models.Model):
     class Meta:
         ordering = ["captured_at", "id"]
         default_permissions = ("view",)  # nobody is ever given add, change or delete
+        # Related-object updates and deletes (a deleted user's SET_NULL, a cascade) go through
+        # the base manager: make it the refusing one, so they fail instead of changing evidence.
+        base_manager_name = "objects"
         indexes = [models.Index(fields=["incident", "captured_at"], name="ops_evidence_incident")]
         verbose_name = "evidence item"
 

@@ -90,6 +90,8 @@ def _run(action: str) -> Any:
     kind, verb = KINDS[action]
 
     def run(incident: Incident, form: Form, *, actor: Any) -> Outcome:
+        if incident.is_resolved:  # the form is not offered then; a stale page may still post
+            raise ValidationError("The incident is resolved: reopen it to contain stacks.")
         stacks = chosen_stacks(incident, form.get("stack", ""))
         queued, skipped = request_containment(incident, kind, stacks, actor=actor)
         if not queued:

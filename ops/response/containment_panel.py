@@ -45,9 +45,8 @@ def latest_operations(incident: Incident, stacks: list[Stack]) -> dict[int, Oper
     if not response.present(incident, "containment"):
         return latest
     rows = (
-        Operation.objects.filter(stack__in=stacks, kind__in=CONTAINMENT_KINDS)
+        Operation.objects.latest_of_stacks([s.pk for s in stacks], kinds=CONTAINMENT_KINDS)
         .annotate(step_total=Count("steps"))
-        .order_by("stack_id", "-requested_at", "-id")
         .defer("result", "parameters")
     )
     for operation in rows:

@@ -113,6 +113,9 @@ def capture_after_isolation(operation: Any) -> None:
 BEFORE_STOP_KINDS = frozenset({EvidenceKind.SERVICE, EvidenceKind.LOGS})
 
 
+BEFORE_STOP_TIMEOUT = 5.0  # seconds per Coolify call of the capture made before an isolate
+
+
 def capture_before_isolation(operation: Any) -> None:
     """For a hook run by the worker when an operation starts (proposed OPERATION_START_HOOKS):
     the service and its containers' logs while they still run, captured at once."""
@@ -120,7 +123,8 @@ def capture_before_isolation(operation: Any) -> None:
     if target is None:
         return
     incident, stack = target
-    client = evidence_capture.settings_coolify()
+    # Short and not retried: the stack stays reachable until this is done and isolation begins.
+    client = evidence_capture.settings_coolify(timeout=BEFORE_STOP_TIMEOUT, attempts=1)
     try:
         evidence_capture.capture_and_report(
             incident,

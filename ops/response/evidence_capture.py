@@ -56,8 +56,9 @@ def capture_job(
 ) -> int:
     """The worker's part: capture every stack, then say so on the timeline and in the audit
     trail. Returns the number of items stored. `coolify` is for tests (default: settings').
-    Delivery is at least once: a stack already captured on the incident since `requested_at`
-    (a run of this job that stopped midway, or a later request) is not captured again."""
+    Delivery is at least once: the parts of a stack already captured on the incident since
+    `requested_at` (a run of this job that stopped midway, or a later request) are not
+    captured again; the rest are."""
     incident = Incident.objects.filter(pk=incident_id).first()
     if incident is None:
         return 0
@@ -69,9 +70,10 @@ def capture_job(
     stored = 0
     try:
         for stack in Stack.objects.select_related("tenant").filter(pk__in=stack_ids):
-            if requested_at and captured_since(incident, stack, requested_at):
-                continue
-            stored += len(capture_and_report(incident, stack, client, actor=by))
+            done = captured_since(incident, stack, requested_at) if requested_at else set()
+            kinds = STACK_PARTS - done
+            if kinds:
+                stored += len(capture_and_report(incident, stack, client, actor=by, kinds=kinds))
     finally:
         if coolify is None and hasattr(client, "close"):
             client.close()
@@ -105,18 +107,26 @@ def capture_and_report(
     return items
 
 
-def captured_since(incident: Incident, stack: Stack, moment: str) -> bool:
-    return EvidenceItem.objects.filter(
-        incident=incident, stack=stack, captured_at__gte=datetime.fromisoformat(moment)
-    ).exists()
+# The parts captured of a stack (a mass failure's server resources are the incident's own).
+STACK_PARTS = frozenset(EvidenceKind.values) - {EvidenceKind.SERVER_RESOURCES}
 
 
-def settings_coolify() -> Any:
-    """Settings' Coolify client, or one whose every call fails when none can be built."""
+def captured_since(incident: Incident, stack: Stack, moment: str) -> set[str]:
+    """The kinds of the stack's parts captured on the incident since `moment`."""
+    return set(
+        EvidenceItem.objects.filter(
+            incident=incident, stack=stack, captured_at__gte=datetime.fromisoformat(moment)
+        ).values_list("kind", flat=True)
+    )
+
+
+def settings_coolify(**options: Any) -> Any:
+    """Settings' Coolify client (`options`: timeout, attempts), or one whose every call fails
+    when none can be built."""
     from stacks.remote.clients import get_coolify
 
     try:
-        return get_coolify()
+        return get_coolify(**options)
     except ClientError as error:
         return _Unreachable(str(error))
 

@@ -85,8 +85,14 @@ def panel(incident: Incident, request: HttpRequest) -> Panel | None:
 
 
 def resolve_blockers(incident: Incident, resolution: str) -> list[str]:
-    """A failed rotation holds back the resolution unless the resolution mentions the word
-    "rotation" (saying why it failed, or that it was done by hand)."""
+    """A rotation still under way holds back the resolution; so does a failed one, unless the
+    resolution mentions the word "rotation" (saying why it failed, or that it was done by
+    hand)."""
+    if leaks_rotation.underway(incident):
+        return [
+            "The rotation of the leaked value is still under way: wait until every stack has "
+            "finished (the Leaked value rotation panel shows them)."
+        ]
     failed = LeakRotation.objects.filter(incident=incident).failed()
     if RESOLUTION_WORD in (resolution or "").lower() or not failed.exists():
         return []

@@ -167,6 +167,14 @@ def advance(incident_id: int, *, now: datetime | None = None) -> dict[str, Any]:
     if incident is None:
         return {"incident": incident_id, "missing": True}
     now = now or timezone.now()
+    with transaction.atomic():
+        # One pass at a time per incident (the start's pass and the schedule's may meet): the
+        # second sees the first's batch and waits for the next minute.
+        Incident.objects.select_for_update().filter(pk=incident.pk).first()
+        return _advance(incident, now)
+
+
+def _advance(incident: Incident, now: datetime) -> dict[str, Any]:
     note_finished(incident)
     last = last_batch_at(incident)
     window_passed = last is None or now - last >= timedelta(seconds=WINDOW_SECONDS)
@@ -174,7 +182,7 @@ def advance(incident_id: int, *, now: datetime | None = None) -> dict[str, Any]:
     if window_passed and rotations.waiting().exists():
         queue_batch(incident)
         note_finished(incident)
-    return {"incident": incident_id, **summary(incident)}
+    return {"incident": incident.pk, **summary(incident)}
 
 
 def unfinished_incidents() -> list[int]:

@@ -120,6 +120,12 @@ def start_rotation(
     values = new_values_by_tenant(exposed, found, default, per_tenant or {})
     label = audit.actor_label(actor)[:150]
     with transaction.atomic():
+        # Two submits at once (a double click) start one rotation: the second waits for the
+        # first's commit here and is then refused as "still under way".
+        Incident.objects.select_for_update().filter(pk=incident.pk).first()
+        problem = refusal(incident)
+        if problem:
+            raise ValidationError(problem)
         # What the incident touches: the stacks holding the value and their tenants (the
         # evidence form and containment offer the incident's linked stacks).
         incident.stacks.add(*(holding.stack for holding in found))

@@ -41,7 +41,14 @@ def _number(text: str | None, field: str, rule: str) -> int | None:
     return int(text)
 
 
+def refuse_if_resolved(incident: Incident) -> None:
+    """The triage forms are not offered on a resolved incident; a stale page may still post."""
+    if incident.is_resolved:
+        raise ValidationError("The incident is resolved: reopen it to stop or restart stacks.")
+
+
 def stop(incident: Incident, form: Form, *, actor: Any) -> Outcome:
+    refuse_if_resolved(incident)
     count = _number(form.get("count"), "count", "Give how many stacks to stop, or leave it empty.")
     queued, skipped = waves.stop_in_order(incident, actor=actor, count=count)
     if not queued:
@@ -53,6 +60,7 @@ def stop(incident: Incident, form: Form, *, actor: Any) -> Outcome:
 
 
 def restart(incident: Incident, form: Form, *, actor: Any) -> Outcome:
+    refuse_if_resolved(incident)
     size = _number(form.get("wave_size"), "wave_size", "Give the wave size as a number.")
     planned = waves.plan_restart(incident, actor=actor, wave_size=size or 0)
     return Outcome(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Prefetch
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -37,11 +38,14 @@ class WaveRow:
     operations: list[Operation]
 
 
+ROWS_SHOWN = 100  # of the stop order on the live panel (a mass failure may link thousands)
+
+
 def stack_rows(mass: MassFailure) -> list[StackRow]:
-    stacks = stop_order(mass.stacks.select_related("tenant"))
-    latest: dict[int, Operation] = {}
-    for operation in Operation.objects.filter(stack__in=stacks).order_by("requested_at", "id"):
-        latest[operation.stack_id] = operation
+    """The first ROWS_SHOWN stacks in stop order, each with its latest operation."""
+    stacks = stop_order(mass.stacks.select_related("tenant"))[:ROWS_SHOWN]
+    shown = Operation.objects.latest_of_stacks([stack.pk for stack in stacks])
+    latest = {operation.stack_id: operation for operation in shown.defer("result", "parameters")}
     return [
         StackRow(
             position=index,
@@ -56,13 +60,19 @@ def stack_rows(mass: MassFailure) -> list[StackRow]:
 
 
 def wave_rows(mass: MassFailure) -> list[WaveRow]:
+    """Every wave with its stacks and operations, in three queries however many waves."""
+    waves = mass.waves.order_by("number").prefetch_related(
+        Prefetch("stacks", queryset=Stack.objects.select_related("tenant").order_by("pk")),
+        Prefetch(
+            "operations",
+            queryset=Operation.objects.select_related("stack__tenant")
+            .defer("result", "parameters")
+            .order_by("pk"),
+        ),
+    )
     return [
-        WaveRow(
-            wave=wave,
-            stacks=list(wave.stacks.select_related("tenant").order_by("pk")),
-            operations=list(wave.operations.select_related("stack__tenant").order_by("pk")),
-        )
-        for wave in mass.waves.order_by("number")
+        WaveRow(wave=wave, stacks=list(wave.stacks.all()), operations=list(wave.operations.all()))
+        for wave in waves
     ]
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -20,6 +22,20 @@ from stacks.models.stack import Stack
 class OperationQuerySet(models.QuerySet):
     def in_flight(self) -> OperationQuerySet:
         return self.filter(status__in=IN_FLIGHT_OPERATION_STATUSES)
+
+    def latest_of_stacks(self, stack_ids: list[int], *, kinds: Any = ()) -> OperationQuerySet:
+        """Each of these stacks' latest operation (of `kinds`, when given), in one query: a
+        subquery per stack walks its (stack, requested_at) index to the newest row; no history
+        is loaded however long it is."""
+        newest = Operation.objects.filter(stack=OuterRef("pk"))
+        if kinds:
+            newest = newest.filter(kind__in=kinds)
+        latest = (
+            Stack.objects.filter(pk__in=stack_ids)
+            .annotate(latest=Subquery(newest.order_by("-requested_at", "-id").values("pk")[:1]))
+            .values("latest")
+        )
+        return self.filter(pk__in=latest)
 
     def claim(self, pk: int) -> bool:
         """queued → running for exactly one worker: True only where this UPDATE changed the row."""

@@ -3,6 +3,7 @@ put exactly its stored domains back, clear the mark. Each looks before it acts (
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from django.utils import timezone
@@ -25,8 +26,12 @@ def network_disconnect_commands(stack: Any) -> list[str]:
         return []
     names = stack.server_names()
     return [
-        f"docker network disconnect {uuid} coolify-proxy",
-        *(f"docker network disconnect {uuid} {container}" for container in names.containers),
+        # Quoted: the names come from Coolify and a person pastes these into a root shell.
+        f"docker network disconnect {shlex.quote(uuid)} coolify-proxy",
+        *(
+            f"docker network disconnect {shlex.quote(uuid)} {shlex.quote(container)}"
+            for container in names.containers
+        ),
     ]
 
 

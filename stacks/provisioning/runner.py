@@ -104,7 +104,9 @@ class OperationRunner(DeploySteps, LifecycleSteps, DeleteSteps, PocketBaseSteps,
         started = time.monotonic()
         fresh = not self.operation.current_step  # not a resumed attempt
         self._enter_working_status()
-        if fresh:
+        if fresh and settings.OPERATION_START_HOOKS:
+            # Marked as begun first: an attempt resumed after this is not fresh (no hook twice).
+            self._beat(current_step="start_hooks")
             self._run_hooks(settings.OPERATION_START_HOOKS, "start")
         try:
             for name, step in self.steps():

@@ -229,6 +229,8 @@ def test_an_item_cannot_be_changed_or_deleted_through_the_orm(item, incident):
         EvidenceItem.objects.all().delete()
     with pytest.raises(ProtectedError):
         incident.delete()
+    with pytest.raises(EvidenceImmutable):  # the base manager Django's related updates use
+        EvidenceItem._base_manager.filter(pk=item.pk).update(content="tampered")
     stored = EvidenceItem.objects.get(pk=item.pk)
     assert stored.content == "original" and stored.hash_matches
 
@@ -342,7 +344,7 @@ def test_other_operations_capture_nothing(incident, stack, queued):
 def test_before_an_isolate_stops_the_stack_its_logs_are_captured_at_once(
     incident, stack, monkeypatch
 ):
-    monkeypatch.setattr(evidence_capture, "settings_coolify", FakeCoolify)
+    monkeypatch.setattr(evidence_capture, "settings_coolify", lambda **options: FakeCoolify())
     evidence.capture_before_isolation(isolate(stack, incident.pk, kind=OperationKind.STOP))
     assert not EvidenceItem.objects.exists()
     operation = isolate(stack, incident.pk, status=OperationStatus.RUNNING)

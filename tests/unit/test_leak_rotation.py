@@ -261,6 +261,10 @@ def test_a_failed_rotation_blocks_resolving_unless_the_resolution_says_why(
     incident = make_incident(operator, status=IncidentStatus.ACKNOWLEDGED)
     leaks_rotation.start_rotation(incident, EXPOSED, default=NEW, actor=operator)
     leaks_jobs.queue_batch(incident)
+    with pytest.raises(ValidationError, match="still under way"):  # whatever the resolution says
+        incidents.change_status(
+            incident, IncidentStatus.RESOLVED, actor=operator, resolution="rotation done"
+        )
     finish(incident, OperationStatus.FAILED, "restart: boom")
 
     with pytest.raises(ValidationError) as blocked:

@@ -19,7 +19,7 @@ from ops.checks.resources_parse import (
     parse_loadavg,
     parse_size,
 )
-from ops.checks.resources_run import ServerRun, server_argv
+from ops.checks.resources_run import ServerRun, UnsafeServer, run_on, server_argv
 from ops.checks.resources_stacks import ContainerOwner, StackIndex, build_index
 from ops.models import CheckStatus, HealthCheckResult
 from stacks.choices import StackStatus
@@ -201,9 +201,9 @@ def test_server_command_quotes_host_and_command_for_the_remote_shell():
         "10.0.0.5", "du -s -B1 /var/lib/docker/volumes/*", "ssh root@{host} {command}"
     )
     assert argv == ["ssh", "root@10.0.0.5", "du -s -B1 /var/lib/docker/volumes/*"]
-    # A hostile host (Coolify's `ip` field) stays one word.
-    argv = server_argv("h; rm -rf /", "free -b", "ssh -o BatchMode=yes root@{host} {command}")
-    assert argv[-2:] == ["root@h; rm -rf /", "free -b"]
+    # A hostile host (Coolify's `ip` field) is refused, never put on a command line.
+    with pytest.raises(UnsafeServer):
+        server_argv("h; rm -rf /", "free -b", "ssh -o BatchMode=yes root@{host} {command}")
     # Braces of the command (docker's Go template) are not placeholders.
     argv = server_argv("h", "docker stats --format '{{json .}}'", "ssh {host} {command}")
     assert shlex.split(argv[-1]) == ["docker", "stats", "--format", "{{json .}}"]
@@ -214,6 +214,38 @@ def test_coolify_user_and_port_can_be_used_too():
         "10.0.0.5", "free -b", "ssh -p {port} {user}@{host} {command}", user="deploy", port="2222"
     )
     assert argv == ["ssh", "-p", "2222", "deploy@10.0.0.5", "free -b"]
+
+
+@pytest.mark.parametrize(
+    ("host", "user", "port"),
+    [
+        ("10.0.0.5", "-oProxyCommand=touch /tmp/x", "22"),  # an ssh option, not a login
+        ("-oProxyCommand=id", "root", "22"),
+        ("10.0.0.5", "root", "22; id"),
+        ("10.0.0.5 evil", "root", "22"),
+    ],
+)
+def test_a_server_whose_address_user_or_port_could_be_an_option_is_refused(
+    settings, host, user, port
+):
+    template = "ssh -o BatchMode=yes -p {port} {user}@{host} {command}"
+    settings.SERVER_COMMAND = template
+    with pytest.raises(UnsafeServer):
+        server_argv(host, "free -b", template, user=user, port=port)
+    refused = run_on({"name": "evil", "host": host, "user": user, "port": port}, "free -b", 1)
+    assert refused.exit_code == -1 and refused.error.startswith("refused: server address")
+
+
+def test_a_template_without_the_command_gets_it_at_the_end():
+    argv = server_argv("10.0.0.5", "free -b", "ssh root@{host}")
+    assert argv == ["ssh", "root@10.0.0.5", "free -b"]
+
+
+def test_the_resource_checks_run_only_with_a_server_command(settings):
+    settings.SERVER_COMMAND = ""
+    assert not any(spec.enabled() for spec in resources.CHECKS)
+    settings.SERVER_COMMAND = "ssh root@{host} {command}"
+    assert all(spec.enabled() for spec in resources.CHECKS)
 
 
 def test_no_server_command_runs_here_through_a_shell(settings):
