@@ -320,10 +320,25 @@ class IncidentAdmin(LeanListMixin, AuditedModelAdmin):
                     if incident.can_become(status)
                 ],
                 resolved_status=IncidentStatus.RESOLVED,
-                contacts=EscalationContact.objects.all(),
+                contacts=self.share_contacts(context["adminform"].form),
                 procedures=incident_actions.procedures_offered(),
             )
         return super().render_change_form(request, context, *args, **kwargs)
+
+    @staticmethod
+    def share_contacts(form: Any) -> list[EscalationContact]:
+        """The escalation contacts, read once for the escalate form and the details form's
+        issue type (whose select would read them again)."""
+        contacts = list(EscalationContact.objects.all())
+        field = form.fields.get("escalation")
+        if field is not None:
+            choices = [("", field.empty_label)]
+            choices += [(contact.pk, field.label_from_instance(contact)) for contact in contacts]
+            field.choices = choices
+            inner = getattr(field.widget, "widget", None)  # the admin's related-field wrapper
+            if inner is not None:
+                inner.choices = choices
+        return contacts
 
     def bounded_children(self, request: HttpRequest, incident: Incident) -> dict[str, Any]:
         """The page's timeline and runs, newest N (one query each, one row more tells whether
