@@ -28,7 +28,7 @@ from cfadmin import jobs
 from cfadmin.models import AuditEvent
 from cfadmin.queued_once import request_once
 from ops import https_domains, incidents
-from ops.checks import backups, resources
+from ops.checks import Check, backups, resources
 from ops.models import CheckStatus, HealthCheckResult, HealthDailyRollup, Outage
 from stacks.choices import StackStatus
 from stacks.clients.coolify import CoolifyClient
@@ -198,11 +198,7 @@ def check_disk_usage(ctx: HealthContext) -> Result:
     worst = max(rows, key=lambda row: row["use_percent"])
     details = {"command": command, "filesystems": rows}
     message = f"Disk {worst['mount']} at {worst['use_percent']}%"
-    if worst["use_percent"] >= settings.HEALTHCHECK_DISK_DOWN_PERCENT:
-        return CheckStatus.DOWN, message, details
-    if worst["use_percent"] >= settings.HEALTHCHECK_DISK_WARN_PERCENT:
-        return CheckStatus.WARNING, message, details
-    return CheckStatus.OK, message, details
+    return resources.disk_status(worst["use_percent"]), message, details
 
 
 def check_https_domains(ctx: HealthContext) -> Result:
@@ -223,14 +219,6 @@ def check_https_domains(ctx: HealthContext) -> Result:
 HTTPS_MARGIN = 0.3
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    function: Callable[[HealthContext], Result]
-    critical: bool
-    enabled: Callable[[], bool] = lambda: True
-
-
 CHECKS: list[Check] = [
     Check("coolify_api", check_coolify_api, critical=True),
     Check("pocketbase", check_pocketbase, critical=True),
@@ -243,7 +231,8 @@ CHECKS: list[Check] = [
         critical=False,
         enabled=lambda: settings.HEALTHCHECK_HTTPS,
     ),
-    *(Check(*spec) for spec in (*backups.CHECKS, *resources.CHECKS)),
+    *backups.CHECKS,
+    *resources.CHECKS,
 ]
 CHECK_NAMES = [check.name for check in CHECKS]
 

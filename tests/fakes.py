@@ -151,11 +151,6 @@ class FakeCoolify(FakeClientBase):
         self._service(uuid).update(compose=compose, urls=urls)
         return {"uuid": uuid}
 
-    def set_service_urls(self, uuid: str, urls: list[dict[str, str]]) -> dict:
-        self._call("set_service_urls", uuid)
-        self._service(uuid).update(urls=urls)
-        return {"uuid": uuid}
-
     def upsert_service_envs(self, uuid: str, values: dict[str, str]) -> None:
         self._call("upsert_service_envs", uuid, tuple(sorted(values)))
         self._service(uuid)["envs"].update(values)

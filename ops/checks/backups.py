@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from ops.checks import CheckSpec
+from ops.checks import Check
 from ops.models import CheckStatus
 from stacks.clients.errors import ClientError
 
@@ -58,6 +58,6 @@ def check_pocketbase_backup(ctx: Any) -> tuple[str, str, dict[str, Any]]:
     )
 
 
-CHECKS: list[CheckSpec] = [
-    CheckSpec("pocketbase_backup", check_pocketbase_backup, critical=False),
+CHECKS: list[Check] = [
+    Check("pocketbase_backup", check_pocketbase_backup, critical=False),
 ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ops.checks import CheckSpec
+from ops.checks import Check
 from ops.checks.resources_parse import (
     parse_df,
     parse_docker_stats,
@@ -353,12 +353,12 @@ def configured() -> bool:
     return bool(settings.SERVER_COMMAND.strip())
 
 
-CHECKS: list[CheckSpec] = [
+CHECKS: list[Check] = [
     # Only with SERVER_COMMAND: without it the commands would measure cfadmin's own machine and
     # report it as every Coolify server (`make run` sets it to the simulator's stand-in shell).
-    CheckSpec("server_resources", check_server_resources, critical=False, enabled=configured),
-    CheckSpec("container_resources", check_container_resources, critical=False, enabled=configured),
-    CheckSpec("volume_sizes", check_volume_sizes, critical=False, enabled=configured),
+    Check("server_resources", check_server_resources, critical=False, enabled=configured),
+    Check("container_resources", check_container_resources, critical=False, enabled=configured),
+    Check("volume_sizes", check_volume_sizes, critical=False, enabled=configured),
 ]
 CHECK_NAMES = [spec.name for spec in CHECKS]
 

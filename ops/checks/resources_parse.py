@@ -124,7 +124,7 @@ def parse_df(output: str) -> list[dict[str, Any]]:
             continue
         fs, mount = match["fs"], match["mount"].rstrip()
         size, used, available = int(match["size"]), int(match["used"]), int(match["available"])
-        pseudo_mount = mount.startswith(_PSEUDO_MOUNTS) or mount == "/boot/efi"
+        pseudo_mount = mount.startswith(_PSEUDO_MOUNTS)
         if size == 0 or fs in _PSEUDO_FS or fs.startswith("/dev/loop") or pseudo_mount:
             continue
         usable = used + available

@@ -8,7 +8,6 @@ from ops.models import (  # noqa: F401  (the modules register their models)
     leaks,
     mass_failure,
     postmortem,
-    resources,
 )
 from ops.models.checklists import (
     SETTLED_STATES,

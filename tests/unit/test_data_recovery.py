@@ -7,9 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
-from django.http import HttpRequest
-from django.test import Client
 from django.urls import reverse
 
 from cfadmin.models import AuditEvent
@@ -24,18 +21,12 @@ from stacks.models import Operation
 from stacks.models.kept_volumes import KeptVolumes
 from stacks.provisioning.delete_steps import record_kept_volumes
 from stacks.services.recovery import RecoveryRefused, redeploy_onto_kept, volumes_exist
-from tests.conftest import PASSWORD
-from tests.unit.incident_helpers import events, make_incident
+from tests.unit.incident_helpers import events, login, make_incident
 
 TENANT, STACK = "customer-123", "customer-123-main"
 UUID = "oldsvc0000000000000000001"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 CHANGELIST = reverse("admin:stacks_stack_changelist")
-
-
-def login(client: Client, user: User) -> Client:
-    assert client.login(request=HttpRequest(), username=user.username, password=PASSWORD)
-    return client
 
 
 def deleted_with_kept_volumes(make_stack) -> KeptVolumes:
