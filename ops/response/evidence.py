@@ -36,11 +36,6 @@ CAPTURE_FORM = ActionForm(
 PANEL_SHOWN = 200  # items listed on the page; the export holds them all
 
 
-def isolate_kind() -> str:
-    # OperationKind.ISOLATE is the containment part's; the string until it exists.
-    return getattr(OperationKind, "ISOLATE", "isolate")
-
-
 def capture(incident: Incident, form: Form, *, actor: Any) -> Outcome:
     """The form's action: the chosen linked stacks (posted as `stacks`), captured in the worker."""
     getlist = getattr(form, "getlist", None)
@@ -89,7 +84,7 @@ def panel(incident: Incident, request: HttpRequest) -> Panel | None:
 def isolation_target(operation: Any, status: str) -> tuple[Incident, Stack] | None:
     """The incident and stack of an isolate operation in `status` that an incident asked for
     (parameters["incident_id"]); None for any other operation."""
-    if operation.kind != isolate_kind() or operation.status != status:
+    if operation.kind != OperationKind.ISOLATE or operation.status != status:
         return None
     incident_id = (operation.parameters or {}).get("incident_id")
     if not isinstance(incident_id, int):

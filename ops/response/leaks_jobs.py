@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from cfadmin import encryption
@@ -200,9 +200,14 @@ def advance_all_task() -> dict[str, Any]:
 def summary(incident: Incident) -> dict[str, int]:
     """How many of the incident's rotations are in each LeakState."""
     counts = dict.fromkeys(LeakState.values, 0)
-    rows = LeakRotation.objects.filter(incident=incident).with_state().values_list("state_value")
-    for (state,) in rows:
-        counts[state] += 1
+    grouped = (
+        LeakRotation.objects.filter(incident=incident)
+        .with_state()
+        .order_by()
+        .values_list("state_value")
+        .annotate(n=Count("pk"))
+    )
+    counts.update(dict(grouped))
     return counts
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.debug import sensitive_variables
 from cfadmin import audit, encryption, jobs
 from cfadmin.models import AuditAction
 from cfadmin.validators import validate_env_value
-from ops.incidents import add_event, log_action
+from ops.incidents import log_action
 from ops.models import Incident, IncidentEventKind
 from ops.models.leaks import LeakRotation
 from stacks.models import Stack
@@ -168,11 +168,12 @@ def resume(incident: Incident, *, actor: Any) -> None:
     if not LeakRotation.objects.filter(incident=incident).waiting().exists():
         raise ValidationError("No rotation of this incident is waiting.")
     with transaction.atomic():
-        add_event(incident, IncidentEventKind.ROTATION, "Rotation job queued again.", actor=actor)
-        audit.record(
+        log_action(
+            incident,
+            IncidentEventKind.ROTATION,
+            "Rotation job queued again.",
             actor=actor,
             action=AuditAction.OPERATION,
-            target=incident,
-            message="Leaked value rotation resumed",
+            audit_message="Leaked value rotation resumed",
         )
         jobs.enqueue(ADVANCE_TASK, incident.pk, task_name=f"leak-rotation-{incident.pk}")

@@ -62,22 +62,31 @@ def stacks_named(names: Iterable[str]) -> list[Stack]:
     ]
 
 
-def stopped_on_purpose(stack: Stack) -> bool:
-    """Isolated (containment), or a person is stopping, deleting or isolating it, or did so
-    last: such a stack did not fail."""
-    if getattr(stack, "containment", ""):
-        return True
-    latest = Operation.objects.filter(stack=stack).order_by("-requested_at", "-id").first()
-    if latest is None or latest.kind not in PERSON_STOPS:
-        return False
-    return latest.status in (*IN_FLIGHT_OPERATION_STATUSES, OperationStatus.SUCCEEDED)
+def stopped_on_purpose(stacks: list[Stack]) -> set[int]:
+    """The ids of those stacks a person stopped: contained (isolated or stopped for an
+    incident), or whose latest operation is a stop, delete or isolate under way or done — such a
+    stack did not fail. One query for all of them, whatever their histories' length."""
+    purposeful = {stack.pk for stack in stacks if stack.containment}
+    others = [stack.pk for stack in stacks if stack.pk not in purposeful]
+    if others:
+        purposeful.update(
+            Operation.objects.latest_of_stacks(others)
+            .filter(
+                kind__in=PERSON_STOPS,
+                status__in=(*IN_FLIGHT_OPERATION_STATUSES, OperationStatus.SUCCEEDED),
+            )
+            .values_list("stack_id", flat=True)
+        )
+    return purposeful
 
 
 def record_sightings(details: dict[str, Any], now: datetime) -> list[StackDownSighting]:
     """Sight each stack the check found not running (keeping its first-seen time), forget
     those that run again or that a person stopped; returns the current sightings."""
     states = down_names(details)
-    down = [s for s in stacks_named(states) if not stopped_on_purpose(s)]
+    named = stacks_named(states)
+    stopped = stopped_on_purpose(named)
+    down = [s for s in named if s.pk not in stopped]
     with transaction.atomic():
         for stack in down:
             state = states.get(str(stack), "")
@@ -90,23 +99,20 @@ def record_sightings(details: dict[str, Any], now: datetime) -> list[StackDownSi
                     defaults={"first_seen_at": now, "last_seen_at": now, "state": state},
                 )
         down_ids = {s.pk for s in down}
-        for sighting in StackDownSighting.objects.exclude(stack_id__in=down_ids).select_related(
-            "stack"
-        ):
-            if still_down(sighting.stack):
-                continue  # reconcile took Coolify's status: it is still down, just not expected
-            sighting.delete()
+        gone = list(
+            StackDownSighting.objects.exclude(stack_id__in=down_ids).select_related("stack")
+        )
+        # Not in this run's list, and not come back: cfadmin marked it error, or stopped
+        # without a person's stop (reconcile took Coolify's status: still down, just not
+        # expected).
+        maybe_down = [
+            s.stack for s in gone if s.stack.status in (StackStatus.ERROR, StackStatus.STOPPED)
+        ]
+        still_down = {stack.pk for stack in maybe_down} - stopped_on_purpose(maybe_down)
+        for sighting in gone:
+            if sighting.stack_id not in still_down:
+                sighting.delete()
     return list(StackDownSighting.objects.select_related("stack__tenant").order_by("pk"))
-
-
-def still_down(stack: Stack) -> bool:
-    """A stack not in this run's list that has not come back: cfadmin marked it error, or
-    stopped without a person's stop."""
-    if stack.status == StackStatus.ERROR:
-        return not stopped_on_purpose(stack)
-    if stack.status == StackStatus.STOPPED:
-        return not stopped_on_purpose(stack)
-    return False
 
 
 def recent(sightings: list[StackDownSighting], now: datetime) -> list[StackDownSighting]:

@@ -46,14 +46,10 @@ def _parameters(incident: Incident, step: str) -> dict[str, Any]:
     return {"incident_id": incident.pk, "triage": step}
 
 
-def _is_isolated(stack: Stack) -> bool:
-    return bool(getattr(stack, "containment", ""))
-
-
 def stoppable(mass: MassFailure) -> list[Stack]:
     """The mass failure's stacks a stop still applies to, in the runbook's order."""
     stacks = mass.stacks.select_related("tenant")
-    return [s for s in stop_order(stacks) if s.accepts(OperationKind.STOP) and not _is_isolated(s)]
+    return [s for s in stop_order(stacks) if s.accepts(OperationKind.STOP) and not s.containment]
 
 
 def stop_in_order(
@@ -87,7 +83,7 @@ def restartable(mass: MassFailure) -> list[Stack]:
     """The stacks a gradual restart brings back (stopped or in error, not isolated), lightest
     first."""
     stacks = mass.stacks.select_related("tenant").filter(status__in=RESTARTABLE)
-    return [s for s in restart_order(stacks) if not _is_isolated(s)]
+    return [s for s in restart_order(stacks) if not s.containment]
 
 
 def plan_restart(incident: Incident, *, actor: Any, wave_size: int) -> list[RestartWave]:

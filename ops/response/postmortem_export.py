@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 
 from ops.models import Incident, ResponseState
@@ -94,23 +94,8 @@ def timeline(incident: Incident) -> list[str]:
     return lines or ["_No events._"]
 
 
-def _evidence_rows(incident: Incident) -> list[Any] | None:
-    """The incident's evidence items, or None when this installation has no evidence model
-    with hashes (ops.models.evidence.EvidenceItem, contracts.md)."""
-    manager = getattr(incident, "evidence", None)
-    if manager is None:
-        return None
-    try:
-        manager.model._meta.get_field("sha256")
-    except FieldDoesNotExist:
-        return None
-    return list(manager.select_related("stack__tenant").order_by("captured_at", "pk"))
-
-
 def evidence(incident: Incident) -> list[str]:
-    items = _evidence_rows(incident)
-    if items is None:
-        return ["_Evidence capture is not installed here._"]
+    items = list(incident.evidence.select_related("stack__tenant").order_by("captured_at", "pk"))
     if not items:
         return ["_No evidence captured._"]
     rows = (
@@ -119,7 +104,7 @@ def evidence(incident: Incident) -> list[str]:
             when(item.captured_at),
             inline(item.captured_by_repr),
             inline(item.stack or "—"),
-            inline(item.get_kind_display() if hasattr(item, "get_kind_display") else item.kind),
+            inline(item.get_kind_display()),
             inline(item.title),
             f"`{item.sha256}`" if re.fullmatch(r"[0-9a-f]{64}", item.sha256 or "") else "—",
         )

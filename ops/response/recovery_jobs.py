@@ -79,13 +79,13 @@ def refresh_listing(pocketbase: Any = None) -> list[dict[str, Any]]:
 
 def take_backup(incident_id: int, name: str, actor_id: int | None, pocketbase: Any = None) -> bool:
     """The job: create the backup, store the new listing, tell the timeline how it went."""
+    if pocketbase is None:
+        with _pocketbase() as client:
+            return take_backup(incident_id, name, actor_id, client)
     incident = Incident.objects.filter(pk=incident_id).first()
     if incident is None:
         return False
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    if pocketbase is None:
-        with _pocketbase() as client:
-            return take_backup(incident_id, name, actor_id, client)
     client = pocketbase
     try:
         client.create_backup(name)
