@@ -897,7 +897,7 @@ def make_health(
         HealthCheckResult.objects.bulk_create(chunk)
         count += len(chunk)
     counts["health_results"] = count
-    if hasattr(ops_models, "rebuild_rollups"):  # daily rollups, as record() keeps them
+    if hasattr(ops_models, "rebuild_rollups"):  # daily and hourly rollups, as record() keeps them
         counts["health_rollups"] = ops_models.rebuild_rollups()
     return counts
 

@@ -1,4 +1,5 @@
-"""cfadmin settings: the only module that reads the environment.
+"""cfadmin settings: with cfadmin.settings_ops (imported below), the only modules that read the
+environment.
 
 Every value that differs between a laptop and production comes from the environment or
 from a `.env` file beside manage.py (see `.env.example`). Defaults point at loopback only.
@@ -15,7 +16,6 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from cfadmin import roles
-from cfadmin.business_hours import BusinessHours
 from cfadmin.security.config import parse_lockout_parameters, parse_trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -322,6 +322,15 @@ OPERATION_SUCCESS_HOOKS: list[str] = [
     if hook
 ]
 
+# Called with the operation after it failed: the ops app notifies the operator who asked.
+OPERATION_FAILURE_HOOKS: list[str] = [
+    hook
+    for hook in env.list(
+        "OPERATION_FAILURE_HOOKS", default=["ops.notifications.events.operation_failed"]
+    )
+    if hook
+]
+
 # Called with the operation when a worker starts it (not when it resumes one): the ops app
 # captures the evidence of a stack about to be isolated while its containers still run.
 OPERATION_START_HOOKS: list[str] = [
@@ -335,68 +344,8 @@ OPERATION_START_HOOKS: list[str] = [
 # Compare cfadmin with Coolify and PocketBase this often (drift report; repairs are manual).
 RECONCILE_INTERVAL_MINUTES: int = env.int("RECONCILE_INTERVAL_MINUTES", default=15)
 
-# --- Health checks and automatic checklist probes (ops/) -------------------------------------
-HEALTHCHECK_TIMEOUT: float = env.float("HEALTHCHECK_TIMEOUT", default=10.0)
-HEALTHCHECK_INTERVAL_MINUTES: int = env.int("HEALTHCHECK_INTERVAL_MINUTES", default=5)
-# The runbook's disk check; production: e.g. "ssh root@coolify.example.com df -P /".
-HEALTHCHECK_DISK_COMMAND: str = env.str("HEALTHCHECK_DISK_COMMAND", default="df -P /")
-HEALTHCHECK_DISK_WARN_PERCENT: int = env.int("HEALTHCHECK_DISK_WARN_PERCENT", default=80)
-HEALTHCHECK_DISK_DOWN_PERCENT: int = env.int("HEALTHCHECK_DISK_DOWN_PERCENT", default=90)
-# Probing customers' domains (DNS, HTTPS) reaches the internet: off unless enabled.
-HEALTHCHECK_HTTPS: bool = env.bool("HEALTHCHECK_HTTPS", default=False)
-PROBE_EXTERNAL: bool = env.bool("PROBE_EXTERNAL", default=False)
-# host=ip:port pairs that probes use instead of DNS (tests, staging): "a.example=127.0.0.1:8443"
-PROBE_RESOLVE: dict[str, str] = env.dict("PROBE_RESOLVE", default={})
-# A CA bundle for HTTPS probes (tests use a local CA); empty: the system's.
-PROBE_CA_FILE: str = env.str("PROBE_CA_FILE", default="")
-HTTPS_CERT_WARN_DAYS: int = env.int("HTTPS_CERT_WARN_DAYS", default=14)
-# The HTTPS check probes this many domains at once, each healthy domain every
-# HTTPS_RECHECK_MINUTES and each failing one every HTTPS_FAILING_RECHECK_MINUTES (0: every run),
-# within HEALTHCHECK_TIMEOUT per run; domains it did not reach are probed first next run.
-HTTPS_PROBE_WORKERS: int = env.int("HTTPS_PROBE_WORKERS", default=32)
-HTTPS_RECHECK_MINUTES: int = env.int("HTTPS_RECHECK_MINUTES", default=60)
-HTTPS_FAILING_RECHECK_MINUTES: int = env.int("HTTPS_FAILING_RECHECK_MINUTES", default=0)
-# Health results (and HTTPS status changes) are kept this many days, daily rollups (uptime)
-# this many; a daily job prunes them HEALTH_PRUNE_BATCH rows per transaction.
-HEALTH_RESULT_RETENTION_DAYS: int = env.int("HEALTH_RESULT_RETENTION_DAYS", default=90)
-HEALTH_ROLLUP_RETENTION_DAYS: int = env.int("HEALTH_ROLLUP_RETENTION_DAYS", default=366)
-HEALTH_PRUNE_BATCH: int = env.int("HEALTH_PRUNE_BATCH", default=1000)
-# The operations dashboard's figures are reused this long within a worker process.
-DASHBOARD_CACHE_SECONDS: float = env.float("DASHBOARD_CACHE_SECONDS", default=3.0)
-
-# --- Incidents (ops/) -------------------------------------------------------------------------
-# When response targets marked "business hours only" run (the runbook's "4h business").
-try:
-    BUSINESS_HOURS = BusinessHours.parse(
-        env.str("BUSINESS_HOURS", default="09:00-17:00"),
-        env.list("BUSINESS_DAYS", default=["mon", "tue", "wed", "thu", "fri"]),
-        env.str("BUSINESS_TIME_ZONE", default=TIME_ZONE),
-    )
-except ValueError as error:
-    raise ImproperlyConfigured(str(error)) from None
-
-# --- Incidents that act (ops/response/, issue 15) ---------------------------------------------
-# [evidence] Lines of each container's log an evidence capture keeps.
-EVIDENCE_LOG_LINES: int = env.int("EVIDENCE_LOG_LINES", default=200)
-# [leaks] Rotations of a leaked value queued per minute (and at most in flight): about two
-# Coolify calls each, against Coolify's 200 calls/min per token.
-LEAK_ROTATIONS_PER_MINUTE: int = env.int("LEAK_ROTATIONS_PER_MINUTE", default=40)
-# [mass failure] This many stacks leaving `running` within this many minutes is a mass failure.
-MASS_FAILURE_STACKS: int = env.int("MASS_FAILURE_STACKS", default=5)
-MASS_FAILURE_WINDOW_MINUTES: int = env.int("MASS_FAILURE_WINDOW_MINUTES", default=10)
-# [auto-incidents] A critical health check down this many runs in a row opens (or joins) a
-# Platform Down incident.
-AUTO_INCIDENT_AFTER_FAILURES: int = env.int("AUTO_INCIDENT_AFTER_FAILURES", default=3)
-# [recovery] A PocketBase backup younger than this many hours must exist (health check).
-POCKETBASE_BACKUP_MAX_AGE_HOURS: int = env.int("POCKETBASE_BACKUP_MAX_AGE_HOURS", default=26)
-# [recovery] Where Docker keeps volume data on the Coolify server: a stack redeployed onto kept
-# volumes mounts `<this>/<kept volume>/_data` (Coolify renames every named volume of a service).
-DOCKER_VOLUMES_ROOT: str = env.str("DOCKER_VOLUMES_ROOT", default="/var/lib/docker/volumes")
-# [resources] How a command runs on a Coolify server: "{host}", "{user}", "{port}" (from Coolify's
-# GET /servers) and "{command}" are filled in, shell-quoted, e.g.
-# "ssh -o BatchMode=yes -o ConnectTimeout=5 -p {port} {user}@{host} {command}"; empty: the
-# resource checks are off (`make run` points it at the simulator's stand-in shell).
-SERVER_COMMAND: str = env.str("SERVER_COMMAND", default="")
+# --- Operations: health checks, incidents, notifications, status page (its own module) ----
+from cfadmin.settings_ops import *  # noqa: E402, F403
 
 # --- Global search (the admin header's box, cfadmin/global_search.py) -------------------------
 # Each app's provider of one kind of result, in the order the results page shows them.

@@ -11,6 +11,8 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
     default_auto_field = "django.db.models.BigAutoField"
     schedules = SCHEDULES
+    # Pages without login served at the site's root (cfadmin/urls.py collects them).
+    public_urls = "ops.status_page.urls"
     role_permissions = {
         VIEWER: [
             "ops.view_healthcheckresult",
@@ -24,6 +26,12 @@ class OpsConfig(AppConfig):
             "ops.view_escalationcontact",
             "ops.view_incident",
             "ops.view_incidentevent",
+            "ops.view_notification",
+            "ops.view_notificationchannel",
+            "ops.view_notificationrule",
+            "ops.view_publicupdate",
+            "ops.view_maintenancewindow",
+            "ops.view_customermessagetemplate",
         ],
         SUPPORT: [
             "ops.add_checklistrun",
@@ -32,6 +40,12 @@ class OpsConfig(AppConfig):
             "ops.run_healthcheck",
             "ops.add_incident",
             "ops.change_incident",
+            # Public updates and customer updates are posted from the incident's page.
+            "ops.add_publicupdate",
+            "ops.add_maintenancewindow",
+            "ops.change_maintenancewindow",
+            # "Retry now" on a failed notification.
+            "ops.change_notification",
         ],
         ADMIN: [
             "ops.add_procedure",
@@ -42,6 +56,15 @@ class OpsConfig(AppConfig):
             "ops.add_escalationcontact",
             "ops.change_escalationcontact",
             "ops.delete_escalationcontact",
+            "ops.add_notificationchannel",
+            "ops.change_notificationchannel",
+            "ops.delete_notificationchannel",
+            "ops.add_notificationrule",
+            "ops.change_notificationrule",
+            "ops.delete_notificationrule",
+            "ops.add_customermessagetemplate",
+            "ops.change_customermessagetemplate",
+            "ops.delete_customermessagetemplate",
         ],
     }
     # The 403 page names the role a custom page needs (cfadmin.permission_denied).
@@ -58,6 +81,7 @@ class OpsConfig(AppConfig):
         "ops_incident_evidence_item": ("ops.view_incident",),
         "ops_incident_evidence_download": ("ops.view_incident",),
         "ops_incident_evidence_export": ("ops.view_incident",),
+        "ops_incident_customer_update": ("ops.change_incident",),
     }
 
     def ready(self) -> None:

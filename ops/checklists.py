@@ -24,6 +24,7 @@ from ops.models import (
     Procedure,
     RunStatus,
 )
+from ops.notifications import events as notify
 from ops.procedures import POST_DELETE, POST_DEPLOY
 from stacks.choices import OperationKind
 from stacks.models import Operation, Stack
@@ -172,6 +173,8 @@ def run_probes(run: ChecklistRun) -> int:
             settled_at=timezone.now(),
         )
     _complete_if_settled(run, actor=None)
+    if ran:
+        notify.checklist_failed(run)  # a validation run with a failed check: once per run
     return ran
 
 

@@ -1,6 +1,7 @@
 """What the operations dashboard shows, gathered in a fixed number of queries however many
 checks, results, outages, incidents, runs or drift rows there are: uptime from the daily
-rollups, history rows without their details, counts counted by the database."""
+rollups, history rows without their details, counts counted by the database; the small lists
+(procedures, announced maintenance, failing notification channels) in one query."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from functools import cached_property
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q, Subquery
+from django.db.models import DateTimeField, F, Q, Subquery, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -25,11 +27,14 @@ from ops.models import (
     EscalationContact,
     HealthCheckResult,
     Incident,
+    MaintenanceWindow,
+    NotificationChannel,
     Outage,
     Procedure,
     RunStatus,
     uptimes,
 )
+from ops.notifications.delivery import failing_channels
 from ops.sparkline import SPARKLINE_POINTS, sparkline
 from stacks.choices import IN_FLIGHT_OPERATION_STATUSES
 from stacks.models import Operation, ReconcileRun
@@ -50,6 +55,8 @@ OPEN_RUNS_SHOWN = 20
 # deploy looks like from the dashboard while it runs and just after.
 IN_FLIGHT_OPERATIONS_SHOWN = 20
 FINISHED_OPERATIONS_SHOWN = 5
+MAINTENANCE_SHOWN = 5
+FAILING_CHANNELS_SHOWN = 10
 
 
 @dataclass
@@ -82,6 +89,11 @@ class DashboardData:
     procedures: list[Procedure]
     open_runs: list[ChecklistRun]
     operations: list[Operation] = field(default_factory=list)  # in flight first
+    # Announced, not cancelled, not over: soonest first (each with `on_now`).
+    maintenance: list[MaintenanceWindow] = field(default_factory=list)
+    # Enabled channels failing NOTIFY_CHANNEL_FAILURES_WARNING times in a row (`owner_name`).
+    failing_channels: list[NotificationChannel] = field(default_factory=list)
+    status_page_url: str = ""
 
     @property
     def operations_in_flight(self) -> list[Operation]:
@@ -190,10 +202,114 @@ def operations_shown() -> list[Operation]:
     return sorted(shown, key=lambda o: (not o.is_in_flight, -o.requested_at.timestamp(), -o.pk))
 
 
+LISTED_COLUMNS = (
+    "row_kind",
+    "row_id",
+    "text1",
+    "text2",
+    "text3",
+    "text4",
+    "number",
+    "time1",
+    "time2",
+)
+
+
+def _listed(kind: str, queryset: Any, **columns: Any) -> Any:
+    """One part of `small_lists`' UNION: the rows as the shared columns, unordered."""
+    return queryset.order_by().values(row_kind=Value(kind), row_id=F("id"), **columns)
+
+
+def small_lists(
+    now: datetime,
+) -> tuple[list[Procedure], list[MaintenanceWindow], list[NotificationChannel]]:
+    """The active procedures, the announced maintenance windows not over yet and the failing
+    notification channels, in one query (a UNION ALL of the three reads, each row in the same
+    columns) whatever there is: lists of configuration, a handful of rows each. The rows come
+    back as unsaved instances holding what the dashboard shows of them."""
+    no_time = Cast(Value(None), DateTimeField())
+    procedures = _listed(
+        "procedure",
+        Procedure.objects.filter(active=True),
+        text1=F("title"),
+        text2=F("when"),
+        text3=F("category"),
+        text4=F("slug"),
+        number=F("version"),
+        time1=no_time,
+        time2=no_time,
+    )
+    windows = _listed(
+        "maintenance",
+        MaintenanceWindow.objects.announced().upcoming_or_current(now),
+        text1=F("title"),
+        text2=Value(""),
+        text3=Value(""),
+        text4=Value(""),
+        number=Value(0),
+        time1=F("starts_at"),
+        time2=F("ends_at"),
+    )
+    channels = _listed(
+        "channel",
+        failing_channels(),
+        text1=F("label"),
+        text2=F("url_hint"),
+        text3=F("kind"),
+        text4=Coalesce(F("contact__team"), F("user__username")),
+        number=F("consecutive_failures"),
+        time1=F("last_failure_at"),
+        time2=no_time,
+    )
+    found: dict[str, list[dict[str, Any]]] = {"procedure": [], "maintenance": [], "channel": []}
+    for row in procedures.union(windows, channels, all=True):
+        found[row["row_kind"]].append(row)
+    listed_procedures = sorted(
+        (
+            Procedure(
+                pk=row["row_id"],
+                title=row["text1"],
+                when=row["text2"],
+                category=row["text3"],
+                slug=row["text4"],
+                version=row["number"],
+            )
+            for row in found["procedure"]
+        ),
+        key=lambda procedure: (procedure.category, procedure.title, -procedure.version),
+    )
+    listed_windows = sorted(
+        (
+            MaintenanceWindow(
+                pk=row["row_id"], title=row["text1"], starts_at=row["time1"], ends_at=row["time2"]
+            )
+            for row in found["maintenance"]
+        ),
+        key=lambda window: (window.starts_at, window.pk),
+    )[:MAINTENANCE_SHOWN]
+    for window in listed_windows:
+        window.on_now = window.is_on(now)
+    listed_channels = []
+    for row in sorted(found["channel"], key=lambda row: (-row["number"], row["row_id"])):
+        channel = NotificationChannel(
+            pk=row["row_id"],
+            label=row["text1"],
+            url_hint=row["text2"],
+            kind=row["text3"],
+            consecutive_failures=row["number"],
+            last_failure_at=row["time1"],
+        )
+        channel.owner_name = row["text4"]
+        listed_channels.append(channel)
+    return listed_procedures, listed_windows, listed_channels[:FAILING_CHANNELS_SHOWN]
+
+
 def dashboard_data() -> DashboardData:
     """Everything the dashboard shows, evaluated (so the template adds no queries)."""
+    now = timezone.now()
+    procedures, maintenance, channels = small_lists(now)
     return DashboardData(
-        rows=check_rows(),
+        rows=check_rows(now),
         outages=outages_shown(),
         open_incidents=list(
             Incident.objects.unresolved()
@@ -206,13 +322,16 @@ def dashboard_data() -> DashboardData:
             "url": reverse("admin:stacks_stack_changelist") + "?pocketbase_sync=",
         },
         contacts=list(EscalationContact.objects.all()),
-        procedures=list(Procedure.objects.filter(active=True)),
+        procedures=procedures,
         open_runs=list(
             ChecklistRun.objects.filter(status=RunStatus.OPEN).select_related(
                 "procedure", "stack__tenant", "tenant"
             )[:OPEN_RUNS_SHOWN]
         ),
         operations=operations_shown(),
+        maintenance=maintenance,
+        failing_channels=channels,
+        status_page_url=reverse("status_page"),
     )
 
 

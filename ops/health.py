@@ -29,7 +29,8 @@ from cfadmin.models import AuditEvent
 from cfadmin.queued_once import request_once
 from ops import https_domains, incidents
 from ops.checks import Check, backups, resources
-from ops.models import CheckStatus, HealthCheckResult, HealthDailyRollup, Outage
+from ops.models import CheckStatus, HealthCheckResult, Outage, count_result
+from ops.notifications import events as notify
 from stacks.choices import StackStatus
 from stacks.clients.coolify import CoolifyClient
 from stacks.clients.coolify_status import interpret
@@ -328,18 +329,19 @@ def record(outcomes: list[CheckOutcome]) -> list[HealthCheckResult]:
                     checked_at=now,
                 )
             )
-            HealthDailyRollup.count_result(outcome.name, outcome.status, now)
+            count_result(outcome.name, outcome.status, now)
             if outcome.name == "https_domains":
                 https_domains.record_observations(outcome.observations, now)
             open_outage = Outage.objects.open().filter(check_name=outcome.name).first()
             failing = outcome.status == CheckStatus.DOWN  # a warning is not an outage
             if failing and open_outage is None:
-                Outage.objects.create(
+                outage = Outage.objects.create(
                     check_name=outcome.name,
                     started_at=now,
                     first_message=outcome.message[:2000],
                     last_message=outcome.message[:2000],
                 )
+                notify.outage_started(outage)
             elif failing:
                 Outage.objects.filter(pk=open_outage.pk).update(
                     failures=open_outage.failures + 1, last_message=outcome.message[:2000]
@@ -348,6 +350,7 @@ def record(outcomes: list[CheckOutcome]) -> list[HealthCheckResult]:
                 Outage.objects.filter(pk=open_outage.pk).update(ended_at=now)
                 open_outage.ended_at = now
                 incidents.record_outage_ended(open_outage)
+                notify.outage_ended(open_outage)
     from ops.response import auto_incidents  # it reads ops' models; imported late
 
     auto_incidents.after_health_record(stored)

@@ -26,6 +26,8 @@ from ops.models import (
     Outage,
     Severity,
 )
+from ops.notifications import events as notify
+from ops.notifications import paging
 
 NOTE_MAX_LENGTH = 10_000
 
@@ -90,7 +92,10 @@ def record_opened(incident: Incident, *, actor: Any) -> IncidentEvent:
     ]
     if affected:
         message += ". Affects " + "; ".join(affected)
-    return add_event(incident, IncidentEventKind.OPENED, message, actor=actor)
+    event = add_event(incident, IncidentEventKind.OPENED, message, actor=actor)
+    paging.schedule_first_page(incident)
+    notify.incident_opened(incident)
+    return event
 
 
 def _clean_text(text: str, field: str, rule: str) -> str:
@@ -151,6 +156,7 @@ def change_status(
         updates["mitigated_at"] = now
     if incident.acknowledged_at is None and status != IncidentStatus.OPEN:
         updates["acknowledged_at"] = now  # the first response, whatever it is
+    updates["next_page_at"] = paging.page_at_after_move(incident, status, now)
     with transaction.atomic():
         changed = Incident.objects.filter(pk=incident.pk, status=incident.status).update(**updates)
         if not changed:
@@ -187,11 +193,13 @@ def escalate(
     how = (how or "").strip()
     with transaction.atomic():
         due = contact.response_due(timezone.now())
+        first_page = due if incident.status == IncidentStatus.OPEN else None
         adopted = Incident.objects.filter(pk=incident.pk, escalation__isnull=True).update(
-            escalation=contact, response_due_at=due
+            escalation=contact, response_due_at=due, next_page_at=first_page
         )
         if adopted:
             incident.escalation, incident.response_due_at = contact, due
+            incident.next_page_at = first_page
         reach = ", ".join(part for part in (contact.phone, contact.email, contact.chat) if part)
         message = (
             f"Escalated to {contact.team} ({contact.issue_type}, respond within "
@@ -209,6 +217,7 @@ def escalate(
             tenant_slug=tenant_slug,
             stack_name=stack_name,
         )
+        notify.incident_escalated(incident, contact)
     return event
 
 
@@ -233,7 +242,15 @@ def record_edit(
     incident to another team, so its response target counts from now (as an escalation's)."""
     if escalation_changed:
         incident.set_response_target(since=timezone.now())
-        Incident.objects.filter(pk=incident.pk).update(response_due_at=incident.response_due_at)
+        # The new team is paged, and re-escalation counts from its target.
+        incident.next_page_at = (
+            incident.response_due_at if incident.status == IncidentStatus.OPEN else None
+        )
+        Incident.objects.filter(pk=incident.pk).update(
+            response_due_at=incident.response_due_at, next_page_at=incident.next_page_at
+        )
+        if incident.escalation_id:
+            notify.incident_escalated(incident, incident.escalation)
     after = details(incident)
     parts = []
     for key, old in before.items():

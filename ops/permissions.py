@@ -11,3 +11,8 @@ ADD_CHECKLISTRUN = "ops.add_checklistrun"
 CHANGE_CHECKLISTITEM = "ops.change_checklistitem"
 ADD_INCIDENT = "ops.add_incident"
 CHANGE_INCIDENT = "ops.change_incident"
+# The public status page (issue 16): posting an incident's public update; planning maintenance.
+ADD_PUBLIC_UPDATE = "ops.add_publicupdate"
+CHANGE_MAINTENANCE_WINDOW = "ops.change_maintenancewindow"
+# Notifications (issue 16): retrying a failed delivery (support; a change of its row).
+CHANGE_NOTIFICATION = "ops.change_notification"

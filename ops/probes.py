@@ -19,6 +19,7 @@ from ops import probes_incident
 from ops.health import run_checks
 from ops.models import ChecklistRun, CheckStatus, Probe
 from ops.netprobe import ProbeRefused, ProbeSkipped, resolve, serves_https
+from ops.status_page import maintenance as status_page
 from stacks.choices import StackStatus
 from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import ClientError, NotFound
@@ -226,6 +227,9 @@ PROBES: dict[str, Callable[[ChecklistRun], ProbeResult]] = {
     Probe.CONTAINER_RESOURCES: from_health_check("container_resources"),
     Probe.VOLUME_SIZES: from_health_check("volume_sizes", MEASURED),
     Probe.POCKETBASE_BACKUP: from_health_check("pocketbase_backup"),
+    # On the status page (issue 16).
+    Probe.MAINTENANCE_ANNOUNCED: status_page.maintenance_announced,
+    Probe.STATUS_UPDATE_POSTED: status_page.status_update_posted,
 }
 
 

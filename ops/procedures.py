@@ -143,7 +143,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
         ProcedureCategory.MAINTENANCE,
         "Coolify maintenance window",
         [
-            ("Announce maintenance: 48h advance notice", "", ""),
+            ("Announce maintenance: 48h advance notice", "", "maintenance_announced"),
             ("Backup critical data: PocketBase + key volumes", "", ""),
             ("Update Coolify: follow the upstream guide", "", ""),
             ("Restart services: all containers auto-restart", "", ""),
@@ -157,7 +157,7 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
         ProcedureCategory.EMERGENCY,
         "If the Coolify server is down",
         [
-            ("Immediate: post a status update on the status page", "", ""),
+            ("Immediate: post a status update on the status page", "", "status_update_posted"),
             ("SSH to the server", "ssh root@$COOLIFY_HOST", ""),
             ("Check system status", "systemctl status coolify", "coolify_api"),
             ("Restart if needed", "systemctl restart coolify", ""),

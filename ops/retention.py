@@ -1,9 +1,12 @@
-"""Health data with a lifetime: results and HTTPS changes are kept HEALTH_RESULT_RETENTION_DAYS,
-daily rollups HEALTH_ROLLUP_RETENTION_DAYS, HTTPS states only while their domain is live.
+"""Health data with a lifetime: results, hourly rollups and HTTPS changes are kept
+HEALTH_RESULT_RETENTION_DAYS, daily rollups HEALTH_ROLLUP_RETENTION_DAYS, HTTPS states only while
+their domain is live. Hourly rollups only serve the part-day where an uptime window starts, so
+they go with the results (an hour goes once it has ended before the results' cutoff).
 
-Deleting is safe at any time: every result was counted in its day's rollup in the transaction
-that stored it (ops.health.record), so nothing is lost from uptime. Rows go in batches of
-HEALTH_PRUNE_BATCH, each its own short transaction, so a large backlog never holds a long lock.
+Deleting is safe at any time: every result was counted in its day's and hour's rollups in the
+transaction that stored it (ops.health.record), so nothing is lost from uptime. Rows go in
+batches of HEALTH_PRUNE_BATCH, each its own short transaction, so a large backlog never holds a
+long lock.
 """
 
 from __future__ import annotations
@@ -15,8 +18,14 @@ from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from ops.https_domains import live_domains
-from ops.models import HealthCheckResult, HealthDailyRollup, HttpsDomainChange, HttpsDomainState
-from ops.models.health import utc_day
+from ops.models import (
+    HealthCheckResult,
+    HealthDailyRollup,
+    HealthHourlyRollup,
+    HttpsDomainChange,
+    HttpsDomainState,
+)
+from ops.models.health import utc_day, utc_hour
 
 
 def delete_in_batches(rows: QuerySet[Model], batch: int) -> int:
@@ -42,6 +51,9 @@ def prune_health_data(now: datetime | None = None, *, batch: int | None = None) 
         ),
         "rollups": delete_in_batches(
             HealthDailyRollup.objects.filter(day__lt=rollups_before), batch
+        ),
+        "hourly_rollups": delete_in_batches(
+            HealthHourlyRollup.objects.filter(hour__lt=utc_hour(results_before)), batch
         ),
         "https_changes": delete_in_batches(
             HttpsDomainChange.objects.filter(changed_at__lt=results_before), batch

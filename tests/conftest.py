@@ -21,16 +21,17 @@ from stacks.local_pocketbase import PocketBaseUnavailable, start_pocketbase
 from stacks.models import Stack, StackDomain, StackSecret
 from stacks.provisioning import Remote
 from tenants.models import Tenant
+from tests.notify_receivers import smtp_server, webhook_receiver  # noqa: F401  (fixtures)
 
 PASSWORD = "correct-horse-battery-staple"
 
 
 @pytest.fixture(autouse=True)
 def _seeded_rows(request):
-    """The rows migrations seed (the runbook's procedures, the escalation table, the roles),
-    back before each database test if a transactional test emptied them: its teardown flushes
-    every table (a browser test's live server, a real worker), and pytest's fixture grouping can
-    run such tests before ones that read those rows."""
+    """The rows migrations seed (the runbook's procedures, the escalation table, the roles, the
+    notification rules), back before each database test if a transactional test emptied them:
+    its teardown flushes every table (a browser test's live server, a real worker), and pytest's
+    fixture grouping can run such tests before ones that read those rows."""
     uses_db = request.node.get_closest_marker("django_db") is not None or {
         "db",
         "transactional_db",
@@ -38,12 +39,14 @@ def _seeded_rows(request):
     if not uses_db:
         return
     request.getfixturevalue("_django_db_helper")  # database access as the test's marker says
-    from ops.models import Procedure
+    from ops.models import NotificationRule, Procedure
 
     if not Procedure.objects.exists():
         importlib.import_module("ops.migrations.0003_seed_runbook").seed(django_apps, None)
         servers = importlib.import_module("ops.migrations.0005_server_names_in_procedures")
         servers.new_versions(django_apps, None)
+    if not NotificationRule.objects.exists():  # the default rules and customer message
+        importlib.import_module("ops.migrations.0020_notification_seed").seed(django_apps, None)
     if not Group.objects.exists():
         sync_roles(django_apps)
 

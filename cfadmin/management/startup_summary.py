@@ -19,6 +19,8 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from cfadmin.management.mail_catcher import MAILBOX
+
 PASSWORD_FILE = "admin-password.once"
 BOX_TEXT_WIDTH = 76  # prose wraps at this width; a command is never broken
 
@@ -130,6 +132,31 @@ def boxed(lines: Iterable[str]) -> str:
     top = "╔" + "═" * (width + 2) + "╗"
     bottom = "╚" + "═" * (width + 2) + "╝"
     return "\n".join([top, *(f"║ {row.ljust(width)} ║" for row in rows), bottom])
+
+
+def status_page_line(admin_url: str) -> str:
+    """Where the public status page is, next to the admin (settings.STATUS_PAGE_PATH)."""
+    site = admin_url.split("/admin/", 1)[0].rstrip("/")
+    return f"Status page: {site}/{settings.STATUS_PAGE_PATH}  (public, no login)"
+
+
+def mail_lines(*, caught: bool, server: str, paged: str = "") -> list[str]:
+    """Where e-mail goes: the local catcher (`make run`) or the configured server."""
+    if not caught:
+        return [f"Mail: sent through the mail server {server} (EMAIL_HOST/EMAIL_PORT)."]
+    folder = Path(settings.DATA_DIR) / MAILBOX
+    if folder.is_relative_to(settings.BASE_DIR):
+        folder = folder.relative_to(settings.BASE_DIR)
+    lines = [
+        f"Mail: caught locally ({server}), printed here and kept in {folder}/; "
+        "nothing leaves this machine."
+    ]
+    if paged:
+        lines.append(
+            f"Paging: {paged} (a development channel: open an incident to see it arrive; "
+            "change it under Escalation contacts)."
+        )
+    return lines
 
 
 def startup_summary(url: str, services: Iterable[str] = ()) -> str:

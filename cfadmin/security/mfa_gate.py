@@ -7,11 +7,12 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 
 from cfadmin.security import mfa
 
-# Open without a second factor: the factor's own pages, logging out, static files.
+# Open without a second factor: the factor's own pages, logging out, static files, and public
+# pages (views marked with Django's `login_not_required`, e.g. the status page).
 OPEN_URL_NAMES = ("cfadmin_mfa_enrol", "cfadmin_mfa_verify", "admin:logout", "admin:login")
 STEP_URL_NAMES = {mfa.Step.ENROL: "cfadmin_mfa_enrol", mfa.Step.VERIFY: "cfadmin_mfa_verify"}
 
@@ -30,4 +31,10 @@ class SecondFactorRequiredMiddleware:
     @staticmethod
     def _is_open(path: str) -> bool:
         static = "/" + settings.STATIC_URL.lstrip("/")
-        return path.startswith(static) or path in {reverse(name) for name in OPEN_URL_NAMES}
+        if path.startswith(static) or path in {reverse(name) for name in OPEN_URL_NAMES}:
+            return True
+        try:
+            view = resolve(path).func
+        except Resolver404:
+            return False
+        return getattr(view, "login_required", True) is False

@@ -2,6 +2,28 @@
 procedures, checklist runs, escalation contacts, incidents (badges: shared presentation).
 Importing them registers every ModelAdmin; the views validate, call ops modules and report."""
 
-from ops.admin import checklists, contacts, health, incidents, outages, procedures
+from ops.admin import (
+    checklists,
+    contacts,
+    customer_messages,
+    health,
+    incidents,
+    maintenance,
+    notification_rules,
+    notifications,
+    outages,
+    procedures,
+)
 
-__all__ = ["checklists", "contacts", "health", "incidents", "outages", "procedures"]
+__all__ = [
+    "checklists",
+    "contacts",
+    "customer_messages",
+    "health",
+    "incidents",
+    "maintenance",
+    "notification_rules",
+    "notifications",
+    "outages",
+    "procedures",
+]

@@ -1,6 +1,6 @@
-"""The ops models, one module per concern: health results, daily rollups, outages and HTTPS
-states, procedures and their steps, checklist runs, escalation contacts, incidents. Everything
-is importable from here."""
+"""The ops models, one module per concern: health results, daily and hourly rollups, outages
+and HTTPS states, procedures and their steps, checklist runs, escalation contacts, incidents.
+Everything is importable from here."""
 
 # The incident response features' models (issue 15), imported by their module:
 from ops.models import (  # noqa: F401  (the modules register their models)
@@ -22,11 +22,13 @@ from ops.models.health import (
     CheckStatus,
     HealthCheckResult,
     HealthDailyRollup,
+    HealthHourlyRollup,
     HttpsDomainChange,
     HttpsDomainState,
     HttpsStatus,
     Outage,
     OutageQuerySet,
+    count_result,
     rebuild_rollups,
     uptime,
     uptimes,
@@ -41,6 +43,17 @@ from ops.models.incidents import (
     ResponseState,
     Severity,
 )
+from ops.models.notifications import (
+    WAITING_STATES,
+    ChannelKind,
+    CustomerMessageTemplate,
+    DeliveryStatus,
+    Notification,
+    NotificationChannel,
+    NotificationRule,
+    NotifyEvent,
+    RuleRecipient,
+)
 from ops.models.procedures import (
     URGENT_CATEGORIES,
     Probe,
@@ -48,17 +61,23 @@ from ops.models.procedures import (
     ProcedureCategory,
     ProcedureStep,
 )
+from ops.models.status_page import MaintenanceWindow, PublicStatus, PublicUpdate
 
 __all__ = [
     "INCIDENT_TRANSITIONS",
     "SETTLED_STATES",
     "URGENT_CATEGORIES",
+    "WAITING_STATES",
+    "ChannelKind",
     "CheckStatus",
     "ChecklistItem",
     "ChecklistRun",
+    "CustomerMessageTemplate",
+    "DeliveryStatus",
     "EscalationContact",
     "HealthCheckResult",
     "HealthDailyRollup",
+    "HealthHourlyRollup",
     "HttpsDomainChange",
     "HttpsDomainState",
     "HttpsStatus",
@@ -68,15 +87,24 @@ __all__ = [
     "IncidentQuerySet",
     "IncidentStatus",
     "ItemState",
+    "MaintenanceWindow",
+    "Notification",
+    "NotificationChannel",
+    "NotificationRule",
+    "NotifyEvent",
     "Outage",
     "OutageQuerySet",
     "Probe",
     "Procedure",
     "ProcedureCategory",
     "ProcedureStep",
+    "PublicStatus",
+    "PublicUpdate",
     "ResponseState",
+    "RuleRecipient",
     "RunStatus",
     "Severity",
+    "count_result",
     "duration_text",
     "rebuild_rollups",
     "uptime",

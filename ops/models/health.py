@@ -1,19 +1,20 @@
-"""Health checks: each run's result per check, its daily rollup, outages (consecutive failures
-as one row), and each live domain's HTTPS state with its changes.
+"""Health checks: each run's result per check, its daily and hourly rollups, outages
+(consecutive failures as one row), and each live domain's HTTPS state with its changes.
 
-Results are kept HEALTH_RESULT_RETENTION_DAYS, rollups HEALTH_ROLLUP_RETENTION_DAYS (pruned by
-ops/retention.py). A result and its rollup are written in one transaction, so uptime over any
-window is exact: the rollups of its whole days plus the results of the part-day it starts in."""
+Results and hourly rollups are kept HEALTH_RESULT_RETENTION_DAYS, daily rollups
+HEALTH_ROLLUP_RETENTION_DAYS (pruned by ops/retention.py). A result and its rollups are written
+in one transaction, so uptime over any window is exact: the daily rollups of its whole days, the
+hourly rollups of the whole hours before them, and the results of the part-hour it starts in."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, Func, Q, Sum
+from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from ops.models.durations import duration_text
@@ -116,15 +117,59 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-class HealthDailyRollup(models.Model):
-    """How one check did on one UTC day: counts per status. Kept much longer than results."""
+def utc_hour(moment: datetime) -> datetime:
+    """The start of the UTC hour a moment falls in: hourly rollups count results per hour."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+class HealthRollup(models.Model):
+    """How one check did over one period (its subclass's `period_of`): counts per status.
+    A result is counted in every rollup as it is stored (`count_result` below)."""
+
+    period_field: ClassVar[str]  # the column holding the period, part of the unique key
 
     check_name = models.CharField("check", max_length=64)
-    day = models.DateField()
     total = models.PositiveIntegerField(default=0)
     ok = models.PositiveIntegerField(default=0)
     warning = models.PositiveIntegerField(default=0)
     down = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def period_of(cls, moment: datetime) -> date | datetime:
+        raise NotImplementedError
+
+    @classmethod
+    def count_result(cls, check_name: str, status: str, checked_at: datetime) -> None:
+        """Add one result to its period's counts. Increments in the database (F), so two runs
+        recording at once both count; the unique constraint settles who creates the row.
+        Call it in the transaction that stores the result: both commit or neither does."""
+        key = {"check_name": check_name, cls.period_field: cls.period_of(checked_at)}
+        increments = {"total": F("total") + 1}
+        if status in STATUS_COUNTERS:
+            column = STATUS_COUNTERS[status]
+            increments[column] = F(column) + 1
+        rows = cls.objects.filter(**key)
+        if rows.update(**increments):
+            return
+        try:
+            with transaction.atomic():  # a savepoint: a lost race must not break the caller's
+                cls.objects.create(
+                    **key,
+                    total=1,
+                    **({STATUS_COUNTERS[status]: 1} if status in STATUS_COUNTERS else {}),
+                )
+        except IntegrityError:  # another run created it between our update and insert
+            rows.update(**increments)
+
+
+class HealthDailyRollup(HealthRollup):
+    """One check's counts on one UTC day. Kept much longer than results."""
+
+    period_field = "day"
+    day = models.DateField()
 
     class Meta:
         ordering = ["-day", "check_name"]
@@ -137,28 +182,30 @@ class HealthDailyRollup(models.Model):
         return f"{self.check_name} {self.day}: {self.ok}/{self.total} OK"
 
     @classmethod
-    def count_result(cls, check_name: str, status: str, checked_at: datetime) -> None:
-        """Add one result to its day's counts. Increments in the database (F), so two runs
-        recording at once both count; the unique constraint settles who creates the row.
-        Call it in the transaction that stores the result: both commit or neither does."""
-        day = utc_day(checked_at)
-        increments = {"total": F("total") + 1}
-        if status in STATUS_COUNTERS:
-            column = STATUS_COUNTERS[status]
-            increments[column] = F(column) + 1
-        rows = cls.objects.filter(check_name=check_name, day=day)
-        if rows.update(**increments):
-            return
-        try:
-            with transaction.atomic():  # a savepoint: a lost race must not break the caller's
-                cls.objects.create(
-                    check_name=check_name,
-                    day=day,
-                    total=1,
-                    **({STATUS_COUNTERS[status]: 1} if status in STATUS_COUNTERS else {}),
-                )
-        except IntegrityError:  # another run created it between our update and insert
-            rows.update(**increments)
+    def period_of(cls, moment: datetime) -> date:
+        return utc_day(moment)
+
+
+class HealthHourlyRollup(HealthRollup):
+    """One check's counts in one UTC hour (`hour` is its start). Kept as long as results: they
+    only serve the part-day where an uptime window starts."""
+
+    period_field = "hour"
+    hour = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-hour", "check_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["check_name", "hour"], name="one_rollup_per_check_hour")
+        ]
+        indexes = [models.Index(fields=["hour"], name="ops_rollup_hour_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.check_name} {self.hour:%Y-%m-%d %H:00}: {self.ok}/{self.total} OK"
+
+    @classmethod
+    def period_of(cls, moment: datetime) -> datetime:
+        return utc_hour(moment)
 
 
 STATUS_COUNTERS = {
@@ -166,6 +213,13 @@ STATUS_COUNTERS = {
     CheckStatus.WARNING.value: "warning",
     CheckStatus.DOWN.value: "down",
 }
+ROLLUPS: tuple[type[HealthRollup], ...] = (HealthDailyRollup, HealthHourlyRollup)
+
+
+def count_result(check_name: str, status: str, checked_at: datetime) -> None:
+    """Count one stored result in every rollup, in the caller's transaction."""
+    for rollup in ROLLUPS:
+        rollup.count_result(check_name, status, checked_at)
 
 
 def rebuild_rollups(days: Iterable[date] | None = None) -> int:
@@ -181,80 +235,131 @@ def rebuild_rollups(days: Iterable[date] | None = None) -> int:
         for day in days:
             span |= Q(checked_at__gte=day_start(day), checked_at__lt=day_start(day) + ONE_DAY)
         results = results.filter(span)
-    counts: dict[tuple[str, date], dict[str, int]] = {}
-    for row in (
-        results.annotate(day=TruncDate("checked_at", tzinfo=UTC))
-        .values("check_name", "day", "status")
-        .annotate(n=Count("pk"))
-        .order_by()
-    ):
-        key = (row["check_name"], row["day"])
-        bucket = counts.setdefault(key, {"total": 0, "ok": 0, "warning": 0, "down": 0})
-        bucket["total"] += row["n"]
-        if row["status"] in STATUS_COUNTERS:
-            bucket[STATUS_COUNTERS[row["status"]]] += row["n"]
     with transaction.atomic():
-        for (check_name, day), values in counts.items():
-            HealthDailyRollup.objects.update_or_create(
-                check_name=check_name, day=day, defaults=values
-            )
-    return len(counts)
+        return recount(HealthDailyRollup, TruncDate("checked_at", tzinfo=UTC), results) + recount(
+            HealthHourlyRollup, TruncHour("checked_at", tzinfo=UTC), results
+        )
+
+
+def recount(rollup: type[HealthRollup], period: Func, results: models.QuerySet) -> int:
+    """Write `rollup`'s rows from `results` grouped by `period` in SQL (existing rows of those
+    periods updated, new ones created in batches). Returns rows written."""
+    counters = {
+        column: Count("pk", filter=Q(status=status)) for status, column in STATUS_COUNTERS.items()
+    }
+    field = rollup.period_field
+    counts = {
+        (row["check_name"], row[field]): row
+        for row in results.annotate(**{field: period})
+        .values("check_name", field)
+        .annotate(total=Count("pk"), **counters)
+        .order_by()
+    }
+    columns = ["total", *STATUS_COUNTERS.values()]
+    existing = []
+    if counts:
+        periods = [when for _, when in counts]
+        between = {f"{field}__gte": min(periods), f"{field}__lte": max(periods)}
+        for row in rollup.objects.filter(**between).iterator():
+            values = counts.pop((row.check_name, getattr(row, field)), None)
+            if values is not None:
+                for column in columns:
+                    setattr(row, column, values[column])
+                existing.append(row)
+    rollup.objects.bulk_update(existing, columns, batch_size=1000)
+    rollup.objects.bulk_create([rollup(**values) for values in counts.values()], batch_size=1000)
+    return len(existing) + len(counts)
 
 
 ONE_DAY = timedelta(days=1)
+ONE_HOUR = timedelta(hours=1)
 
 
 def uptimes(
     check_names: Iterable[str], windows: dict[str, timedelta], now: datetime | None = None
 ) -> dict[str, dict[str, float | None]]:
-    """Share of OK results per check over each window ending `now`, in two grouped queries:
-    the rollups of the whole days inside the window (today's included: it is counted as results
-    arrive) and the results of the part-day where the window starts. Exact while a window is
-    no longer than the result retention; None where a check has no result in a window."""
+    """Share of OK results per check over each window ending `now`, in two grouped queries
+    whatever the number of checks and windows: the daily rollups of the whole days inside the
+    window (today's included: it is counted as results arrive) with the hourly rollups of the
+    whole hours before its first whole day (one UNION), and the results of the part-hour where
+    it starts. Exact while a window is no longer than the result retention; None where a check
+    has no result in a window."""
     now = now or timezone.now()
     names = list(check_names)
-    starts = {label: now - delta for label, delta in windows.items()}
-    # The first whole day of each window; the results before it come from the results table.
-    first_days = {label: utc_day(start) + ONE_DAY for label, start in starts.items()}
     if not names or not windows:
         return {name: {} for name in names}
-    totals: dict[str, dict[str, list[int]]] = {
-        name: {label: [0, 0] for label in windows} for name in names
-    }
-    rollup_sums: dict[str, Any] = {}
-    for i, first_day in enumerate(first_days.values()):
-        inside = Q(day__gte=first_day, day__lte=utc_day(now))
-        rollup_sums[f"total{i}"] = Sum("total", filter=inside)
-        rollup_sums[f"ok{i}"] = Sum("ok", filter=inside)
-    for row in (
-        HealthDailyRollup.objects.filter(check_name__in=names, day__gte=min(first_days.values()))
-        .values("check_name")
-        .annotate(**rollup_sums)
-        .order_by()
-    ):
-        for i, label in enumerate(windows):
-            totals[row["check_name"]][label][0] += row[f"total{i}"] or 0
-            totals[row["check_name"]][label][1] += row[f"ok{i}"] or 0
-    edge_counts: dict[str, Any] = {}
-    any_edge = Q()
-    for i, label in enumerate(windows):
-        edge = Q(checked_at__gte=starts[label], checked_at__lt=day_start(first_days[label]))
-        any_edge |= edge
-        edge_counts[f"total{i}"] = Count("pk", filter=edge)
-        edge_counts[f"ok{i}"] = Count("pk", filter=edge & Q(status=CheckStatus.OK))
-    for row in (
-        HealthCheckResult.objects.filter(any_edge, check_name__in=names)
-        .values("check_name")
-        .annotate(**edge_counts)
-        .order_by()
-    ):
-        for i, label in enumerate(windows):
-            totals[row["check_name"]][label][0] += row[f"total{i}"]
-            totals[row["check_name"]][label][1] += row[f"ok{i}"]
+    starts = {label: now - delta for label, delta in windows.items()}
+    first_hours = {label: ceil_hour(start) for label, start in starts.items()}
+    first_days = {label: ceil_day(hour) for label, hour in first_hours.items()}
+    days = per_check(
+        HealthDailyRollup.objects.filter(day__gte=min(first_days.values()), day__lte=utc_day(now)),
+        names,
+        [Q(day__gte=day) for day in first_days.values()],
+        counted=True,
+    )
+    # Each window's hours are a part-day near its start: bounded one by one (OR, so that each
+    # is an index range), never the whole span from the oldest window's start.
+    this_hour = utc_hour(now)
+    hour_spans = [
+        Q(hour__gte=first_hours[label], hour__lt=day_start(first_days[label]), hour__lte=this_hour)
+        for label in windows
+    ]
+    hours = per_check(
+        HealthHourlyRollup.objects.filter(any_of(hour_spans)), names, hour_spans, counted=True
+    )
+    edges = [
+        Q(checked_at__gte=starts[label], checked_at__lt=first_hours[label]) for label in windows
+    ]
+    results = per_check(
+        HealthCheckResult.objects.filter(any_of(edges)), names, edges, counted=False
+    )
+    totals = {name: [[0, 0] for _ in windows] for name in names}
+    for rows in (days.union(hours, all=True), results):
+        for row in rows:
+            for i, by_window in enumerate(totals[row["check_name"]]):
+                by_window[0] += row[f"total{i}"] or 0
+                by_window[1] += row[f"ok{i}"] or 0
     return {
-        name: {label: (ok / total if total else None) for label, (total, ok) in by_window.items()}
-        for name, by_window in totals.items()
+        name: {
+            label: (ok / total if total else None)
+            for label, (total, ok) in zip(windows, counts, strict=True)
+        }
+        for name, counts in totals.items()
     }
+
+
+def any_of(spans: list[Q]) -> Q:
+    either = Q()
+    for span in spans:
+        either |= span
+    return either
+
+
+def ceil_hour(moment: datetime) -> datetime:
+    """The first UTC hour start at or after a moment."""
+    hour = utc_hour(moment)
+    return hour if hour == moment else hour + ONE_HOUR
+
+
+def ceil_day(hour: datetime) -> date:
+    """The first UTC day starting at or after an hour start."""
+    return utc_day(hour) + (ONE_DAY if hour.hour else timedelta(0))
+
+
+def per_check(
+    rows: models.QuerySet, names: list[str], spans: list[Q], *, counted: bool
+) -> models.QuerySet:
+    """A grouped query: per check, `total<i>` and `ok<i>` over the i-th window's span of `rows`,
+    which are rollups (`counted`: their counters are summed) or results (counted here)."""
+    aggregates: dict[str, Any] = {}
+    for i, span in enumerate(spans):
+        if counted:
+            aggregates[f"total{i}"] = Sum("total", filter=span)
+            aggregates[f"ok{i}"] = Sum("ok", filter=span)
+        else:
+            aggregates[f"total{i}"] = Count("pk", filter=span)
+            aggregates[f"ok{i}"] = Count("pk", filter=span & Q(status=CheckStatus.OK))
+    return rows.filter(check_name__in=names).values("check_name").annotate(**aggregates).order_by()
 
 
 def uptime(check_name: str, since: datetime, now: datetime | None = None) -> float | None:

@@ -124,6 +124,17 @@ class Incident(models.Model):
     tenants = models.ManyToManyField(Tenant, blank=True, related_name="incidents")
     stacks = models.ManyToManyField(Stack, blank=True, related_name="incidents")
     outages = models.ManyToManyField(Outage, blank=True, related_name="incidents")
+    # The public status page (ops.status_page): only public incidents, under their public title,
+    # with their public updates; internal notes and the title above never reach it.
+    public = models.BooleanField(
+        "shown on the status page", default=False, help_text="Customers see it on the status page."
+    )
+    public_title = models.CharField(
+        max_length=200, blank=True, help_text="The title customers read (required when public)."
+    )
+    # Re-escalation (ops.notifications.paging): while nobody acknowledges, the next contact in
+    # priority order is paged at this moment; cleared by acknowledging or resolving.
+    next_page_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
 
     objects = IncidentQuerySet.as_manager()
 
@@ -196,6 +207,10 @@ class IncidentEventKind(models.TextChoices):
     TRIAGE = "triage", "Triage"
     RECOVERY = "recovery", "Data recovery"
     POSTMORTEM = "postmortem", "Postmortem"
+    # Telling people (issue 16).
+    PAGED = "paged", "Re-escalated"
+    PUBLIC_UPDATE = "public_update", "Public update"
+    CUSTOMER_UPDATE = "customer_update", "Customer update"
 
 
 class IncidentEvent(models.Model):

@@ -82,6 +82,9 @@ class Probe(models.TextChoices):
     CONTAINER_RESOURCES = "container_resources", "Containers within their stacks' limits"
     VOLUME_SIZES = "volume_sizes", "Volume sizes per tenant measured"
     POCKETBASE_BACKUP = "pocketbase_backup", "A recent PocketBase backup exists"
+    # On the status page (issue 16).
+    MAINTENANCE_ANNOUNCED = "maintenance_announced", "Maintenance announced 48h ahead"
+    STATUS_UPDATE_POSTED = "status_update_posted", "Public status update posted"
 
 
 class ProcedureStep(models.Model):

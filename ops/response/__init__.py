@@ -26,6 +26,10 @@ FEATURE_MODULES = (
     "ops.response.mass_failure",
     "ops.response.recovery",
     "ops.response.postmortem",
+    # Issue 16: telling people from the incident.
+    "ops.response.notifications_panel",
+    "ops.response.public_updates",
+    "ops.response.customer_updates",
 )
 
 

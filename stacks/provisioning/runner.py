@@ -208,6 +208,7 @@ class OperationRunner(DeploySteps, LifecycleSteps, DeleteSteps, PocketBaseSteps,
             )
             entry = queue_error(stack, kind=self.operation.kind)
         deliver_soon(entry, self.pocketbase)
+        self._run_hooks(settings.OPERATION_FAILURE_HOOKS, "failure")
 
     def _succeed(self, started: float) -> None:
         stack = Stack.objects.get(pk=self.stack.pk)
@@ -240,7 +241,8 @@ class OperationRunner(DeploySteps, LifecycleSteps, DeleteSteps, PocketBaseSteps,
     def _run_hooks(self, paths: list[str], when: str) -> None:
         """Configured follow-ups: OPERATION_START_HOOKS as a worker starts an operation (the
         evidence of a stack about to be isolated), OPERATION_SUCCESS_HOOKS after it succeeded
-        (the validation checklist). A failing hook is logged; it never fails the operation."""
+        (the validation checklist), OPERATION_FAILURE_HOOKS after it failed (the requester is
+        told). A failing hook is logged; it never fails the operation."""
         if not paths:
             return
         operation = Operation.objects.select_related("stack__tenant").get(pk=self.operation.pk)

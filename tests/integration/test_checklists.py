@@ -31,7 +31,7 @@ from ops.procedures import DAILY_HEALTH_CHECK, POST_DELETE, POST_DEPLOY
 from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.provisioning import run_operation
 from stacks.services import request_operation
-from tests.conftest import no_sleep
+from tests.conftest import brief_sleep
 from tests.integration.test_health_checks import TLSServer, make_pki
 
 pytestmark = pytest.mark.integration
@@ -230,8 +230,15 @@ def test_the_validation_steps_are_checked_by_cfadmin(runbook):
         "active_stacks",
         "disk_usage",
     ]
-    # Coolify answering and the stacks running again are checked by cfadmin (issue 15).
-    assert probes("complete-service-outage") == ["", "", "coolify_api", "", "active_stacks"]
+    # Coolify answering and the stacks running again are checked by cfadmin (issue 15), the
+    # status page update too (issue 16).
+    assert probes("complete-service-outage") == [
+        "status_update_posted",
+        "",
+        "coolify_api",
+        "",
+        "active_stacks",
+    ]
 
 
 @pytest.mark.django_db
@@ -445,7 +452,7 @@ def deployed(make_stack, remote, actor):
 
 
 def run(operation, remote):
-    assert run_operation(operation.pk, remote=remote, sleep=no_sleep)
+    assert run_operation(operation.pk, remote=remote, sleep=brief_sleep)
     operation.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED, operation.error
     return operation

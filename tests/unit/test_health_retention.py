@@ -1,7 +1,8 @@
-"""Health data with a lifetime: results counted into daily rollups as they are stored, so uptime
-is the same before and after results are pruned; the prune job (batches, retention settings);
-HTTPS states written only on change, the due-domain plan that keeps 10,000 domains checked at
-least hourly, probing within a budget; expired sessions cleared on a schedule."""
+"""Health data with a lifetime: results counted into daily and hourly rollups as they are
+stored, so uptime is the same before and after results are pruned; the prune job (batches,
+retention settings); HTTPS states written only on change, the due-domain plan that keeps 10,000
+domains checked at least hourly, probing within a budget; expired sessions cleared on a
+schedule."""
 
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ from ops.models import (
     CheckStatus,
     HealthCheckResult,
     HealthDailyRollup,
+    HealthHourlyRollup,
     HttpsDomainChange,
     HttpsDomainState,
     HttpsStatus,
+    count_result,
     rebuild_rollups,
     uptimes,
 )
@@ -48,9 +51,9 @@ STATUSES = [CheckStatus.OK] * 7 + [CheckStatus.WARNING, CheckStatus.DOWN]
 
 
 def store(check_name: str, status: str, checked_at: datetime) -> None:
-    """What ops.health.record does for one result (its rollup counted with it)."""
+    """What ops.health.record does for one result (its rollups counted with it)."""
     HealthCheckResult.objects.create(check_name=check_name, status=status, checked_at=checked_at)
-    HealthDailyRollup.count_result(check_name, status, checked_at)
+    count_result(check_name, status, checked_at)
 
 
 def fill_history(days: int, per_day: int, seed: int = 13) -> None:
@@ -111,7 +114,7 @@ def test_uptime_costs_two_queries_whatever_the_history():
 
 
 @pytest.mark.django_db
-def test_record_counts_each_result_into_its_days_rollup():
+def test_record_counts_each_result_into_its_day_and_hour_rollups():
     outcomes = [
         CheckOutcome("coolify_api", CheckStatus.OK, "fine"),
         CheckOutcome("disk_usage", CheckStatus.WARNING, "Disk / at 85%"),
@@ -119,31 +122,31 @@ def test_record_counts_each_result_into_its_days_rollup():
     record(outcomes)
     record(outcomes[:1])
 
-    rollups = {r.check_name: r for r in HealthDailyRollup.objects.all()}
-    assert (rollups["coolify_api"].total, rollups["coolify_api"].ok) == (2, 2)
-    disk = rollups["disk_usage"]
-    assert (disk.total, disk.ok, disk.warning, disk.down) == (1, 0, 1, 0)
-    assert disk.day == timezone.now().astimezone(UTC).date()
+    for model in (HealthDailyRollup, HealthHourlyRollup):
+        rollups = {r.check_name: r for r in model.objects.all()}
+        assert (rollups["coolify_api"].total, rollups["coolify_api"].ok) == (2, 2)
+        disk = rollups["disk_usage"]
+        assert (disk.total, disk.ok, disk.warning, disk.down) == (1, 0, 1, 0)
+    checked_at = HealthCheckResult.objects.get(check_name="disk_usage").checked_at.astimezone(UTC)
+    assert disk.hour == checked_at.replace(minute=0, second=0, microsecond=0)
+    assert HealthDailyRollup.objects.get(check_name="disk_usage").day == checked_at.date()
 
 
 @pytest.mark.django_db
 def test_rebuilding_rollups_gives_what_counting_as_stored_gave():
     fill_history(days=10, per_day=20)
-    counted_as_stored = set(
-        HealthDailyRollup.objects.values_list("check_name", "day", "total", "ok", "warning", "down")
-    )
-    HealthDailyRollup.objects.all().delete()
+    columns = ("check_name", "total", "ok", "warning", "down")
+    counted_as_stored = {
+        model: set(model.objects.values_list(model.period_field, *columns))
+        for model in (HealthDailyRollup, HealthHourlyRollup)
+    }
+    for model in counted_as_stored:
+        model.objects.all().delete()
 
     rebuild_rollups()
 
-    assert (
-        set(
-            HealthDailyRollup.objects.values_list(
-                "check_name", "day", "total", "ok", "warning", "down"
-            )
-        )
-        == counted_as_stored
-    )
+    for model, rows in counted_as_stored.items():
+        assert set(model.objects.values_list(model.period_field, *columns)) == rows, model
 
 
 @pytest.mark.django_db

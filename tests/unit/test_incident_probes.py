@@ -347,9 +347,12 @@ COVERED = {
     "api-key-exposure": ["keys_rotated", "keys_rotated"],
     "mass-container-failures": ["server_resources", "pattern_identified", "stacks_stopped"],
     "data-recovery": ["volume_exists", "pocketbase_backup"],
-    "complete-service-outage": ["coolify_api", "active_stacks"],
+    "complete-service-outage": ["status_update_posted", "coolify_api", "active_stacks"],
     "weekly-resource-check": ["container_resources", "volume_sizes", "container_resources"],
 }
+
+
+ISSUE_16_PROBES = {"status_update_posted", "maintenance_announced"}
 
 
 def probes_of(procedure: Procedure) -> list[str]:
@@ -387,7 +390,12 @@ def test_migration_makes_a_new_version_once_and_old_runs_keep_theirs():
         assert not Procedure.objects.get(pk=old.pk).active
         assert probes_of(old) == [], slug  # the old version keeps its (aged) steps
         steps = list(new.steps.order_by("position").values_list("text", "command", "probe"))
-        assert steps == [tuple(step) for step in seeded[slug]], slug
+        # 0016 predates the status page's probes (issue 16, migration 0021): without them.
+        expected = [
+            (text, command, "" if probe in ISSUE_16_PROBES else probe)
+            for text, command, probe in seeded[slug]
+        ]
+        assert steps == expected, slug
     old_run.refresh_from_db()
     assert old_run.procedure_id == before["api-key-exposure"].pk
     assert old_run.items.filter(step__procedure=before["api-key-exposure"]).count() == 4

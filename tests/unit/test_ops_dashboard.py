@@ -1,7 +1,7 @@
 """The operations dashboard's data (ops.dashboard): the same number of queries however much
-there is to show (uptime from the daily rollups, history without details, the drift of the
-last reconcile counted by the database), and the same figures as counting the results one by
-one; the sparkline (ops.sparkline) and the badge classes on the choices classes."""
+there is to show (uptime from the daily and hourly rollups, history without details, the drift
+of the last reconcile counted by the database), and the same figures as counting the results
+one by one; the sparkline (ops.sparkline) and the badge classes on the choices classes."""
 
 from __future__ import annotations
 
@@ -32,10 +32,11 @@ from ops.procedures import DAILY_HEALTH_CHECK
 from ops.sparkline import SPARKLINE_POINTS, sparkline
 from stacks.models import ReconcileRun
 
-# Results and last failures (one query, windowed), uptime (two: rollups, and results of the
-# part-day each window starts in), outages with their incidents (one, joined), unresolved
-# incidents, the last reconcile (its drift counted, not loaded), the PocketBase sync counts
-# (one), contacts, procedures, open runs, operations in flight and just finished (one).
+# Results and last failures (one query, windowed), uptime (two: daily and hourly rollups in one
+# UNION, and results of the part-hour each window starts in), outages with their incidents
+# (one, joined), unresolved incidents, the last reconcile (its drift counted, not loaded), the
+# PocketBase sync counts (one), contacts, procedures, open runs, operations in flight and just
+# finished (one).
 DASHBOARD_QUERIES = 11
 # The page: the data, plus the session, the user and their permissions (two).
 PAGE_QUERIES = DASHBOARD_QUERIES + 4

@@ -5,6 +5,7 @@ command that sets or resets the password, after everything else has started."""
 from __future__ import annotations
 
 import io
+import smtplib
 import stat
 import subprocess
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from django.core.management import call_command
 
 from cfadmin.management import startup_summary
 from ops.management.commands import runlocal
+from ops.models import ChannelKind, NotificationChannel
 
 URL = "http://127.0.0.1:8000/admin/"
 RESET = "manage.py changepassword admin"
@@ -161,3 +163,83 @@ def test_runlocal_ends_its_start_up_with_the_box(dev, monkeypatch):
     assert "Username:  admin" in rows
     assert f"Password:  {password}" in "\n".join(rows)
     assert any(row.strip().endswith(RESET) for row in rows)
+
+
+# --- the local mail catcher and the status page (issue 16) ------------------------------------
+
+
+def run_runlocal(monkeypatch, during=lambda command, env: None) -> tuple[str, dict[str, str]]:
+    """runlocal with its children stood in for; `during(command, children's env)` runs while
+    it is up. Returns what it printed and the children's environment."""
+    launched: list[dict[str, str]] = []
+
+    class Child(FakeProcess):
+        def __init__(self, argv, **kwargs):
+            super().__init__(argv, **kwargs)
+            launched.append(kwargs.get("env") or {})
+
+    monkeypatch.setattr(runlocal.Command, "start_coolify", lambda self, manage: {})
+    monkeypatch.setattr(runlocal.Command, "start_pocketbase", lambda self: {})
+    monkeypatch.setattr(subprocess, "Popen", Child)
+    monkeypatch.setattr(
+        runlocal, "request_health_run", lambda actor: SimpleNamespace(occurred_at=None)
+    )
+    monkeypatch.setattr(runlocal, "health_run_began_since", lambda moment: True)
+    monkeypatch.setattr(
+        runlocal.httpx, "get", lambda url, timeout: SimpleNamespace(status_code=200)
+    )
+    monkeypatch.setattr(runlocal.Command, "watch", lambda self: during(self, launched[0]))
+    out = io.StringIO()
+    call_command("runlocal", "--bind", "127.0.0.1:8000", stdout=out, stderr=io.StringIO())
+    return out.getvalue(), launched[0]
+
+
+def box_text(text: str) -> str:
+    """The box's words as one line (prose wraps inside the frame)."""
+    return " ".join(" ".join(box_lines(text[text.index("╔") : text.index("╝") + 1])).split())
+
+
+def test_runlocal_catches_the_mail_the_children_send_and_says_so(dev, monkeypatch):
+    def send_a_page(command, env):
+        with smtplib.SMTP(env["EMAIL_HOST"], int(env["EMAIL_PORT"]), timeout=5) as smtp:
+            smtp.sendmail(
+                "cfadmin@localhost",
+                ["platform-team@localhost"],
+                "Subject: [SEV1] Incident opened: #1 Coolify API down\r\n\r\nOpen it.\r\n",
+            )
+
+    text, env = run_runlocal(monkeypatch, send_a_page)
+
+    box = box_text(text)
+    assert "Status page: http://127.0.0.1:8000/status/ (public, no login)" in box
+    mail = (  # a long folder may wrap at a hyphen: compared without spaces
+        f"Mail: caught locally (127.0.0.1:{env['EMAIL_PORT']}), printed here and kept in "
+        f"{dev / 'mailbox'}/; nothing leaves this machine."
+    )
+    assert "".join(mail.split()) in "".join(box.split())
+    assert "Paging: Platform Down → Platform Team: platform-team@localhost" in box
+    assert env["EMAIL_HOST"] == "127.0.0.1" and env["EMAIL_PORT"] != "25"
+    after = text[text.index("╝") + 1 :]
+    assert "✉ mail to platform-team@localhost: [SEV1] Incident opened: #1 Coolify API down" in after
+    kept = list((dev / "mailbox").glob("*.eml"))
+    assert len(kept) == 1 and "Open it." in kept[0].read_text()
+    channel = NotificationChannel.objects.get(contact__issue_type="Platform Down")
+    assert (channel.kind, channel.url_hint) == (ChannelKind.EMAIL, "platform-team@localhost")
+
+
+def test_runlocal_leaves_a_configured_mail_server_and_the_contacts_alone(
+    dev, settings, monkeypatch
+):
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "smtp.example.test", 587
+
+    text, env = run_runlocal(monkeypatch)
+
+    box = box_text(text)
+    assert (
+        "Mail: sent through the mail server smtp.example.test:587 (EMAIL_HOST/EMAIL_PORT)." in box
+    )
+    assert "Status page: http://127.0.0.1:8000/status/" in box
+    assert "Paging:" not in box
+    assert env.get("EMAIL_HOST", "smtp.example.test") == "smtp.example.test"
+    assert not (dev / "mailbox").exists()
+    assert not NotificationChannel.objects.exists()

@@ -1,6 +1,11 @@
 """Run cfadmin on one machine: web, a django-q2 worker, and — unless COOLIFY_URL/POCKETBASE_URL
 point elsewhere — the Coolify simulator and a local PocketBase. Ctrl-C stops everything started.
 
+Unless EMAIL_HOST/EMAIL_PORT name a mail server, a local mail catcher takes every e-mail the
+web and the worker send (cfadmin.management.mail_catcher: printed here, kept in data/mailbox/),
+and the Platform Down contact gets a development e-mail channel if it has none, so an incident
+opened shows its page arriving.
+
 Start-up ends with a box (cfadmin.management.startup_summary): the URL, the admin username, the
 command that sets or resets its password, and a just-generated password, shown that once.
 """
@@ -22,11 +27,19 @@ import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from cfadmin.management.startup_summary import startup_summary
+from cfadmin.management import startup_summary as summary_box
+from cfadmin.management.mail_catcher import MailCatcher
 from cfadmin.queued_once import AlreadyQueued
 from ops.health import health_run_began_since, request_health_run
+from ops.models import EscalationContact, NotificationChannel
+from ops.notifications import channels
 
 SETTLE_SECONDS = 30.0  # at most this long between starting the children and the summary
+# The e-mail settings' defaults (cfadmin.settings_ops): anything else names a real mail server.
+DEFAULT_EMAIL_SERVER = ("127.0.0.1", 25)
+# Development only: where the Platform Down contact is paged when it has no channel yet.
+DEV_PAGING_ISSUE_TYPE = "Platform Down"
+DEV_PAGING_ADDRESS = "platform-team@localhost"
 
 
 class Command(BaseCommand):
@@ -41,7 +54,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, self._request_stop)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         child_env = dict(os.environ)
+        self.mail_lines: list[str] = []
         try:
+            child_env.update(self.start_mail_catcher())
             child_env.update(self.start_coolify(manage))
             child_env.update(self.start_pocketbase())
             for name, argv in (
@@ -70,15 +85,42 @@ class Command(BaseCommand):
 
     def summary(self, url: str, child_env: dict[str, str]) -> str:
         """The closing box: URL, login, how to (re)set the password, the services started."""
-        return startup_summary(
+        return summary_box.startup_summary(
             url,
             [
                 f"Coolify:    {child_env.get('COOLIFY_URL')}"
                 + ("  ← SIMULATOR, not a real Coolify" if settings.COOLIFY_SIMULATED else ""),
                 f"PocketBase: {child_env.get('POCKETBASE_URL')}"
                 + ("  (local, data in data/pocketbase)" if settings.POCKETBASE_LOCAL else ""),
+                summary_box.status_page_line(url),
+                *self.mail_lines,
             ],
         )
+
+    def start_mail_catcher(self) -> dict[str, str]:
+        """A local SMTP server for the children, unless a mail server is configured."""
+        if (settings.EMAIL_HOST, settings.EMAIL_PORT) != DEFAULT_EMAIL_SERVER:
+            self.mail_lines = summary_box.mail_lines(
+                caught=False, server=f"{settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+            )
+            return {}
+        catcher = MailCatcher(settings.DATA_DIR, self.stdout.write).start()
+        self.started.append(("mail-catcher", catcher))
+        self.mail_lines = summary_box.mail_lines(
+            caught=True, server=f"{catcher.host}:{catcher.port}", paged=self.dev_paging_channel()
+        )
+        return catcher.env()
+
+    def dev_paging_channel(self) -> str:
+        """The Platform Down contact's development channel, added when it has none; its
+        address ("" when the contact has channels of its own or does not exist)."""
+        contact = EscalationContact.objects.filter(issue_type__iexact=DEV_PAGING_ISSUE_TYPE).first()
+        if contact is None or contact.channels.exists():
+            return ""
+        channel = NotificationChannel(contact=contact, label="development (make run)")
+        channels.set_url(channel, DEV_PAGING_ADDRESS)
+        channel.save()
+        return f"{contact.issue_type} → {contact.team}: {DEV_PAGING_ADDRESS}"
 
     def settle(self, url: str, health_requested_at: datetime | None) -> None:
         """Wait (bounded) until the web server answers and the first health round is stored,
@@ -185,7 +227,7 @@ class Command(BaseCommand):
 
     def shutdown(self) -> None:
         for name, process in reversed(self.started):
-            if hasattr(process, "stop"):  # LocalPocketBase
+            if hasattr(process, "stop"):  # LocalPocketBase, the mail catcher
                 process.stop()
                 continue
             if process.poll() is None:

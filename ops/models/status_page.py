@@ -1,0 +1,99 @@
+"""What the public status page shows besides health (issue 16): incidents' public updates,
+written apart from internal notes, and announced maintenance windows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from ops.models.incidents import Incident
+
+
+class PublicStatus(models.TextChoices):
+    """A public update's stage, as status pages word it."""
+
+    INVESTIGATING = "investigating", "Investigating"
+    IDENTIFIED = "identified", "Identified"
+    MONITORING = "monitoring", "Monitoring"
+    RESOLVED = "resolved", "Resolved"
+
+
+class PublicUpdate(models.Model):
+    """One update the public reads on the status page; never an internal note."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="public_updates")
+    status = models.CharField(max_length=16, choices=PublicStatus.choices)
+    message = models.TextField()
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    posted_by_repr = models.CharField("by", max_length=150)
+    posted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-posted_at", "-id"]
+        indexes = [models.Index(fields=["incident", "posted_at"], name="ops_pubupd_incident_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()}: {self.message[:60]}"
+
+
+class MaintenanceWindowQuerySet(models.QuerySet):
+    def announced(self) -> MaintenanceWindowQuerySet:
+        return self.filter(announced_at__isnull=False, cancelled_at__isnull=True)
+
+    def upcoming_or_current(self, now: datetime | None = None) -> MaintenanceWindowQuerySet:
+        return self.filter(ends_at__gt=now or timezone.now())
+
+
+class MaintenanceWindow(models.Model):
+    """A planned window (start, end, what, who). Announced on the status page when created;
+    health alerts inside it are expected (issue 17 adds the automated before/after checks)."""
+
+    title = models.CharField("what", max_length=200)
+    public_message = models.TextField(
+        blank=True, help_text="What customers read on the status page."
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="maintenance_windows",
+        verbose_name="who",
+    )
+    checklist_run = models.ForeignKey(
+        "ops.ChecklistRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="maintenance_windows",
+        help_text="The maintenance procedure's run this window is for.",
+    )
+    announced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = MaintenanceWindowQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        indexes = [models.Index(fields=["ends_at"], name="ops_maint_ends_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="maintenance_ends_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%H:%M} UTC)"
+
+    def is_on(self, moment: datetime | None = None) -> bool:
+        moment = moment or timezone.now()
+        return self.cancelled_at is None and self.starts_at <= moment < self.ends_at
