@@ -303,6 +303,14 @@ PROVISION_QUEUED_MAX_ENQUEUES: int = env.int("PROVISION_QUEUED_MAX_ENQUEUES", de
 # Each worker process runs that recovery and the PocketBase outbox when it starts, then every
 # this many seconds (0: only the one-minute schedules do).
 PROVISION_RECOVERY_INTERVAL: float = env.float("PROVISION_RECOVERY_INTERVAL", default=60.0)
+# Background operations (rollouts, bulk actions by query) are queued and handed to the workers
+# this many at a time, oldest first; operations a person asks for go at once (issue 17).
+BACKGROUND_OPERATIONS_IN_FLIGHT: int = env.int("BACKGROUND_OPERATIONS_IN_FLIGHT", default=8)
+# Share of Coolify's per-minute budget that background calls (background operations,
+# reconcile, probes; health checks go as interactive) leave for operations a person asked for.
+COOLIFY_BACKGROUND_RESERVE_SHARE: float = env.float(
+    "COOLIFY_BACKGROUND_RESERVE_SHARE", default=0.25
+)
 # Records PocketBase could not take are retried after BASE seconds, doubling up to MAX.
 POCKETBASE_OUTBOX_RETRY_BASE: float = env.float("POCKETBASE_OUTBOX_RETRY_BASE", default=5.0)
 POCKETBASE_OUTBOX_RETRY_MAX: float = env.float("POCKETBASE_OUTBOX_RETRY_MAX", default=300.0)
@@ -317,16 +325,22 @@ OPERATION_SUCCESS_HOOKS: list[str] = [
             "ops.checklists.open_validation_run",
             "ops.response.evidence.capture_after_isolation",
             "ops.probes_incident.recheck_after_operation",
+            "ops.rollouts.jobs.operation_finished",
         ],
     )
     if hook
 ]
 
-# Called with the operation after it failed: the ops app notifies the operator who asked.
+# Called with the operation after it failed: the ops app notifies the operator who asked, and
+# a rollout judges its wave at once (not a minute later).
 OPERATION_FAILURE_HOOKS: list[str] = [
     hook
     for hook in env.list(
-        "OPERATION_FAILURE_HOOKS", default=["ops.notifications.events.operation_failed"]
+        "OPERATION_FAILURE_HOOKS",
+        default=[
+            "ops.notifications.events.operation_failed",
+            "ops.rollouts.jobs.operation_finished",
+        ],
     )
     if hook
 ]

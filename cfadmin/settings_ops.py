@@ -92,6 +92,9 @@ DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="cfadmin@localho
 # A notification with the same subject to the same channel within this many minutes is
 # recorded as a suppressed duplicate, not sent (a flapping check does not page 50 times).
 NOTIFY_DEDUPE_MINUTES: int = env.int("NOTIFY_DEDUPE_MINUTES", default=30)
+# A check's recovery is told once it has lasted this long (three health runs): failing again
+# before then cancels it, so a flapping check never leaves people believing it is up.
+NOTIFY_RECOVERY_QUIET_MINUTES: int = env.int("NOTIFY_RECOVERY_QUIET_MINUTES", default=15)
 # A failed delivery is retried after BASE seconds, doubling up to MAX, at most ATTEMPTS times.
 NOTIFY_RETRY_BASE_SECONDS: int = env.int("NOTIFY_RETRY_BASE_SECONDS", default=60)
 NOTIFY_RETRY_MAX_SECONDS: int = env.int("NOTIFY_RETRY_MAX_SECONDS", default=3600)

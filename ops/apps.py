@@ -2,7 +2,7 @@
 
 from django.apps import AppConfig
 
-from cfadmin.roles import ADMIN, SUPPORT, VIEWER
+from cfadmin.roles import ADMIN, OPERATOR, SUPPORT, VIEWER
 from ops.schedules import SCHEDULES
 
 
@@ -32,6 +32,9 @@ class OpsConfig(AppConfig):
             "ops.view_publicupdate",
             "ops.view_maintenancewindow",
             "ops.view_customermessagetemplate",
+            "ops.view_rollout",
+            "ops.view_rolloutwave",
+            "ops.view_rolloutstack",
         ],
         SUPPORT: [
             "ops.add_checklistrun",
@@ -47,6 +50,7 @@ class OpsConfig(AppConfig):
             # "Retry now" on a failed notification.
             "ops.change_notification",
         ],
+        OPERATOR: ["ops.run_rollout"],
         ADMIN: [
             "ops.add_procedure",
             "ops.change_procedure",
@@ -82,6 +86,9 @@ class OpsConfig(AppConfig):
         "ops_incident_evidence_download": ("ops.view_incident",),
         "ops_incident_evidence_export": ("ops.view_incident",),
         "ops_incident_customer_update": ("ops.change_incident",),
+        "ops_maintenancewindow_run_checks": ("ops.change_maintenancewindow",),
+        "ops_rollout_new": ("ops.view_rollout",),
+        "ops_rollout_act": ("ops.run_rollout",),
     }
 
     def ready(self) -> None:

@@ -8,19 +8,24 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from django.conf import settings
-from django.db.models import DateTimeField, F, Q, Subquery, Value
+from django.db import connections
+from django.db.models import DateTimeField, F, IntegerField, Q, Subquery, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.safestring import SafeString
 
+from ops import dashboard_budget
 from ops.health import CHECK_NAMES, CHECKS, Check
+from ops.maintenance.summary import MONITORED
 from ops.models import (
     ChecklistRun,
     CheckStatus,
@@ -93,6 +98,8 @@ class DashboardData:
     maintenance: list[MaintenanceWindow] = field(default_factory=list)
     # Enabled channels failing NOTIFY_CHANNEL_FAILURES_WARNING times in a row (`owner_name`).
     failing_channels: list[NotificationChannel] = field(default_factory=list)
+    # The shared Coolify call budget and the background operations (budget_shown).
+    coolify_budget: dict[str, Any] = field(default_factory=dict)
     status_page_url: str = ""
 
     @property
@@ -163,7 +170,12 @@ def outages_shown() -> list[Outage]:
     rows = Outage.objects.filter(
         Q(ended_at__isnull=True)
         | Q(pk__in=Subquery(latest_ended.values("pk")[:RECENT_ENDED_OUTAGES]))
-    ).annotate(incident_pk=F("incidents__pk"), incident_title=F("incidents__title"))
+    ).annotate(
+        incident_pk=F("incidents__pk"),
+        incident_title=F("incidents__title"),
+        # Began inside an announced maintenance window: expected (ops.maintenance.expected).
+        expected_title=F("expected_maintenance__title"),
+    )
     shown: dict[int, Outage] = {}
     for row in rows:
         outage = shown.setdefault(row.pk, row)
@@ -210,23 +222,53 @@ LISTED_COLUMNS = (
     "text3",
     "text4",
     "number",
+    "number2",
     "time1",
     "time2",
+    "time3",
+    "time4",
+    "time5",
 )
+NO_TIME = ("time3", "time4", "time5")
 
 
 def _listed(kind: str, queryset: Any, **columns: Any) -> Any:
     """One part of `small_lists`' UNION: the rows as the shared columns, unordered."""
-    return queryset.order_by().values(row_kind=Value(kind), row_id=F("id"), **columns)
+    no_time = Cast(Value(None), DateTimeField())
+    columns = {"number2": Value(0), **{name: no_time for name in NO_TIME}, **columns}
+    ordered = {name: columns[name] for name in LISTED_COLUMNS[2:]}
+    return queryset.order_by().values(row_kind=Value(kind), row_id=F("id"), **ordered)
+
+
+def _union_rows(parts: list[Any], raw: tuple[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The parts' rows and the raw part's, in one UNION ALL query (each part wrapped in its own
+    SELECT, as SQLite allows no LIMIT in a compound's parts)."""
+    compiled = [part.query.sql_with_params() for part in parts] + [raw]
+    sql = " UNION ALL ".join(
+        f"SELECT * FROM ({part_sql}) AS part{i}" for i, (part_sql, _) in enumerate(compiled)
+    )
+    params = tuple(param for _, part_params in compiled for param in part_params)
+    connection = connections[Procedure.objects.db]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [dict(zip(LISTED_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:  # the raw cursor gives SQLite's text times: as the ORM would read them
+        for name in ("time1", "time2", *NO_TIME):
+            if isinstance(row[name], str):
+                row[name] = parse_datetime(row[name])
+            if row[name] is not None and timezone.is_naive(row[name]):
+                row[name] = timezone.make_aware(row[name], UTC)
+    return rows
 
 
 def small_lists(
     now: datetime,
-) -> tuple[list[Procedure], list[MaintenanceWindow], list[NotificationChannel]]:
-    """The active procedures, the announced maintenance windows not over yet and the failing
-    notification channels, in one query (a UNION ALL of the three reads, each row in the same
-    columns) whatever there is: lists of configuration, a handful of rows each. The rows come
-    back as unsaved instances holding what the dashboard shows of them."""
+) -> tuple[list[Procedure], list[MaintenanceWindow], list[NotificationChannel], dict[str, Any]]:
+    """The active procedures, the maintenance windows shown (announced, not over yet or in
+    their monitored day) with their checks' state, the failing notification channels and the
+    Coolify budget, in one query (a UNION ALL of the reads, each row in the same columns)
+    whatever there is: lists of configuration, a handful of rows each. The rows come back as
+    unsaved instances holding what the dashboard shows of them."""
     no_time = Cast(Value(None), DateTimeField())
     procedures = _listed(
         "procedure",
@@ -241,14 +283,20 @@ def small_lists(
     )
     windows = _listed(
         "maintenance",
-        MaintenanceWindow.objects.announced().upcoming_or_current(now),
+        MaintenanceWindow.objects.announced().filter(
+            Q(ends_at__gt=now) | Q(ends_at__gt=now - MONITORED, summarised_at__isnull=True)
+        ),
         text1=F("title"),
-        text2=Value(""),
-        text3=Value(""),
-        text4=Value(""),
-        number=Value(0),
+        text2=F("coolify_version_before"),
+        text3=F("coolify_version_after"),
+        text4=F("backup_name"),
+        number=Coalesce(F("stopped_count"), Value(-1)),
+        number2=Coalesce(Cast(KT("health_summary__outages"), IntegerField()), Value(0)),
         time1=F("starts_at"),
         time2=F("ends_at"),
+        time3=F("before_checked_at"),
+        time4=F("after_checked_at"),
+        time5=F("summarised_at"),
     )
     channels = _listed(
         "channel",
@@ -261,8 +309,13 @@ def small_lists(
         time1=F("last_failure_at"),
         time2=no_time,
     )
-    found: dict[str, list[dict[str, Any]]] = {"procedure": [], "maintenance": [], "channel": []}
-    for row in procedures.union(windows, channels, all=True):
+    found: dict[str, list[dict[str, Any]]] = {
+        "procedure": [],
+        "maintenance": [],
+        "channel": [],
+        "budget": [],
+    }
+    for row in _union_rows([procedures, windows, channels], dashboard_budget.budget_part(NO_TIME)):
         found[row["row_kind"]].append(row)
     listed_procedures = sorted(
         (
@@ -272,23 +325,19 @@ def small_lists(
                 when=row["text2"],
                 category=row["text3"],
                 slug=row["text4"],
-                version=row["number"],
+                version=int(row["number"]),
             )
             for row in found["procedure"]
         ),
         key=lambda procedure: (procedure.category, procedure.title, -procedure.version),
     )
     listed_windows = sorted(
-        (
-            MaintenanceWindow(
-                pk=row["row_id"], title=row["text1"], starts_at=row["time1"], ends_at=row["time2"]
-            )
-            for row in found["maintenance"]
-        ),
-        key=lambda window: (window.starts_at, window.pk),
+        (_window(row) for row in found["maintenance"]),
+        key=lambda window: (window.ends_at <= now, window.starts_at, window.pk),
     )[:MAINTENANCE_SHOWN]
     for window in listed_windows:
         window.on_now = window.is_on(now)
+        window.over = window.ends_at <= now
     listed_channels = []
     for row in sorted(found["channel"], key=lambda row: (-row["number"], row["row_id"])):
         channel = NotificationChannel(
@@ -301,13 +350,38 @@ def small_lists(
         )
         channel.owner_name = row["text4"]
         listed_channels.append(channel)
-    return listed_procedures, listed_windows, listed_channels[:FAILING_CHANNELS_SHOWN]
+    coolify_budget = dashboard_budget.budget_shown(next(iter(found["budget"]), None), now)
+    return (
+        listed_procedures,
+        listed_windows,
+        listed_channels[:FAILING_CHANNELS_SHOWN],
+        coolify_budget,
+    )
+
+
+def _window(row: dict[str, Any]) -> MaintenanceWindow:
+    """A window as the dashboard shows it: times and its checks' state."""
+    window = MaintenanceWindow(
+        pk=row["row_id"],
+        title=row["text1"],
+        starts_at=row["time1"],
+        ends_at=row["time2"],
+        coolify_version_before=row["text2"] or "",
+        coolify_version_after=row["text3"] or "",
+        backup_name=row["text4"] or "",
+        stopped_count=None if row["number"] < 0 else row["number"],
+        before_checked_at=row["time3"],
+        after_checked_at=row["time4"],
+        summarised_at=row["time5"],
+    )
+    window.outages_after = int(row["number2"] or 0)
+    return window
 
 
 def dashboard_data() -> DashboardData:
     """Everything the dashboard shows, evaluated (so the template adds no queries)."""
     now = timezone.now()
-    procedures, maintenance, channels = small_lists(now)
+    procedures, maintenance, channels, coolify_budget = small_lists(now)
     return DashboardData(
         rows=check_rows(now),
         outages=outages_shown(),
@@ -331,6 +405,7 @@ def dashboard_data() -> DashboardData:
         operations=operations_shown(),
         maintenance=maintenance,
         failing_channels=channels,
+        coolify_budget=coolify_budget,
         status_page_url=reverse("status_page"),
     )
 

@@ -35,6 +35,7 @@ from stacks.choices import StackStatus
 from stacks.clients.coolify import CoolifyClient
 from stacks.clients.coolify_status import interpret
 from stacks.clients.errors import ClientError
+from stacks.clients.pacing import INTERACTIVE
 from stacks.clients.pocketbase import PocketBaseClient
 from stacks.models import Stack
 from stacks.provisioning import get_coolify, get_pocketbase
@@ -79,7 +80,9 @@ class HealthContext:
     prepared: dict[str, Any] = field(default_factory=dict)
 
     def coolify(self) -> CoolifyClient:
-        return get_coolify(timeout=self.timeout, attempts=1)  # a check reports, not retries
+        # A check reports, not retries; its few calls a run go as interactive, so a large
+        # rollout holding the background budget never makes a check time out into an outage.
+        return get_coolify(timeout=self.timeout, attempts=1, priority=INTERACTIVE)
 
     def pocketbase(self) -> PocketBaseClient:
         return get_pocketbase(timeout=self.timeout, attempts=1)

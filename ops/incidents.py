@@ -172,6 +172,8 @@ def change_status(
         if note:
             message += f" — {note}"
         add_event(incident, IncidentEventKind.STATUS, message, actor=actor)
+        if status != IncidentStatus.OPEN:
+            paging.stop_paging(incident)
         tenant_slug, stack_name = incident.audit_scope()
         audit.record(
             actor=actor,

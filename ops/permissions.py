@@ -16,3 +16,5 @@ ADD_PUBLIC_UPDATE = "ops.add_publicupdate"
 CHANGE_MAINTENANCE_WINDOW = "ops.change_maintenancewindow"
 # Notifications (issue 16): retrying a failed delivery (support; a change of its row).
 CHANGE_NOTIFICATION = "ops.change_notification"
+# Template rollouts (issue 17): start, pause, resume, cancel, roll back (the operator role).
+RUN_ROLLOUT = "ops.run_rollout"

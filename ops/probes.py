@@ -17,6 +17,7 @@ from cfadmin.models import AuditAction, AuditEvent
 from cfadmin.queued_once import request_once
 from ops import probes_incident
 from ops.health import run_checks
+from ops.maintenance import probes as maintenance
 from ops.models import ChecklistRun, CheckStatus, Probe
 from ops.netprobe import ProbeRefused, ProbeSkipped, resolve, serves_https
 from ops.status_page import maintenance as status_page
@@ -230,6 +231,10 @@ PROBES: dict[str, Callable[[ChecklistRun], ProbeResult]] = {
     # On the status page (issue 16).
     Probe.MAINTENANCE_ANNOUNCED: status_page.maintenance_announced,
     Probe.STATUS_UPDATE_POSTED: status_page.status_update_posted,
+    # By the maintenance window's automated checks (issue 17).
+    Probe.MAINTENANCE_BACKUP: maintenance.backup_taken,
+    Probe.MAINTENANCE_STACKS_RUNNING: maintenance.stacks_running,
+    Probe.MAINTENANCE_MONITORED: maintenance.monitored,
 }
 
 

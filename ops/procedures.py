@@ -13,6 +13,8 @@ from ops.models.procedures import ProcedureCategory
 POST_DEPLOY = "post-deploy-validation"
 POST_DELETE = "post-delete-validation"
 DAILY_HEALTH_CHECK = "daily-health-check"
+# Its runs plan maintenance windows (ops/maintenance), whose checks verify three of its steps.
+MONTHLY_COOLIFY_UPDATES = "monthly-coolify-updates"
 
 # (slug, title, category, when, [(step, command, probe)])
 RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] = [
@@ -138,17 +140,29 @@ RUNBOOK_PROCEDURES: list[tuple[str, str, str, str, list[tuple[str, str, str]]]] 
         ],
     ),
     (
-        "monthly-coolify-updates",
+        MONTHLY_COOLIFY_UPDATES,
         "Monthly Coolify updates",
         ProcedureCategory.MAINTENANCE,
         "Coolify maintenance window",
         [
             ("Announce maintenance: 48h advance notice", "", "maintenance_announced"),
-            ("Backup critical data: PocketBase + key volumes", "", ""),
+            (
+                "Backup critical data: PocketBase + key volumes",
+                "",
+                "maintenance_backup",
+            ),
             ("Update Coolify: follow the upstream guide", "", ""),
             ("Restart services: all containers auto-restart", "", ""),
-            ("Health check: verify all stacks operational", "python manage.py healthcheck", ""),
-            ("Monitor: 24h post-update monitoring", "", ""),
+            (
+                "Health check: verify all stacks operational",
+                "python manage.py healthcheck",
+                "maintenance_stacks_running",
+            ),
+            (
+                "Monitor: 24h post-update monitoring",
+                "",
+                "maintenance_monitored",
+            ),
         ],
     ),
     (

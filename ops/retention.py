@@ -1,4 +1,4 @@
-"""Health data with a lifetime: results, hourly rollups and HTTPS changes are kept
+"""Health data with a lifetime: results, hourly rollups, HTTPS changes and notifications are kept
 HEALTH_RESULT_RETENTION_DAYS, daily rollups HEALTH_ROLLUP_RETENTION_DAYS, HTTPS states only while
 their domain is live. Hourly rollups only serve the part-day where an uptime window starts, so
 they go with the results (an hour goes once it has ended before the results' cutoff).
@@ -19,11 +19,13 @@ from django.utils import timezone
 
 from ops.https_domains import live_domains
 from ops.models import (
+    WAITING_STATES,
     HealthCheckResult,
     HealthDailyRollup,
     HealthHourlyRollup,
     HttpsDomainChange,
     HttpsDomainState,
+    Notification,
 )
 from ops.models.health import utc_day, utc_hour
 
@@ -59,6 +61,14 @@ def prune_health_data(now: datetime | None = None, *, batch: int | None = None) 
             HttpsDomainChange.objects.filter(changed_at__lt=results_before), batch
         ),
         "https_states": prune_released_domain_states(batch),
+        # Sent (or given up) notifications: kept as long as the health results; a row still
+        # waiting is never deleted.
+        "notifications": delete_in_batches(
+            Notification.objects.filter(created_at__lt=results_before).exclude(
+                status__in=WAITING_STATES
+            ),
+            batch,
+        ),
     }
 
 

@@ -12,6 +12,10 @@ RESTART_WAVES_SCHEDULE = "cfadmin.mass_failure_restart_waves"
 LEAK_ROTATIONS_SCHEDULE = "cfadmin.leak_rotations"
 NOTIFICATION_RETRIES_SCHEDULE = "cfadmin.notification_retries"
 REESCALATION_SCHEDULE = "cfadmin.incident_reescalation"
+# Maintenance windows' checks: before at the start, after at the end, the summary a day later.
+MAINTENANCE_CHECKS_SCHEDULE = "cfadmin.maintenance_checks"
+# Template rollouts' waves: judged, gated and requested (ops/rollouts/gate.py).
+ROLLOUTS_SCHEDULE = "cfadmin.template_rollouts"
 DAILY = 24 * 60
 
 SCHEDULES = (
@@ -23,4 +27,6 @@ SCHEDULES = (
     ScheduleSpec(LEAK_ROTATIONS_SCHEDULE, "ops.response.leaks_jobs.advance_all_task", 1),
     ScheduleSpec(REESCALATION_SCHEDULE, "ops.notifications.paging.reescalate_due_task", 1),
     ScheduleSpec(NOTIFICATION_RETRIES_SCHEDULE, "ops.notifications.delivery.send_due", 1),
+    ScheduleSpec(MAINTENANCE_CHECKS_SCHEDULE, "ops.maintenance.jobs.run_due_task", 1),
+    ScheduleSpec(ROLLOUTS_SCHEDULE, "ops.rollouts.jobs.advance_all_task", 1),
 )

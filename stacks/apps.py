@@ -49,13 +49,18 @@ class StacksConfig(AppConfig):
         "stacks_reconcile_run": ("stacks.reconcile_stacks",),
         "stacks_reconcile_repair": ("stacks.reconcile_stacks",),
         "stacks_reconcile_repair_kind": ("stacks.reconcile_stacks",),
+        # Bulk by query: the page offers only the kinds the user may request; restarting is
+        # the least of them (the operator role).
+        "stacks_stack_bulk_query": ("stacks.restart_stack",),
     }
 
     def ready(self) -> None:
         # Each qcluster worker process runs recovery and the PocketBase outbox when it starts
         # and then every PROVISION_RECOVERY_INTERVAL (stacks/provisioning/recovery.py says why).
+        from django.db.models.signals import post_migrate
         from django_q.signals import post_spawn
 
+        from stacks.models.template_release import record_after_migrate
         from stacks.provisioning import start_worker_maintenance
         from stacks.services.recovery import kept_volumes_panel
         from stacks.stack_page import containment_panel, register_panel
@@ -63,3 +68,5 @@ class StacksConfig(AppConfig):
         post_spawn.connect(start_worker_maintenance, dispatch_uid="cfadmin-worker-maintenance")
         register_panel(containment_panel)  # an isolated stack says so on its page (issue 15)
         register_panel(kept_volumes_panel)  # a deleted stack's kept volumes (issue 15)
+        # The template versions this release of cfadmin ships, kept for rollbacks (issue 17).
+        post_migrate.connect(record_after_migrate, sender=self, dispatch_uid="cfadmin-releases")

@@ -6,6 +6,19 @@ from cfadmin.validators import validate_dns_label, validate_single_line_text
 from tenants.choices import TenantStatus
 
 
+class RolloutRing(models.TextChoices):
+    """Where a tenant's stacks come in a template rollout (issue 17): canary first, high-value
+    customers last. ORDER is the rollout order."""
+
+    CANARY = "canary", "Canary"
+    STANDARD = "standard", "Standard"
+    LAST = "last", "Last (high-value customers)"
+
+    @classmethod
+    def order(cls) -> list[str]:
+        return [cls.CANARY, cls.STANDARD, cls.LAST]
+
+
 class Tenant(models.Model):
     """A customer of the platform; its slug prefixes its stacks' resources (customer-123)."""
 
@@ -22,6 +35,13 @@ class Tenant(models.Model):
         max_length=16, choices=TenantStatus.choices, default=TenantStatus.ACTIVE
     )
     notes = models.TextField(blank=True)
+    rollout_ring = models.CharField(
+        max_length=16,
+        choices=RolloutRing.choices,
+        default=RolloutRing.STANDARD,
+        db_index=True,
+        help_text="When its stacks get a new template version: canary first, last ring last.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

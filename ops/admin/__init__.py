@@ -13,6 +13,7 @@ from ops.admin import (
     notifications,
     outages,
     procedures,
+    rollouts,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "notifications",
     "outages",
     "procedures",
+    "rollouts",
 ]

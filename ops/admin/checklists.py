@@ -18,9 +18,16 @@ from cfadmin.admin import LeanListMixin
 from cfadmin.paginators import EstimatedCountPaginator
 from cfadmin.queued_once import AlreadyQueued
 from ops import checklists
-from ops.models import ChecklistItem, ChecklistRun, EscalationContact, ItemState
+from ops.models import (
+    ChecklistItem,
+    ChecklistRun,
+    EscalationContact,
+    ItemState,
+    MaintenanceWindow,
+)
 from ops.permissions import CHANGE_CHECKLISTITEM, may
 from ops.probes import request_probes
+from ops.procedures import MONTHLY_COOLIFY_UPDATES
 from ops.run_origin import opening_operation
 
 
@@ -136,10 +143,24 @@ class ChecklistRunAdmin(LeanListMixin, admin.ModelAdmin):
             "states": ItemState,
             "contacts": EscalationContact.objects.all(),
             "opened_by": opening_operation(run),
+            **self.maintenance_context(request, run),
         }
         # A live region's poll (htmx) gets only the region: no messages consumed, no page.
         template = "run_live.html" if request.htmx else "run.html"
         return TemplateResponse(request, f"admin/ops/checklistrun/{template}", context)
+
+    def maintenance_context(self, request: HttpRequest, run: ChecklistRun) -> dict[str, Any]:
+        """The monthly Coolify update's run plans its maintenance window (issue 17): the
+        windows planned for it, and "Plan maintenance window" (the add form, this run set)."""
+        if run.procedure.slug != MONTHLY_COOLIFY_UPDATES:
+            return {}
+        windows = list(run.maintenance_windows.order_by("starts_at"))
+        url = ""
+        if self.admin_site.is_registered(MaintenanceWindow):
+            window_admin = self.admin_site.get_model_admin(MaintenanceWindow)
+            if window_admin.has_add_permission(request):
+                url = reverse("admin:ops_maintenancewindow_add") + f"?checklist_run={run.pk}"
+        return {"maintenance_windows": windows, "plan_maintenance_url": url}
 
     def settle_view(self, request: HttpRequest, object_id: str, item_id: int) -> HttpResponse:
         if not may(request.user, CHANGE_CHECKLISTITEM):

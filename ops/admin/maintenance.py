@@ -1,6 +1,8 @@
 """Maintenance windows in the admin: planned (and announced on the status page at once unless
-"announce" is unticked), listed upcoming first, announced later or cancelled by an action. The
-rules are in ops.status_page.maintenance."""
+"announce" is unticked), listed upcoming first, announced later or cancelled by an action; a
+window's page shows its automated checks (issue 17: versions, backup, stacks that stopped, the
+24h summary) with "Run before-checks" / "Run after-checks". The rules are in
+ops.status_page.maintenance and ops.maintenance."""
 
 from __future__ import annotations
 
@@ -8,15 +10,25 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, DateTimeField, F, IntegerField, QuerySet, Value, When
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
 from cfadmin.admin import AuditedModelAdmin
+from ops.maintenance import checks, jobs
+from ops.maintenance.summary import summary_due_at
 from ops.models import MaintenanceWindow
 from ops.status_page import maintenance
+from stacks.models import Stack
+
+# Stopped stacks named (with links) on a window's page; the count says how many in all.
+STOPPED_SHOWN = 200
 
 
 class MaintenanceWindowForm(forms.ModelForm):
@@ -59,14 +71,80 @@ class MaintenanceWindowAdmin(AuditedModelAdmin):
     list_select_related = ("owner",)
     search_fields = ("title",)
     raw_id_fields = ("checklist_run",)
-    readonly_fields = ("announced_at", "cancelled_at", "created_at")
+    readonly_fields = ("announced_at", "cancelled_at", "created_at", "automated_checks")
     actions = ("announce_selected", "cancel_selected")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = ["title", "public_message", "starts_at", "ends_at", "owner", "checklist_run"]
         if obj is None:
             return [*fields, "announce"]
-        return [*fields, "announced_at", "cancelled_at", "created_at"]
+        return [*fields, "announced_at", "cancelled_at", "created_at", "automated_checks"]
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view(require_POST(self.run_checks_view))
+        return [
+            path(
+                "<path:object_id>/checks/<str:kind>/",
+                view,
+                name="ops_maintenancewindow_run_checks",
+            ),
+            *super().get_urls(),
+        ]
+
+    def run_checks_view(self, request: HttpRequest, object_id: str, kind: str) -> HttpResponse:
+        """ "Run before-checks" / "Run after-checks": queued, run by a worker."""
+        window = self.get_object(request, object_id)
+        if window is None or kind not in jobs.KINDS:
+            raise Http404
+        if not self.has_change_permission(request, window):
+            raise PermissionDenied
+        jobs.request_checks(window, kind, actor=request.user)
+        self.message_user(
+            request,
+            f"The {kind}-checks are queued; their results appear on this page when done.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:ops_maintenancewindow_change", args=[window.pk]))
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        window = self.get_object(request, object_id)
+        if window is not None and self.has_change_permission(request, window):
+            extra_context = {
+                **(extra_context or {}),
+                "check_buttons": [
+                    (
+                        kind,
+                        reverse("admin:ops_maintenancewindow_run_checks", args=[window.pk, kind]),
+                    )
+                    for kind in jobs.KINDS
+                ],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="automated checks")
+    def automated_checks(self, window: MaintenanceWindow) -> SafeString:
+        """Before/after: versions, backup, stacks that stopped (linked); the 24h summary."""
+        shown = checks.stopped_ids(window)[:STOPPED_SHOWN]
+        names = Stack.objects.select_related("tenant").in_bulk(shown)
+        stopped = [
+            {**row, "stack_obj": names.get(int(row["stack"]))}
+            for row in window.stopped_stacks[:STOPPED_SHOWN]
+        ]
+        return render_to_string(
+            "admin/ops/maintenancewindow/checks.html",
+            {
+                "window": window,
+                "stopped": stopped,
+                "stopped_more": (window.stopped_count or 0) - len(stopped),
+                "running_before": sum(
+                    checks.counts_as_running(status) for status in window.stacks_before.values()
+                ),
+                "summary_due_at": summary_due_at(window),
+                "summary_checks": sorted(window.health_summary.get("checks", {}).items()),
+            },
+        )
 
     def get_ordering(self, request: HttpRequest) -> list[Any]:
         """Upcoming and current windows first, soonest first; then past ones, newest first."""

@@ -241,7 +241,7 @@ class NotificationAdmin(LeanListMixin, ReadOnlyAdmin):
     @admin.action(description="Retry now (failed ones)", permissions=["retry"])
     def retry_now(self, request: HttpRequest, queryset: Any) -> None:
         failed = queryset.select_related(None).filter(status=DeliveryStatus.FAILED).only("status")
-        count = delivery.retry_now(list(failed))
+        count = delivery.retry_now(list(failed[: delivery.RETRY_BATCH]))
         skipped = queryset.count() - count
         note = f", {skipped} skipped (not failed)" if skipped else ""
         self.message_user(request, f"Retrying {count} notification(s){note}.", messages.SUCCESS)

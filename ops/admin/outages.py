@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from cfadmin.admin import ReadOnlyAdmin
 from ops.admin.badges import incident_links
+from ops.maintenance.expected import expected_label
 from ops.models import Outage
 
 
@@ -21,8 +22,10 @@ class OutageAdmin(ReadOnlyAdmin):
         "duration_display",
         "failures",
         "last_message",
+        "expected_display",
         "incident_links",
     )
+    list_select_related = ("expected_maintenance",)
     list_filter = ("check_name", "started_at")
     search_fields = ("check_name", "last_message")  # also what the incident form's picker searches
 
@@ -32,6 +35,13 @@ class OutageAdmin(ReadOnlyAdmin):
     @admin.display(description="duration")
     def duration_display(self, obj: Outage) -> str:
         return obj.duration_text + ("" if obj.ended_at else " (ongoing)")
+
+    @admin.display(description="expected")
+    def expected_display(self, obj: Outage) -> str:
+        """Started inside an announced maintenance window (ops.maintenance.expected)."""
+        if obj.expected_maintenance is None:
+            return ""
+        return expected_label(obj.expected_maintenance)
 
     @admin.display(description="incidents")
     def incident_links(self, obj: Outage) -> str:

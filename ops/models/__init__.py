@@ -61,6 +61,15 @@ from ops.models.procedures import (
     ProcedureCategory,
     ProcedureStep,
 )
+from ops.models.rollouts import (
+    Rollout,
+    RolloutAction,
+    RolloutStack,
+    RolloutStackStatus,
+    RolloutStatus,
+    RolloutWave,
+    WaveStatus,
+)
 from ops.models.status_page import MaintenanceWindow, PublicStatus, PublicUpdate
 
 __all__ = [
@@ -101,9 +110,16 @@ __all__ = [
     "PublicStatus",
     "PublicUpdate",
     "ResponseState",
+    "Rollout",
+    "RolloutAction",
+    "RolloutStack",
+    "RolloutStackStatus",
+    "RolloutStatus",
+    "RolloutWave",
     "RuleRecipient",
     "RunStatus",
     "Severity",
+    "WaveStatus",
     "count_result",
     "duration_text",
     "rebuild_rollups",

@@ -83,6 +83,14 @@ class Outage(models.Model):
     failures = models.PositiveIntegerField(default=1)
     first_message = models.TextField(blank=True)
     last_message = models.TextField(blank=True)
+    # Started inside an announced maintenance window (issue 17): expected, still notified.
+    expected_maintenance = models.ForeignKey(
+        "ops.MaintenanceWindow",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="expected_outages",
+    )
 
     objects = OutageQuerySet.as_manager()
 

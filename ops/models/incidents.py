@@ -82,6 +82,10 @@ class IncidentQuerySet(models.QuerySet):
         return self.filter(_incident_search_q(text, substring=True, using=self.db))
 
 
+# A public incident without a public title is shown so, never under its internal title.
+UNTITLED_PUBLIC = "Service disruption"
+
+
 class Incident(models.Model):
     """Something wrong that people work on: a timeline, who responds by when, what it touches."""
 
@@ -155,6 +159,12 @@ class Incident(models.Model):
             return stack.audit_scope()
         tenant = self.tenants.order_by("pk").first()
         return (tenant.slug if tenant is not None else ""), ""
+
+    @property
+    def public_name(self) -> str:
+        """What customers call it (the status page, customer e-mails): its public title, never
+        the internal one."""
+        return self.public_title or UNTITLED_PUBLIC
 
     @property
     def severity_level(self) -> Severity:

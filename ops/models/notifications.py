@@ -190,6 +190,7 @@ class DeliveryStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     SUPPRESSED = "suppressed", "Suppressed duplicate"
+    CANCELLED = "cancelled", "Cancelled (no longer true)"
 
 
 # A row in these states still waits for the worker.

@@ -85,6 +85,13 @@ class Probe(models.TextChoices):
     # On the status page (issue 16).
     MAINTENANCE_ANNOUNCED = "maintenance_announced", "Maintenance announced 48h ahead"
     STATUS_UPDATE_POSTED = "status_update_posted", "Public status update posted"
+    # By a maintenance window's automated checks (issue 17, ops/maintenance).
+    MAINTENANCE_BACKUP = "maintenance_backup", "The maintenance window's backup was taken"
+    MAINTENANCE_STACKS_RUNNING = (
+        "maintenance_stacks_running",
+        "After the maintenance, every stack that ran before runs",
+    )
+    MAINTENANCE_MONITORED = "maintenance_monitored", "24h after the maintenance: no outage"
 
 
 class ProcedureStep(models.Model):

@@ -48,6 +48,10 @@ class MaintenanceWindowQuerySet(models.QuerySet):
     def upcoming_or_current(self, now: datetime | None = None) -> MaintenanceWindowQuerySet:
         return self.filter(ends_at__gt=now or timezone.now())
 
+    def covering(self, moment: datetime) -> MaintenanceWindowQuerySet:
+        """Announced windows `moment` falls in: what goes wrong then is expected."""
+        return self.announced().filter(starts_at__lte=moment, ends_at__gt=moment)
+
 
 class MaintenanceWindow(models.Model):
     """A planned window (start, end, what, who). Announced on the status page when created;
@@ -78,6 +82,22 @@ class MaintenanceWindow(models.Model):
     announced_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The automated checks (issue 17, ops.maintenance.checks): before (at the start or on
+    # demand) Coolify's version, a PocketBase backup and every live stack's status; after (at
+    # the end or on demand) the version again and the stacks that ran before and do not now;
+    # a day after the end, a summary of the health results. Stack ids and statuses only.
+    before_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    coolify_version_before = models.CharField(max_length=64, blank=True, editable=False)
+    backup_name = models.CharField(max_length=150, blank=True, editable=False)
+    backup_size = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    stacks_before = models.JSONField(default=dict, blank=True, editable=False)
+    after_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    coolify_version_after = models.CharField(max_length=64, blank=True, editable=False)
+    stopped_stacks = models.JSONField(default=list, blank=True, editable=False)
+    stopped_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    check_errors = models.JSONField(default=dict, blank=True, editable=False)
+    health_summary = models.JSONField(default=dict, blank=True, editable=False)
+    summarised_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = MaintenanceWindowQuerySet.as_manager()
 
@@ -97,3 +117,15 @@ class MaintenanceWindow(models.Model):
     def is_on(self, moment: datetime | None = None) -> bool:
         moment = moment or timezone.now()
         return self.cancelled_at is None and self.starts_at <= moment < self.ends_at
+
+    @property
+    def backup_taken(self) -> bool:
+        """The before-checks' backup was made and PocketBase listed it."""
+        return bool(self.backup_name) and self.backup_size is not None
+
+    @property
+    def summary_outages(self) -> int | None:
+        """Outages in the day after the window (None: not summarised yet)."""
+        if self.summarised_at is None:
+            return None
+        return int(self.health_summary.get("outages", 0))

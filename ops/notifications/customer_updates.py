@@ -81,7 +81,7 @@ def affected_tenants(incident: Incident) -> QuerySet[Tenant]:
 
 def variables(incident: Incident, tenant: Tenant | None, update: str) -> dict[str, str]:
     values = {
-        "incident": incident.public_title or incident.title,
+        "incident": incident.public_name,
         "status": incident.get_status_display(),
         "update": update,
         "status_page": status_page_url(),
@@ -176,9 +176,10 @@ def preview(incident: Incident, draft: Draft) -> list[Rendered]:
     return [render(incident, draft, tenant) for tenant in affected_tenants(incident)]
 
 
-def dedupe_key(incident: Incident, tenant: Tenant, subject: str) -> str:
-    """One key per incident, subject and tenant: a second click sends nothing again."""
-    digest = hashlib.sha256(subject.encode()).hexdigest()[:24]
+def dedupe_key(incident: Incident, tenant: Tenant, subject: str, body: str) -> str:
+    """One key per incident, tenant and message: a second click sends nothing again, a new
+    update under the same subject is sent."""
+    digest = hashlib.sha256(f"{subject}\n{body}".encode()).hexdigest()[:24]
     return f"customer-update:{incident.pk}:{tenant.pk}:{digest}"
 
 
@@ -205,7 +206,7 @@ def send(incident: Incident, form: Mapping[str, str], *, actor: Any) -> int:
                     # The status page's address closes the e-mail unless the text has it.
                     link="" if status_page_url() in message.body else status_page_url(),
                     incident=incident,
-                    dedupe_key=dedupe_key(incident, tenant, message.subject),
+                    dedupe_key=dedupe_key(incident, tenant, message.subject, message.body),
                 )
             )
         sent = sum(1 for row in queued if row.status != DeliveryStatus.SUPPRESSED)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SEND_TASK = "ops.notifications.delivery.send_task"
-DUE_BATCH = 25  # rows a send_due run sends (each bounded by NOTIFY_TIMEOUT_SECONDS)
+DUE_BATCH = 200  # rows a send_due run takes (each bounded by NOTIFY_TIMEOUT_SECONDS) ...
+DUE_SECONDS = 45.0  # ... for at most this long: the next minute's run takes the rest
 # A PENDING row whose send_task never ran (a lost job) is sent by send_due after this.
 STALE_PENDING = timedelta(minutes=5)
 DEDUPE_KEY_MAX = 200
@@ -108,13 +110,18 @@ def queue(
         dedupe_key=key,
         created_at=now,
     )
-    if key and _is_duplicate(channel, to_address, key, now):
-        row.status = DeliveryStatus.SUPPRESSED
-    elif not_before is not None and not_before > now:
-        row.status, row.next_attempt_at = DeliveryStatus.HELD, not_before
-    else:
-        row.status = DeliveryStatus.PENDING
-    row.save()
+    with transaction.atomic():
+        if channel is not None and key:
+            # Two events at once (two workers) must not both pass the duplicate check: the
+            # channel's row is the lock (SQLite serialises writers anyway).
+            NotificationChannel.objects.select_for_update().filter(pk=channel.pk).first()
+        if key and _is_duplicate(channel, to_address, key, now):
+            row.status = DeliveryStatus.SUPPRESSED
+        elif not_before is not None and not_before > now:
+            row.status, row.next_attempt_at = DeliveryStatus.HELD, not_before
+        else:
+            row.status = DeliveryStatus.PENDING
+        row.save()
     if row.status == DeliveryStatus.PENDING:
         enqueue(SEND_TASK, row.pk)
     return row
@@ -219,7 +226,10 @@ def send_due(now: datetime | None = None) -> int:
     )
     ids = list(due.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:DUE_BATCH])
     sent = 0
+    deadline = time.monotonic() + DUE_SECONDS
     for notification_id in ids:
+        if time.monotonic() > deadline:
+            break
         try:
             sent += not _send(notification_id, now).startswith("skipped")
         except Exception as exc:  # one bad row must not stop the batch
@@ -227,9 +237,21 @@ def send_due(now: datetime | None = None) -> int:
     return sent
 
 
+def cancel_waiting(rows: QuerySet[Notification], reason: str) -> int:
+    """Rows not sent yet that are no longer true (an acknowledged incident's held pages, an
+    outage's recovery that did not last): CANCELLED, never sent. Returns how many."""
+    return rows.filter(status__in=WAITING_STATES).update(
+        status=DeliveryStatus.CANCELLED, next_attempt_at=None, last_error=reason[:500]
+    )
+
+
+RETRY_BATCH = 1000  # rows one "retry now" takes (a select-all must not requeue a million)
+
+
 def retry_now(notifications: Iterable[Notification]) -> int:
-    """Give FAILED rows one more attempt now (in the worker, after commit); returns how many."""
-    ids = [n.pk for n in notifications if n.status == DeliveryStatus.FAILED]
+    """Give FAILED rows one more attempt now (in the worker, after commit); returns how many
+    (at most RETRY_BATCH)."""
+    ids = [n.pk for n in notifications if n.status == DeliveryStatus.FAILED][:RETRY_BATCH]
     count = 0
     for notification_id in ids:
         if Notification.objects.filter(pk=notification_id, status=DeliveryStatus.FAILED).update(

@@ -8,12 +8,18 @@ within NOTIFY_DEDUPE_MINUTES (a flapping check's outages share theirs, by check 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ops.maintenance.expected import expected_label, expected_window
 from ops.models import (
     ChecklistRun,
     EscalationContact,
@@ -30,6 +36,27 @@ if TYPE_CHECKING:
     from stacks.models import Operation
 
 
+logger = logging.getLogger(__name__)
+Event = TypeVar("Event", bound=Callable[..., list[Notification]])
+
+
+def never_breaks_the_caller(event: Event) -> Event:
+    """An event is told about from inside the action that raised it (a health run's
+    transaction, opening an incident): telling people must never undo or fail that action. So
+    the event runs in a savepoint, and a failure is logged and leaves nothing behind."""
+
+    @functools.wraps(event)
+    def guarded(*args: Any, **kwargs: Any) -> list[Notification]:
+        try:
+            with transaction.atomic():
+                return event(*args, **kwargs)
+        except Exception:
+            logger.exception("Notifications for %s failed; the action stands", event.__name__)
+            return []
+
+    return guarded  # type: ignore[return-value]
+
+
 def dedupe_key(event: str, kind: str, ref: object) -> str:
     return f"{event}:{kind}:{ref}"[:200]
 
@@ -41,9 +68,10 @@ def notify(
     *,
     key: str,
     now: datetime | None = None,
+    not_before: datetime | None = None,
 ) -> list[Notification]:
-    """One notification per channel the event's rules reach; a business-hours contact's are
-    held until its next opening."""
+    """One notification per channel the event's rules reach, not before `not_before`; a
+    business-hours contact's are held until its next opening."""
     now = now or timezone.now()
     queued = []
     with transaction.atomic():
@@ -59,7 +87,10 @@ def notify(
                     incident=subject.incident,
                     rule=target.rule,
                     dedupe_key=key,
-                    not_before=paging.not_before_for(target.contact, now),
+                    not_before=max(
+                        (t for t in (not_before, paging.not_before_for(target.contact, now)) if t),
+                        default=None,
+                    ),
                 )
             )
     return queued
@@ -70,6 +101,7 @@ def _incident_subject(incident: Incident, contact: EscalationContact | None) -> 
     return rules.Subject(incident=incident, contact=contact, stacks=stacks)
 
 
+@never_breaks_the_caller
 def incident_opened(incident: Incident) -> list[Notification]:
     """A new incident: its issue type's contact (by default) is paged."""
     event = NotifyEvent.INCIDENT_OPENED
@@ -82,6 +114,7 @@ def incident_opened(incident: Incident) -> list[Notification]:
     )
 
 
+@never_breaks_the_caller
 def incident_escalated(incident: Incident, contact: EscalationContact) -> list[Notification]:
     """Someone escalated the incident: the contact escalated to (by default) is paged."""
     event = NotifyEvent.INCIDENT_ESCALATED
@@ -93,6 +126,7 @@ def incident_escalated(incident: Incident, contact: EscalationContact) -> list[N
     )
 
 
+@never_breaks_the_caller
 def incident_reescalated(
     incident: Incident,
     contact: EscalationContact,
@@ -112,28 +146,69 @@ def incident_reescalated(
     )
 
 
+@never_breaks_the_caller
 def outage_started(outage: Outage) -> list[Notification]:
-    """A health check went down (the Platform contact, by default)."""
+    """A health check went down (the Platform contact, by default). Inside an announced
+    maintenance window the outage is marked expected and the title says so; it is still sent
+    (the maintenance may have broken what it should not have).
+
+    A flapping check: its "ended" waits NOTIFY_RECOVERY_QUIET_MINUTES (outage_ended); failing
+    again before then cancels it, and this "started" continues the one people got (suppressed
+    as its duplicate within NOTIFY_DEDUPE_MINUTES). After a recovery people were told of, a
+    new failure is always sent: the last word they have must be the check's state."""
     event = NotifyEvent.OUTAGE_STARTED
-    return notify(
-        event,
-        rules.Subject(),
-        messages.outage_started(outage),
-        key=dedupe_key(event, "outage", outage.check_name),
+    message = messages.outage_started(outage)
+    window = expected_window(outage)
+    if window is not None:
+        message = replace(message, title=f"{message.title} — {expected_label(window)}")
+    untold_recovery = delivery.cancel_waiting(
+        Notification.objects.filter(
+            event=NotifyEvent.OUTAGE_ENDED, dedupe_key__startswith=_outage_key_prefix(outage)
+        ),
+        "not sent: the check failed again before its recovery lasted",
     )
+    key = dedupe_key(event, "outage", outage.check_name)
+    if not untold_recovery and _recovery_was_told(outage):
+        key = dedupe_key(event, "outage", f"{outage.check_name}:{outage.pk}")
+    return notify(event, rules.Subject(), message, key=key)
 
 
+def _outage_key_prefix(outage: Outage) -> str:
+    return dedupe_key(NotifyEvent.OUTAGE_ENDED, "outage", f"{outage.check_name}:")
+
+
+def _recovery_was_told(outage: Outage) -> bool:
+    """Whether an "ended" of this check went out (or waits) within the duplicate window."""
+    since = timezone.now() - timedelta(minutes=settings.NOTIFY_DEDUPE_MINUTES)
+    return Notification.objects.filter(
+        event=NotifyEvent.OUTAGE_ENDED,
+        dedupe_key__startswith=_outage_key_prefix(outage),
+        created_at__gte=since,
+        status__in=delivery.DEDUPE_AGAINST,
+    ).exists()
+
+
+@never_breaks_the_caller
 def outage_ended(outage: Outage) -> list[Notification]:
-    """A down check is healthy again (the Platform contact, by default)."""
+    """A down check is healthy again (the Platform contact, by default); an expected one's
+    title says so. Held NOTIFY_RECOVERY_QUIET_MINUTES: a check failing again meanwhile cancels
+    it (outage_started), so a flapping check does not page "healthy" while it is down."""
     event = NotifyEvent.OUTAGE_ENDED
+    message = messages.outage_ended(outage)
+    if outage.expected_maintenance_id is not None:
+        label = expected_label(outage.expected_maintenance)
+        message = replace(message, title=f"{message.title} — {label}")
+    quiet = timezone.now() + timedelta(minutes=settings.NOTIFY_RECOVERY_QUIET_MINUTES)
     return notify(
         event,
         rules.Subject(),
-        messages.outage_ended(outage),
-        key=dedupe_key(event, "outage", outage.check_name),
+        message,
+        key=dedupe_key(event, "outage", f"{outage.check_name}:{outage.pk}"),
+        not_before=quiet,
     )
 
 
+@never_breaks_the_caller
 def operation_failed(operation: Operation) -> list[Notification]:
     """OPERATION_FAILURE_HOOKS: tell the operator who requested a failed operation."""
     event = NotifyEvent.OPERATION_FAILED
@@ -145,6 +220,7 @@ def operation_failed(operation: Operation) -> list[Notification]:
     )
 
 
+@never_breaks_the_caller
 def checklist_failed(run: ChecklistRun) -> list[Notification]:
     """A validation checklist run with a failed automatic item: tell whoever deployed the
     stack. Once per run: probes run again (a person asks) notify nobody anew."""

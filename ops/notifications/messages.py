@@ -7,10 +7,10 @@ channel's URL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.urls import reverse
@@ -38,13 +38,22 @@ def absolute(path: str) -> str:
     return settings.CFADMIN_BASE_URL + path
 
 
-def bounded(names: Iterable[str], limit: int = MAX_NAMES) -> str:
-    """'a, b, c' with at most `limit` names, then 'and N more'."""
+def bounded(names: Iterable[str], limit: int = MAX_NAMES, total: int | None = None) -> str:
+    """'a, b, c' with at most `limit` names, then 'and N more' (of `total`, when the names are
+    only the first ones read)."""
     names = sorted(names)
+    total = len(names) if total is None else total
     shown = ", ".join(names[:limit])
-    if len(names) > limit:
-        shown += f" and {len(names) - limit} more"
+    if total > limit:
+        shown += f" and {total - limit} more"
     return shown
+
+
+def first_names(rows: Any, name: Callable[[Any], str]) -> tuple[list[str], int]:
+    """The names of the first MAX_NAMES rows (by name) and how many there are: a
+    mass-failure incident links thousands of stacks, a message names ten."""
+    count = rows.count()
+    return [name(row) for row in rows[:MAX_NAMES]], count
 
 
 def when(moment: datetime | None) -> str:
@@ -60,8 +69,10 @@ def incident_link(incident: Incident) -> str:
 def _incident_lines(
     incident: Incident, contact: EscalationContact | None, respond_by: datetime | None
 ) -> list[str]:
-    tenants = [tenant.slug for tenant in incident.tenants.all()]
-    stacks = [str(stack) for stack in incident.stacks.select_related("tenant")]
+    tenants, tenant_count = first_names(incident.tenants.order_by("slug"), lambda t: t.slug)
+    stacks, stack_count = first_names(
+        incident.stacks.select_related("tenant").order_by("tenant__slug", "stack_name"), str
+    )
     lines = [
         f"Severity: {incident.severity_level.short_label} "
         f"({incident.get_severity_display().split(' — ', 1)[-1]})",
@@ -74,8 +85,8 @@ def _incident_lines(
         )
     lines += [
         f"Respond by: {when(respond_by)}",
-        f"Tenants: {bounded(tenants) or 'none linked'}",
-        f"Stacks: {bounded(stacks) or 'none linked'}",
+        f"Tenants: {bounded(tenants, total=tenant_count) or 'none linked'}",
+        f"Stacks: {bounded(stacks, total=stack_count) or 'none linked'}",
     ]
     return lines
 

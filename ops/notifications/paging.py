@@ -25,7 +25,7 @@ from ops.models import (
     Notification,
     NotifyEvent,
 )
-from ops.notifications import rules
+from ops.notifications import delivery, rules
 
 # Incidents re-escalated per pass of the schedule; the rest wait a minute.
 REESCALATION_BATCH = 50
@@ -53,6 +53,14 @@ def page_at_after_move(incident: Incident, status: str, now: datetime) -> dateti
     if status != IncidentStatus.OPEN or not incident.escalation_id:
         return None
     return incident.escalation.response_due(now)
+
+
+def stop_paging(incident: Incident) -> int:
+    """Someone responded: re-escalation pages not sent yet (held for a contact's hours) are
+    cancelled, so nobody is woken next morning by a "not acknowledged" that is no longer true.
+    Returns how many."""
+    held = Notification.objects.filter(incident=incident, event=NotifyEvent.INCIDENT_REESCALATED)
+    return delivery.cancel_waiting(held, "not sent: the incident was responded to first")
 
 
 def schedule_first_page(incident: Incident) -> None:
@@ -105,7 +113,6 @@ def page_next(incident_id: int, now: datetime) -> bool:
         Incident.objects.filter(
             pk=incident_id,
             status=IncidentStatus.OPEN,
-            acknowledged_at__isnull=True,
             next_page_at__lte=now,
         )
         .select_related("escalation")
@@ -156,9 +163,7 @@ def page_next(incident_id: int, now: datetime) -> bool:
 
 def due_incidents(now: datetime) -> list[int]:
     return list(
-        Incident.objects.filter(
-            status=IncidentStatus.OPEN, acknowledged_at__isnull=True, next_page_at__lte=now
-        )
+        Incident.objects.filter(status=IncidentStatus.OPEN, next_page_at__lte=now)
         .order_by("next_page_at", "pk")
         .values_list("pk", flat=True)[:REESCALATION_BATCH]
     )

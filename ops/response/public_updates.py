@@ -70,7 +70,15 @@ def post(incident: Incident, form: Any, *, actor: Any) -> Outcome:
     )
 
 
-ACTIONS = {"public_update": Action(post, (WORK_INCIDENT, ADD_PUBLIC_UPDATE))}
+def withdraw(incident: Incident, form: Any, *, actor: Any) -> Outcome:
+    updates.withdraw(incident, actor=actor)
+    return Outcome("Taken off the status page; a new public update puts it back.")
+
+
+ACTIONS = {
+    "public_update": Action(post, (WORK_INCIDENT, ADD_PUBLIC_UPDATE)),
+    "public_withdraw": Action(withdraw, (WORK_INCIDENT, ADD_PUBLIC_UPDATE)),
+}
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -91,6 +99,18 @@ def forms(incident: Incident, user: Any) -> tuple[ActionForm, ...]:
             public=incident.public,
             public_title=incident.public_title,
         ),
+        *(
+            (
+                ActionForm(
+                    "public_withdraw",
+                    "Take it off the status page",
+                    "Published by mistake, or nothing customers need to follow: it leaves the "
+                    "page (its public updates are kept; a new one puts it back).",
+                ),
+            )
+            if incident.public
+            else ()
+        ),
     )
 
 
@@ -100,10 +120,12 @@ def panel(incident: Incident, request: HttpRequest) -> Panel:
         "admin/ops/incident/panel_public_updates.html",
         {
             "public": incident.public,
-            "public_title": incident.public_title,
+            "public_name": incident.public_name,
             "updates": posted(incident),
             "shown": UPDATES_SHOWN,
             "status_page_url": status_page_link(incident),
+            "may_withdraw": may(request.user, WORK_INCIDENT)
+            and may(request.user, ADD_PUBLIC_UPDATE),
         },
         order=800,
     )

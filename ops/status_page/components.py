@@ -94,13 +94,16 @@ def state_of(
     return STATE_OF_STATUS.get(result.status, ComponentState.UNKNOWN)
 
 
-def overall(states: Iterable[ComponentState]) -> tuple[str, str]:
-    """The page's headline (css key, words) from its components' states."""
+def overall(states: Iterable[ComponentState], *, open_incidents: int = 0) -> tuple[str, str]:
+    """The page's headline (css key, words) from its components' states; with a public
+    incident open, never "all systems operational"."""
     states = list(states)
     if not states:
         return ComponentState.UNKNOWN.value, "Status unknown"
     worst = max(states, key=lambda state: state.severity)
     if worst == ComponentState.OPERATIONAL:
+        if open_incidents:
+            return ComponentState.DEGRADED.value, "We are looking into an issue"
         return worst.value, "All systems operational"
     if worst == ComponentState.OUTAGE:
         down = sum(state == ComponentState.OUTAGE for state in states)

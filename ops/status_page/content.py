@@ -27,8 +27,6 @@ RECENTLY_RESOLVED = timedelta(days=7)
 INCIDENTS_SHOWN = 25  # open ones first
 UPDATES_PER_INCIDENT = 20
 MAINTENANCE_SHOWN = 10
-# A public incident whose public title was left empty (edited in the admin) is shown so.
-UNTITLED = "Service disruption"
 
 
 @dataclass(frozen=True)
@@ -150,7 +148,7 @@ def public_incidents(now: datetime) -> list[IncidentView]:
     return [
         IncidentView(
             row.id,
-            row.public_title or UNTITLED,
+            row.public_name,
             row.opened_at,
             row.resolved_at,
             [
@@ -182,13 +180,14 @@ def build(now: datetime | None = None) -> StatusPage:
         for component in parts.COMPONENTS
     ]
     incidents = public_incidents(now)
+    open_ = [incident for incident in incidents if incident.resolved_at is None]
     return StatusPage(
         title=settings.STATUS_PAGE_TITLE,
         url=page_url(),
         generated_at=now,
-        overall=parts.overall(component.state for component in shown),
+        overall=parts.overall((c.state for c in shown), open_incidents=len(open_)),
         components=shown,
-        incidents=[incident for incident in incidents if incident.resolved_at is None],
+        incidents=open_,
         resolved=[incident for incident in incidents if incident.resolved_at is not None],
         maintenance=maintenance,
     )

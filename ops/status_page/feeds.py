@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 
 from ops.models import MaintenanceWindow, PublicUpdate
-from ops.status_page.content import UNTITLED, page_url
+from ops.status_page.content import page_url
 
 FEED_ITEMS = 50
 
@@ -43,7 +43,7 @@ def update_items(url: str) -> list[FeedItem]:
     return [
         FeedItem(
             guid=f"{url}#incident-{row.incident.id}-update-{row.id}",
-            title=f"{row.incident.public_title or UNTITLED}: {row.get_status_display()}",
+            title=f"{row.incident.public_name}: {row.get_status_display()}",
             description=row.message,
             link=f"{url}#incident-{row.incident.id}",
             published=row.posted_at,

@@ -82,3 +82,21 @@ def post_update(
         log_action(incident, IncidentEventKind.PUBLIC_UPDATE, line, actor=actor, changes=changes)
         caching.forget()
     return update
+
+
+def withdraw(incident: Incident, *, actor: Any) -> None:
+    """Take the incident off the status page (published by mistake, or about something
+    customers need not follow); its public updates are kept, and a later one puts it back."""
+    if not incident.public:
+        raise ValidationError("The incident is not on the status page.")
+    with transaction.atomic():
+        Incident.objects.filter(pk=incident.pk).update(public=False)
+        incident.public = False
+        log_action(
+            incident,
+            IncidentEventKind.PUBLIC_UPDATE,
+            "Taken off the status page.",
+            actor=actor,
+            changes={"fields": {"public": [True, False]}},
+        )
+        caching.forget()

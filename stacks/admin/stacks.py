@@ -21,6 +21,7 @@ from cfadmin.integrity import UniqueRaceAdminMixin
 from cfadmin.paginators import EstimatedCountPaginator
 from cfadmin.permissions import VIEW_AUDIT_TRAIL, may
 from stacks import previews, stack_page
+from stacks.admin.bulk_query import RolloutRingFilter, StackBulkQueryMixin
 from stacks.admin.containment import StackContainmentMixin
 from stacks.admin.deploy_page import StackDeployMixin
 from stacks.admin.filters import (
@@ -58,6 +59,7 @@ def secrets_purpose(stack: Stack) -> str:
 
 @admin.register(Stack)
 class StackAdmin(
+    StackBulkQueryMixin,
     StackContainmentMixin,
     StackOperationsMixin,
     StackDeployMixin,
@@ -92,6 +94,7 @@ class StackAdmin(
         PocketBaseSyncFilter,
         ContainmentFilter,
         TenantSlugFilter,
+        RolloutRingFilter,
     )
     # Searched by Stack.objects.search (get_search_results): ids and uuids exactly, names,
     # slugs and domains by their beginning, through indexes; by any part of a stack name or
@@ -172,7 +175,12 @@ class StackAdmin(
         return False
 
     def get_urls(self) -> list:
-        return [*self.template_urls(), *self.operation_urls(), *super().get_urls()]
+        return [
+            *self.template_urls(),
+            *self.operation_urls(),
+            *self.bulk_query_urls(),
+            *super().get_urls(),
+        ]
 
     # the secrets inline's values: error reports must not show them.
     @method_decorator(sensitive_post_parameters())
@@ -201,6 +209,7 @@ class StackAdmin(
             **(extra_context or {}),
             "templates_url": reverse("admin:stacks_templates"),
             **self._deploy_link(request),
+            **self.bulk_query_context(request),
         }
         return super().changelist_view(request, extra_context)
 

@@ -49,12 +49,22 @@ class TenantWithStacksAdmin(TenantAdmin):
         "slug",
         "name",
         "status",
+        "rollout_ring",
         "running_count",
         "attention_count",
         "live_count",
         "contact_email",
     )
     inlines = (TenantStackInline,)
+    # Where its stacks come in a template rollout (issue 17): canary first, "last" last.
+    list_filter = (*TenantAdmin.list_filter, "rollout_ring")
+    fields = (
+        *(f for f in TenantAdmin.fields if f not in ("notes", "created_at", "updated_at")),
+        "rollout_ring",
+        "notes",
+        "created_at",
+        "updated_at",
+    )
     search_help_text = (
         "Tenant id, slug, name or contact (the beginning is enough), or a stack's id, uuid, "
         "name or domain."

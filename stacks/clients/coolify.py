@@ -19,7 +19,7 @@ from stacks.clients.errors import (
     PermissionDenied,
 )
 from stacks.clients.http import JsonHttpClient
-from stacks.clients.pacing import RatePacer, pacer_for
+from stacks.clients.pacing import PRIORITIES, RatePacer, pacer_for
 
 API = "/api/v1"
 MISSING_ABILITY = re.compile(r"Missing required permissions: (?P<ability>[\w:]+)")
@@ -44,7 +44,13 @@ class CoolifyClient(JsonHttpClient):
     base64_fields = frozenset({"docker_compose_raw"})
 
     def __init__(
-        self, base_url: str, token: str, *, pacer: RatePacer | None = None, **kwargs: Any
+        self,
+        base_url: str,
+        token: str,
+        *,
+        pacer: RatePacer | None = None,
+        priority: str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(base_url, **kwargs)
         self._token = token
@@ -52,6 +58,12 @@ class CoolifyClient(JsonHttpClient):
         # Coolify's API limit (throttle:api, 200/min by default) is per user, shared by every
         # client and process using the token: one pacer per URL and token in this process.
         self.pacer = pacer or pacer_for(self.base_url, token)
+        # INTERACTIVE or BACKGROUND (clients/pacing.py): the reserve its calls leave, unless
+        # the caller's `pacing.calls_as` says otherwise.
+        if priority is not None:
+            if priority not in PRIORITIES:
+                raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
+            self.priority = priority
 
     def __repr__(self) -> str:  # never the token
         return f"CoolifyClient({self.base_url!r})"

@@ -33,7 +33,7 @@ from stacks.clients.errors import (
     RemoteTimeout,
     error_for_status,
 )
-from stacks.clients.pacing import RatePacer
+from stacks.clients.pacing import INTERACTIVE, RatePacer, call_priority
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ class JsonHttpClient:
     # The remote's rate-limit budget as this process knows it (clients/pacing.py); None: the
     # remote announces no limit, calls go at once.
     pacer: RatePacer | None = None
+    # Whose work this client's paced calls are, unless `pacing.calls_as` says otherwise.
+    priority: str = INTERACTIVE
 
     def __init__(
         self,
@@ -192,7 +194,7 @@ class JsonHttpClient:
         pacer = self.pacer if pace else None
         if pacer is None:
             return self._transmit(method, path, json=json, params=params)
-        pacer.before_call(self.sleep)
+        pacer.before_call(self.sleep, call_priority(self.priority))
         response: httpx.Response | None = None
         try:
             response = self._transmit(method, path, json=json, params=params)

@@ -28,18 +28,37 @@ Q_WORKERS single-threaded workers plus the web server). Within a process the cal
 are counted exactly. The 429 handling in clients/http.py stays as the safety
 net (another user of the same Coolify account, a reserve too small for the process count).
 
+Priority (issue 17): every call is `INTERACTIVE` (an operation a person asked for) or
+`BACKGROUND` (background operations — rollouts, bulk actions by query — reconcile, health
+checks, probes). A background call keeps the larger reserve `background_share` of the limit
+(COOLIFY_BACKGROUND_RESERVE_SHARE, 25 %: 50 of 200): it waits for the next window once the
+count is down to that, while an interactive call goes on down to the small reserve above. So
+however many background calls wait, a person's operation finds a quarter of every window, at
+once (no queue in front of it: background calls never spread into its zone). The rest of the
+rules (spread, window's end, 429) are the same for both, each priority with its own reserve.
+
+How a call's priority is chosen: `calls_as(priority)` (a context variable, so per thread and
+task) for the calls made inside it, else the client's own `priority`. The operation runner
+wraps each run in `calls_as` from `Operation.background`; every client made by
+`stacks.remote.get_coolify` / `get_remote` is BACKGROUND by default, so reconcile, health
+checks, probes and anything not marked count as background: only what is known to be a
+person's work goes first. The pacer itself defaults to INTERACTIVE (no reserve beyond the
+processes' one), as before issue 17.
+
 No Django imports.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -60,6 +79,51 @@ SPREAD_RESERVES = 2
 # the 429 handling (Retry-After) alone. Coolify's default is 200; cfadmin's deploy alone takes
 # about five calls.
 MIN_PACED_LIMIT = 10
+
+INTERACTIVE = "interactive"  # an operation a person asked for
+BACKGROUND = "background"  # background operations, reconcile, probes (health checks: interactive)
+PRIORITIES = (INTERACTIVE, BACKGROUND)
+BACKGROUND_RESERVE_SHARE = 0.25  # of the limit, left by background calls for interactive ones
+
+_priority: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "coolify_call_priority", default=None
+)
+
+
+@contextlib.contextmanager
+def calls_as(priority: str) -> Iterator[None]:
+    """Every paced call made inside (this thread or task) has `priority`."""
+    if priority not in PRIORITIES:
+        raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
+    token = _priority.set(priority)
+    try:
+        yield
+    finally:
+        _priority.reset(token)
+
+
+def call_priority(default: str) -> str:
+    """The priority `calls_as` set around this call, else `default` (the client's)."""
+    return _priority.get() or default
+
+
+def reserves(limit: int | None, background_share: float) -> tuple[int, int]:
+    """(interactive, background) reserves of a limit: calls left in a window below which
+    calls of that priority wait for the next window."""
+    if not limit:
+        return 0, 0
+    interactive = max(RESERVE_MIN, math.ceil(limit * RESERVE_SHARE))
+    return interactive, max(interactive, math.ceil(limit * background_share))
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """What one answer taught a pacer, for whoever shows the budget (stacks.remote.budget)."""
+
+    limit: int
+    remaining: int
+    resets_in: float | None  # seconds until the window ends at the latest
+    rate_limited: bool  # this answer was a 429
 
 
 @dataclass
@@ -87,26 +151,40 @@ class RatePacer:
         name: str = "Coolify",
         clock: Callable[[], float] = time.monotonic,
         reserve: int | None = None,
+        background_share: float = BACKGROUND_RESERVE_SHARE,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.name = name
         self.clock = clock
+        # Waits on `clock`'s time: a pacer on a faster clock (tests, the bench) sleeps with
+        # its own `sleep`; None: the calling client's.
+        self.sleep = sleep
         self.fixed_reserve = reserve
+        self.background_share = background_share
+        # Called (outside the lock) with what each answer with the headers taught: the
+        # dashboard's shared view (stacks.remote.budget.watch). Must not raise.
+        self.observer: Callable[[BudgetView], None] | None = None
         self.stats = PacingStats()
         self._lock = threading.Lock()
         self.limit: int | None = None
         self.remaining: int | None = None  # lowest count seen in the current window
         self.window_end: float | None = None  # the latest the current window can end
         self.in_flight = 0  # sent (or about to be) and not answered: not in `remaining` yet
-        self._last_slot = -math.inf
+        # Per priority: background calls spreading must not push interactive ones back.
+        self._last_slot = dict.fromkeys(PRIORITIES, -math.inf)
 
     # --- the rules -------------------------------------------------------------------------
 
-    def reserve(self, limit: int) -> int:
-        if self.fixed_reserve is not None:
-            return self.fixed_reserve
-        return max(RESERVE_MIN, math.ceil(limit * RESERVE_SHARE))
+    def reserve(self, limit: int, priority: str = INTERACTIVE) -> int:
+        """Calls left in a window below which calls of `priority` wait for the next one."""
+        base = self.fixed_reserve
+        if base is None:
+            base = max(RESERVE_MIN, math.ceil(limit * RESERVE_SHARE))
+        if priority == BACKGROUND:
+            return max(base, math.ceil(limit * self.background_share))
+        return base
 
-    def _slot(self, now: float, in_flight: int) -> float:
+    def _slot(self, now: float, in_flight: int, priority: str = INTERACTIVE) -> float:
         """When the next call may be sent (`now` if at once). Under the lock."""
         if self.limit is None or self.remaining is None or self.window_end is None:
             return now
@@ -114,38 +192,41 @@ class RatePacer:
             self.remaining = self.window_end = None
             return now
         left = self.remaining - in_flight
-        reserve = self.reserve(self.limit)
+        reserve = self.reserve(self.limit, priority)
         if left <= reserve:
             return self.window_end
-        if left > SPREAD_RESERVES * reserve:
+        # The spread zone is as wide as the processes' reserve, above this priority's own.
+        if left > reserve + (SPREAD_RESERVES - 1) * self.reserve(self.limit):
             return now
         interval = (self.window_end - now) / (left - reserve)
-        return max(now, self._last_slot + interval)
+        return max(now, self._last_slot[priority] + interval)
 
-    def _exhausted_until(self, now: float, in_flight: int) -> float:
+    def _exhausted_until(self, now: float, in_flight: int, priority: str = INTERACTIVE) -> float:
         """`now`, or the window's end if the budget left is down to the reserve."""
         if self.limit is None or self.remaining is None or self.window_end is None:
             return now
         if now >= self.window_end:
             self.remaining = self.window_end = None
             return now
-        if self.remaining - in_flight <= self.reserve(self.limit):
+        if self.remaining - in_flight <= self.reserve(self.limit, priority):
             return self.window_end
         return now
 
     # --- around each call ------------------------------------------------------------------
 
-    def before_call(self, sleep: Callable[[float], None]) -> None:
-        """Wait (with the client's `sleep`) until the budget allows one more call; count it.
+    def before_call(self, sleep: Callable[[float], None], priority: str = INTERACTIVE) -> None:
+        """Wait (with the pacer's or else the client's `sleep`) until the budget allows one
+        more call of `priority`; count it.
 
         At most two sleeps: the planned one, and one more if answers that came meanwhile (other
         threads' calls, a 429) used up the budget. A fake `sleep` never loops here.
         """
+        sleep = self.sleep or sleep
         with self._lock:
             now = self.clock()
-            slot = self._slot(now, self.in_flight)
+            slot = self._slot(now, self.in_flight, priority)
             self.in_flight += 1  # reserved now, so other threads plan around it
-            self._last_slot = max(self._last_slot, slot)
+            self._last_slot[priority] = max(self._last_slot[priority], slot)
             self.stats.calls += 1
         if slot <= now:
             return
@@ -153,7 +234,7 @@ class RatePacer:
         sleep(waited)
         with self._lock:
             now = self.clock()
-            again = self._exhausted_until(now, self.in_flight - 1) - now
+            again = self._exhausted_until(now, self.in_flight - 1, priority) - now
         if again > 0:
             sleep(again)
             waited += again
@@ -173,11 +254,16 @@ class RatePacer:
 
     def after_call(self, status: int | None, headers: Mapping[str, str]) -> None:
         """Learn from an answer (`status` None: no answer). Headers as ThrottleRequests."""
+        view = self._learn(status, headers)
+        if view is not None and self.observer is not None:
+            self.observer(view)
+
+    def _learn(self, status: int | None, headers: Mapping[str, str]) -> BudgetView | None:
         with self._lock:
             self.in_flight = max(0, self.in_flight - 1)
             limit = _int(headers.get("X-RateLimit-Limit"))
             if status is None or limit is None or limit < MIN_PACED_LIMIT:
-                return  # no answer, a route without this throttle, or a limit too small
+                return None  # no answer, a route without this throttle, or a limit too small
             now = self.clock()
             if status == 429:
                 self.stats.rate_limited += 1
@@ -186,10 +272,10 @@ class RatePacer:
                 wait = WINDOW_SECONDS if retry_after is None else retry_after
                 self.window_end = now + wait + RETRY_AFTER_MARGIN
                 logger.debug("%s pacing: answered 429; totals %s", self.name, self.stats.line())
-                return
+                return self._view(now, rate_limited=True)
             remaining = _int(headers.get("X-RateLimit-Remaining"))
             if remaining is None:
-                return
+                return None
             if limit != self.limit:
                 self.limit, self.remaining = limit, None
             new_window = (
@@ -206,6 +292,13 @@ class RatePacer:
                 self.remaining = remaining
             else:
                 self.remaining = min(self.remaining or 0, remaining)
+            return self._view(now, rate_limited=False)
+
+    def _view(self, now: float, *, rate_limited: bool) -> BudgetView:
+        """Under the lock, after an answer set limit, remaining and window_end."""
+        assert self.limit is not None and self.remaining is not None
+        resets_in = None if self.window_end is None else max(0.0, self.window_end - now)
+        return BudgetView(self.limit, self.remaining, resets_in, rate_limited)
 
 
 def _int(value: str | None) -> int | None:
@@ -230,6 +323,15 @@ def pacer_for(base_url: str, token: str, *, name: str = "Coolify") -> RatePacer:
         if pacer is None:
             pacer = _registry[key] = RatePacer(name=name)
         return pacer
+
+
+def install(base_url: str, token: str, pacer: RatePacer) -> RatePacer:
+    """Make `pacer` the process's pacer for this URL and token (tests and the bench give
+    every client, whoever makes it, one pacer on a faster clock)."""
+    key = (base_url.rstrip("/"), hashlib.sha256(token.encode("utf-8")).hexdigest())
+    with _registry_lock:
+        _registry[key] = pacer
+    return pacer
 
 
 def reset() -> None:

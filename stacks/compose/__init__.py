@@ -10,6 +10,9 @@ from stacks.compose.manifest import (
     ServiceSpec,
     all_manifests,
     load_manifest,
+    manifest_for,
+    parse_release,
+    template_files,
 )
 from stacks.compose.naming import (
     DNS_LABEL_MAX,
@@ -65,11 +68,14 @@ __all__ = [
     "compose_service_names",
     "coolify_slug",
     "load_manifest",
+    "manifest_for",
     "parse_compose",
+    "parse_release",
     "render_sample",
     "render_stack",
     "server_names",
     "service_key_for",
     "stack_labels",
+    "template_files",
     "volume_name",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -126,9 +126,7 @@ def _parse_manifest(name: str, manifest_text: str, compose_text: str) -> Manifes
         raise TemplateError(f"template {name}: manifest 'name' must be {name!r}")
     services = _require(data, "services", dict, f"template {name}")
     env = data.get("env") or {}
-    version = hashlib.sha256(manifest_text.encode() + b"\0" + compose_text.encode()).hexdigest()[
-        :VERSION_LENGTH
-    ]
+    version = release_version(manifest_text, compose_text)
     parsed_services = {key: _parse_service(key, value, name) for key, value in services.items()}
     prefixes: dict[str, str] = {}
     for key, spec in parsed_services.items():
@@ -185,6 +183,48 @@ def load_manifest(name: str, templates_dir: Path = TEMPLATES_DIR) -> Manifest:
     except FileNotFoundError as exc:
         raise TemplateError(f"template {name}: missing {Path(exc.filename).name}") from exc
     return _parse_manifest(name, manifest_text, compose_text)
+
+
+def template_files(name: str, templates_dir: Path = TEMPLATES_DIR) -> tuple[str, str]:
+    """The on-disk manifest and compose text of a template (what its version hashes)."""
+    load_manifest(name, templates_dir)  # refuses an unknown or broken template, by name
+    folder = templates_dir / name
+    return (folder / MANIFEST_FILE).read_text(), (folder / COMPOSE_FILE).read_text()
+
+
+def release_version(manifest_text: str, compose_text: str) -> str:
+    """The version of a template's files: the hash load_manifest gives them."""
+    digest = hashlib.sha256(manifest_text.encode() + b"\0" + compose_text.encode())
+    return digest.hexdigest()[:VERSION_LENGTH]
+
+
+def parse_release(name: str, version: str, manifest_text: str, compose_text: str) -> Manifest:
+    """A stored release's manifest, named by the version it was stored under (normally the
+    hash of its text; what stacks recorded as their template_version is what counts)."""
+    return replace(_parse_manifest(name, manifest_text, compose_text), version=version)
+
+
+def manifest_for(name: str, version: str | None = None) -> Manifest:
+    """The manifest of one version of a template: the files on disk when it is theirs (or
+    `version` is empty), else the stored release of that version (TemplateRelease); an
+    unknown version is refused by name."""
+    current = load_manifest(name)
+    if not version or version == current.version:
+        return current
+    return _stored_manifest(name, version)
+
+
+@lru_cache(maxsize=64)
+def _stored_manifest(name: str, version: str) -> Manifest:
+    # A release never changes once stored (its version hashes its text): parse it once.
+    from stacks.models.template_release import TemplateRelease  # the models import this module
+
+    release = TemplateRelease.objects.filter(template_name=name, version=version).first()
+    if release is None:
+        raise TemplateError(
+            f"template {name}: version {version} is unknown to cfadmin (no stored release)"
+        )
+    return parse_release(name, version, release.manifest_text, release.compose_text)
 
 
 def all_manifests(templates_dir: Path = TEMPLATES_DIR) -> list[Manifest]:

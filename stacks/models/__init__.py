@@ -15,6 +15,7 @@ from stacks.models.stack import (
     current_template_version,
     stack_name_taken_error,
 )
+from stacks.models.template_release import TemplateRelease
 
 __all__ = [
     "InvalidTransition",
@@ -29,6 +30,7 @@ __all__ = [
     "StackDomain",
     "StackQuerySet",
     "StackSecret",
+    "TemplateRelease",
     "current_template_version",
     "stack_name_taken_error",
 ]

@@ -37,6 +37,20 @@ class OperationQuerySet(models.QuerySet):
         )
         return self.filter(pk__in=latest)
 
+    def awaiting_dispatch(self) -> OperationQuerySet:
+        """Background operations queued, not handed to a worker yet (stacks.services.dispatch)."""
+        return self.filter(
+            background=True, dispatched_at__isnull=True, status=OperationStatus.QUEUED
+        )
+
+    def background_in_flight(self) -> OperationQuerySet:
+        """Background operations handed to a worker and not finished: they hold a slot."""
+        return self.filter(
+            background=True,
+            dispatched_at__isnull=False,
+            status__in=IN_FLIGHT_OPERATION_STATUSES,
+        )
+
     def claim(self, pk: int) -> bool:
         """queued → running for exactly one worker: True only where this UPDATE changed the row."""
         now = timezone.now()
@@ -88,6 +102,17 @@ class Operation(models.Model):
     enqueue_count = models.PositiveSmallIntegerField(
         default=1, help_text="Times queued since a worker last took it."
     )
+    # Issue 17: a background operation (a rollout's, a bulk action by query) is queued here
+    # but handed to the workers by stacks.services.dispatch, a few at a time, so a person's
+    # operation (background=False, handed over at once) never waits behind thousands.
+    background = models.BooleanField(default=False)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was handed to the workers."
+    )
+    # Which of the BACKGROUND_OPERATIONS_IN_FLIGHT places a dispatched background operation
+    # holds while in flight: unique among them (a constraint), so dispatchers racing in several
+    # workers never hand over more than the cap.
+    dispatch_slot = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     objects = OperationQuerySet.as_manager()
 
@@ -110,6 +135,14 @@ class Operation(models.Model):
                 name="operation_requester_idx",
                 opclasses=["varchar_pattern_ops"],
             ),
+            # The dispatcher's question, oldest first: small (only what waits).
+            models.Index(
+                fields=["requested_at", "id"],
+                condition=Q(
+                    background=True, dispatched_at__isnull=True, status=OperationStatus.QUEUED
+                ),
+                name="operation_undispatched_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -119,6 +152,11 @@ class Operation(models.Model):
                 violation_error_code="operation_in_flight",
                 violation_error_message="Another operation is already queued or running "
                 "for this stack.",
+            ),
+            models.UniqueConstraint(
+                fields=["dispatch_slot"],
+                condition=Q(dispatch_slot__isnull=False, status__in=IN_FLIGHT_OPERATION_STATUSES),
+                name="one_background_operation_per_slot",
             ),
         ]
 

@@ -9,7 +9,13 @@ from typing import Any
 from django.utils import timezone
 
 from stacks.choices import Containment
-from stacks.compose import compose_service_names, load_manifest
+from stacks.compose import (
+    Manifest,
+    TemplateError,
+    compose_service_names,
+    load_manifest,
+    manifest_for,
+)
 from stacks.plan import service_urls
 from stacks.provisioning.base import RunnerBase
 from stacks.provisioning.outcomes import Outcome, already, done, skipped
@@ -38,11 +44,22 @@ def network_disconnect_commands(stack: Any) -> list[str]:
 class ContainmentSteps(RunnerBase):
     """mark_isolated, remove_domains, restore_domains, clear_containment."""
 
+    @property
+    def deployed_manifest(self) -> Manifest:
+        """The template version the stack runs (a rollout may have left it on an older or a
+        newer one than the files on disk); the files on disk when that version is not stored
+        (a stack deployed before cfadmin kept its releases)."""
+        stack = self.stack
+        try:
+            return manifest_for(stack.template_name, stack.template_version)
+        except TemplateError:
+            return load_manifest(stack.template_name)
+
     def _exposed_names(self) -> list[str]:
         """The compose service keys of the stack's exposed services (Coolify's application
         names, as `urls` names them)."""
         stack = self.stack
-        manifest = load_manifest(stack.template_name)
+        manifest = self.deployed_manifest
         names = compose_service_names(manifest, stack.tenant.slug, stack.stack_name)
         return [names[service] for service in manifest.exposed]
 
@@ -84,9 +101,7 @@ class ContainmentSteps(RunnerBase):
         domains = list(
             stack.domains.filter(released_at__isnull=True).values_list("service", "domain")
         )
-        urls = service_urls(
-            load_manifest(stack.template_name), stack.tenant.slug, stack.stack_name, domains
-        )
+        urls = service_urls(self.deployed_manifest, stack.tenant.slug, stack.stack_name, domains)
         self.coolify.set_service_urls(uuid, urls)
         shown = ", ".join(domain for _, domain in domains) or "none"
         return done(f"domains restored: {shown}")

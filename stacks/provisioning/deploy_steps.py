@@ -12,10 +12,19 @@ from django.utils import timezone
 
 from stacks.clients.coolify import SERVICE_URLS, format_version
 from stacks.clients.errors import ClientError, NotFound
-from stacks.compose import Manifest, RenderedStack, load_manifest, render_stack, volume_name
+from stacks.compose import (
+    Manifest,
+    RenderedStack,
+    TemplateError,
+    load_manifest,
+    manifest_for,
+    render_stack,
+    volume_name,
+)
 from stacks.compose.kept_mounts import mount_kept_volumes
 from stacks.models import Stack
 from stacks.models.kept_volumes import KeptVolumes
+from stacks.models.template_release import record_release
 from stacks.plan import project_description, service_description, service_urls
 from stacks.provisioning.base import RunnerBase
 from stacks.provisioning.outcomes import Outcome, StepFailed, already, done, hint_for, skipped
@@ -35,7 +44,17 @@ class DeploySteps(RunnerBase):
 
     @property
     def manifest(self) -> Manifest:
-        return load_manifest(self.stack.template_name)
+        """The version the operation names (`parameters["template_version"]`: a rollout's
+        target, a rollback's previous version), else the one on disk now."""
+        version = (self.operation.parameters or {}).get("template_version") or ""
+        try:
+            return manifest_for(self.stack.template_name, version)
+        except TemplateError as error:
+            raise StepFailed(
+                "render",
+                str(error),
+                "Deploy a version cfadmin has stored (its template releases), or the current one.",
+            ) from error
 
     def render(self) -> Outcome:
         stack = self.stack
@@ -61,6 +80,8 @@ class DeploySteps(RunnerBase):
                 hint_for("render", Exception()),
             )
         self.rendered = rendered
+        if manifest.version == load_manifest(stack.template_name).version:
+            record_release(stack.template_name)  # kept, so a later rollback can come back to it
         self._save_stack(template_version=manifest.version)
         return done(f"{manifest.name} {manifest.version}, all hardening rules hold")
 

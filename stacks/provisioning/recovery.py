@@ -8,7 +8,9 @@ died to another one only after Q_TIMEOUT + 120 s, and its Redis broker (BLPOP) n
 - a queued operation no worker took (the enqueue failed after the commit, or a worker died
   between taking the task and claiming the row) is queued again after
   PROVISION_QUEUED_STALE_AFTER, the wait doubling each time (a long queue is not a lost task),
-  and failed after PROVISION_QUEUED_MAX_ENQUEUES times.
+  and failed after PROVISION_QUEUED_MAX_ENQUEUES times. A background operation counts from
+  when it was dispatched (stacks.services.dispatch): one still waiting for its turn was never
+  handed over, so nothing of it is lost, and it is left to the dispatcher.
 
 Queueing again may leave two tasks for one operation; the claim (a conditional UPDATE queued →
 running) lets one of them run it and makes the other a no-op. This runs every minute (a
@@ -112,7 +114,9 @@ def _recover_queued(
     stale_after = settings.PROVISION_QUEUED_STALE_AFTER if stale_after is None else stale_after
     max_enqueues = settings.PROVISION_QUEUED_MAX_ENQUEUES if max_enqueues is None else max_enqueues
     waiting = Operation.objects.filter(
-        status=OperationStatus.QUEUED, enqueued_at__lt=now - timedelta(seconds=stale_after)
+        ~Q(background=True, dispatched_at__isnull=True),  # held for the dispatcher
+        status=OperationStatus.QUEUED,
+        enqueued_at__lt=now - timedelta(seconds=stale_after),
     )
     for operation in waiting.select_related("stack__tenant"):
         waited = now - operation.enqueued_at

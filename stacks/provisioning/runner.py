@@ -17,6 +17,7 @@ from cfadmin import audit
 from cfadmin.models import AuditAction
 from stacks.choices import OperationKind, OperationStatus, StackStatus, StepOutcome
 from stacks.clients.errors import ClientError
+from stacks.clients.pacing import BACKGROUND, INTERACTIVE, calls_as
 from stacks.models import Operation, OperationStep, Stack
 from stacks.provisioning.containment_steps import ContainmentSteps
 from stacks.provisioning.delete_steps import DeleteSteps
@@ -26,6 +27,7 @@ from stacks.provisioning.outcomes import Outcome, StepFailed, hint_for
 from stacks.provisioning.pocketbase_steps import PocketBaseSteps
 from stacks.remote import Remote, get_remote
 from stacks.remote.outbox import deliver_soon, queue_error
+from stacks.services.dispatch import dispatch_background
 
 logger = logging.getLogger(__name__)
 
@@ -281,9 +283,17 @@ class OperationRunner(DeploySteps, LifecycleSteps, DeleteSteps, PocketBaseSteps,
 
 
 def run_operation(operation_id: int, *, remote: Remote | None = None, **options: Any) -> bool:
-    """Claim the operation and run it. False if another worker has it or it is finished."""
+    """Claim the operation and run it. False if another worker has it or it is finished.
+
+    Its Coolify calls go in the shared budget as the operation's priority (a background one's
+    leave the larger reserve: stacks/clients/pacing.py); once it ends, waiting background
+    operations may take its place (stacks.services.dispatch)."""
     if not Operation.objects.claim(operation_id):
         return False
     operation = Operation.objects.select_related("stack__tenant").get(pk=operation_id)
-    OperationRunner(operation, remote or get_remote(), **options).run()
+    try:
+        with calls_as(BACKGROUND if operation.background else INTERACTIVE):
+            OperationRunner(operation, remote or get_remote(), **options).run()
+    finally:
+        dispatch_background()  # one query when nothing waits
     return True

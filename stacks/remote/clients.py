@@ -9,7 +9,9 @@ from django.conf import settings
 
 from stacks.clients.coolify import CoolifyClient
 from stacks.clients.errors import ClientError
+from stacks.clients.pacing import BACKGROUND
 from stacks.clients.pocketbase import PocketBaseClient
+from stacks.remote import budget
 
 
 @dataclass
@@ -23,14 +25,19 @@ class Remote:
 
 
 def get_coolify(**options: Any) -> CoolifyClient:
-    """A client for settings' Coolify; `options` (timeout, attempts…) override the defaults."""
+    """A client for settings' Coolify; `options` (timeout, attempts, priority…) override the
+    defaults. Its calls are BACKGROUND in the shared budget unless `priority` or the caller's
+    `pacing.calls_as` says INTERACTIVE (the operation runner does, for a person's operation);
+    what it learns of the budget goes to the dashboard (stacks.remote.budget)."""
     if not settings.COOLIFY_URL:
         raise ClientError("COOLIFY_URL is not set", service="Coolify")
-    return CoolifyClient(
+    client = CoolifyClient(
         settings.COOLIFY_URL,
         settings.COOLIFY_TOKEN,
-        **{"timeout": settings.COOLIFY_TIMEOUT, **options},
+        **{"timeout": settings.COOLIFY_TIMEOUT, "priority": BACKGROUND, **options},
     )
+    budget.watch(client.pacer)
+    return client
 
 
 def get_pocketbase(**options: Any) -> PocketBaseClient:

@@ -10,6 +10,7 @@ from django.utils.dateparse import parse_datetime
 
 from stacks.clients.coolify import CoolifyClient
 from stacks.clients.errors import ClientError
+from stacks.clients.pacing import INTERACTIVE, calls_as
 from stacks.models import RemoteSnapshot
 
 # A worker that finds the round claimed and its read still in flight looks again this soon
@@ -56,7 +57,11 @@ def service_statuses(coolify: CoolifyClient, *, max_age: float) -> StatusRead:
     if not claimed:
         return _last(RemoteSnapshot.objects.get(name=name), coolify, max_age)
     try:
-        read = _read(coolify, now)  # the caller's own read: it waits a whole interval
+        # INTERACTIVE whoever claimed the round: the read serves every operation polling, a
+        # person's too, and one stuck behind the background reserve would stall them all.
+        # One call per round across all workers, so it costs little of the budget.
+        with calls_as(INTERACTIVE):
+            read = _read(coolify, now)  # the caller's own read: it waits a whole interval
     except ClientError:
         # No answer is not a fresh snapshot: give the round back, so the next poll asks again.
         RemoteSnapshot.objects.filter(name=name, fetched_at=now).update(

@@ -15,6 +15,7 @@ from cfadmin.models import AuditAction
 from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.models import Operation, Stack
 from stacks.remote import outbox as pocketbase_outbox
+from stacks.services.dispatch import dispatch_soon
 
 
 class OperationRefused(Exception):
@@ -42,11 +43,36 @@ def request_operation(
     *,
     actor: Any,
     parameters: dict[str, Any] | None = None,
+    background: bool = False,
+) -> Operation:
+    """Queue one operation on a stack (see _request_operation); a background one is handed to
+    the workers after the commit if a place is free."""
+    operation = _request_operation(
+        stack, kind, actor=actor, parameters=parameters, background=background
+    )
+    if background:
+        dispatch_soon()
+    return operation
+
+
+def _request_operation(
+    stack: Stack,
+    kind: str,
+    *,
+    actor: Any,
+    parameters: dict[str, Any] | None = None,
+    background: bool = False,
 ) -> Operation:
     """Queue one operation on a stack, after the current transaction commits.
 
     At most one operation per stack is queued or running (a database constraint), so two
     clicks or two shells never start two deploys. Parameters must never hold secret values.
+
+    `background=False` (what a person asked for): handed to the workers at once, and its
+    Coolify calls go first in the shared budget. `background=True` (a rollout's wave, a bulk
+    action by query): queued, and handed over by `stacks.services.dispatch` at most
+    BACKGROUND_OPERATIONS_IN_FLIGHT at a time, oldest first, its calls leaving a larger
+    reserve of the budget (stacks/clients/pacing.py).
     """
     refusal = stack.containment_refusal(kind)
     if refusal:
@@ -66,6 +92,8 @@ def request_operation(
                 requested_by=actor if hasattr(actor, "pk") else None,
                 requested_by_repr=audit.actor_label(actor)[:150],
                 parameters=parameters or {},
+                background=background,
+                dispatched_at=None if background else timezone.now(),
             )
     except IntegrityError:
         raise OperationRefused(
@@ -78,9 +106,10 @@ def request_operation(
         action=AuditAction.OPERATION,
         target=operation,
         message=f"{operation.get_kind_display()} requested",
-        changes={"parameters": parameters or {}},
+        changes={"parameters": parameters or {}, **({"background": True} if background else {})},
     )
-    enqueue_operation(operation.pk)
+    if not background:
+        enqueue_operation(operation.pk)
     return operation
 
 
@@ -90,15 +119,25 @@ def request_operations(
     *,
     actor: Any,
     parameters: dict[str, Any] | None = None,
+    background: bool = False,
 ) -> tuple[list[Operation], list[tuple[Stack, str]]]:
-    """Queue `kind` on each stack; returns (queued, skipped with the reason for each)."""
+    """Queue `kind` on each stack; returns (queued, skipped with the reason for each).
+
+    `background=True` for many stacks at once (see request_operation): the first ones are
+    handed to the workers after the commit, the rest as those finish."""
     queued: list[Operation] = []
     skipped: list[tuple[Stack, str]] = []
     for stack in stacks:
         try:
-            queued.append(request_operation(stack, kind, actor=actor, parameters=parameters))
+            queued.append(
+                _request_operation(
+                    stack, kind, actor=actor, parameters=parameters, background=background
+                )
+            )
         except OperationRefused as refused:
             skipped.append((stack, refused.message))
+    if background and queued:
+        dispatch_soon()
     return queued, skipped
 
 
@@ -169,6 +208,8 @@ def cancel_operation(operation: Operation, *, actor: Any, reason: str) -> Operat
         )
     if entry is not None:
         pocketbase_outbox.request_drain()
+    if operation.background:  # its place in the background cap is free
+        dispatch_soon()
     operation.refresh_from_db()
     return operation
 

@@ -6,7 +6,7 @@ from stacks.choices import OperationKind, OperationStatus, StackStatus
 from stacks.models import Operation
 from stacks.provisioning import run_operation
 from stacks.services import request_operation
-from tests.conftest import no_sleep
+from tests.conftest import brief_sleep
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ def runbook_stack(make_stack):
 
 
 def run(operation, remote):
-    assert run_operation(operation.pk, remote=remote, sleep=no_sleep)
+    assert run_operation(operation.pk, remote=remote, sleep=brief_sleep)
     operation.refresh_from_db()
     return operation
 

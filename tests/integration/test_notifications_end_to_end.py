@@ -121,6 +121,8 @@ def test_an_outage_starting_and_ending_tells_the_platform_contact(
     worker.run()
     record([CheckOutcome("pocketbase", CheckStatus.OK, "ok", True)])
     worker.run()
+    assert len(received(webhook_receiver)) == 1  # a recovery is told once it has lasted
+    delivery.send_due(now=timezone.now() + timedelta(minutes=16))
     titles = [payload["title"] for payload in received(webhook_receiver)]
     assert titles[0] == "Outage started: pocketbase is down"
     assert titles[1].startswith("Outage ended: pocketbase is healthy again after")
@@ -136,12 +138,42 @@ def test_a_flapping_check_sends_one_start_and_one_end_per_channel(
         record([CheckOutcome("coolify_api", CheckStatus.DOWN, "HTTP 502", True)])
         record([CheckOutcome("coolify_api", CheckStatus.OK, "ok", True)])
         worker.run()
+    # The first "started" went out; each recovery waits NOTIFY_RECOVERY_QUIET_MINUTES and the
+    # next failure cancelled it; the failures after the first are its duplicates.
+    assert len(webhook_receiver.requests) == 1 and len(smtp_server.messages) == 1
+    delivery.send_due(now=timezone.now() + timedelta(minutes=16))  # the last recovery lasted
     assert len(webhook_receiver.requests) == 2 and len(smtp_server.messages) == 2
+    assert webhook_receiver.requests[1].json()["title"].startswith("Outage ended")
     by_status = {
         status: Notification.objects.filter(status=status).count()
-        for status in (DeliveryStatus.SENT, DeliveryStatus.SUPPRESSED)
+        for status in (DeliveryStatus.SENT, DeliveryStatus.SUPPRESSED, DeliveryStatus.CANCELLED)
     }
-    assert by_status == {DeliveryStatus.SENT: 4, DeliveryStatus.SUPPRESSED: 36}
+    assert by_status == {
+        DeliveryStatus.SENT: 4,
+        DeliveryStatus.SUPPRESSED: 18,
+        DeliveryStatus.CANCELLED: 18,
+    }
+
+
+def test_a_check_that_fails_again_after_a_flap_is_told_as_down(
+    platform_reached, webhook_receiver, smtp_server, worker
+):
+    record([CheckOutcome("coolify_api", CheckStatus.DOWN, "HTTP 502", True)])
+    record([CheckOutcome("coolify_api", CheckStatus.OK, "ok", True)])
+    record([CheckOutcome("coolify_api", CheckStatus.DOWN, "HTTP 502", True)])
+    worker.run()
+    delivery.send_due(now=timezone.now() + timedelta(minutes=16))
+    # Only "started": the recovery did not last, so nobody was told the check is healthy.
+    titles = [r.json()["title"] for r in webhook_receiver.requests]
+    assert len(titles) == 1 and titles[0].startswith("Outage started")
+
+    # A recovery that lasts is told, and a failure after it is told again.
+    record([CheckOutcome("coolify_api", CheckStatus.OK, "ok", True)])
+    delivery.send_due(now=timezone.now() + timedelta(minutes=16))
+    record([CheckOutcome("coolify_api", CheckStatus.DOWN, "HTTP 502", True)])
+    worker.run()
+    titles = [r.json()["title"] for r in webhook_receiver.requests]
+    assert len(titles) == 3 and titles[2] == titles[0]
 
 
 def test_a_failed_operation_reaches_the_requesters_personal_channel(

@@ -159,7 +159,7 @@ def test_the_incident_actions_are_grouped_and_every_field_is_labelled(client, su
     ]
 
     headings = re.findall(r'<h2 id="cf-action-group-\d+">([^<]+)</h2>', actions)
-    assert headings == ["Respond", "Record", "Runbook"]
+    assert headings == ["Respond", "Record", "Runbook", "Status page", "Customers"]
     legends = re.findall(r"<legend>([^<]+)</legend>", actions)
     assert legends == [
         "Change status",
@@ -167,9 +167,13 @@ def test_the_incident_actions_are_grouped_and_every_field_is_labelled(client, su
         "Add to the timeline",
         "Record an escalation",
         "Run a runbook procedure",
+        "Put it on the status page",
+        "Message customers",
     ]
     fields = visible_fields(actions)
-    assert len(fields) == 6  # status note, resolution, note, contact, how, procedure
+    # status note, resolution, note, contact, how, procedure; public title, status, message
+    # (no tenant has a contact e-mail: the customers' form only says so)
+    assert len(fields) == 9
     for attrs in fields:
         field_id = re.search(r'id="([^"]+)"', attrs)
         assert field_id, attrs
