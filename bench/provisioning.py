@@ -11,6 +11,14 @@ deploy and deploys per minute (target ≥ 36/min), how many calls were answered 
 cfadmin paces itself to the limit, stacks/clients/pacing.py) and how long the workers held calls
 back to stay within it.
 
+Phase 3 — a template rolled to the fleet: 200+ stacks deployed first (no limit, quick), then
+every one redeployed as background operations (request_operations(background=True): the
+dispatcher hands BACKGROUND_OPERATIONS_IN_FLIGHT to the workers at a time) with Coolify's 200
+calls/min enforced, polling every 3 s (the default), the schedules running beside. Prints
+Coolify calls per redeploy (the simulator's counters over the redeploys, by route), redeploys per
+minute, and the projected time to roll a template to 10,000 stacks under one token's 200
+calls/min and under the background share of it (what background calls may use; goal < 2 h).
+
 Everything runs on loopback: a throwaway SQLite database, the simulator, a local PocketBase.
 """
 
@@ -186,6 +194,205 @@ def run_phase(
     return figures
 
 
+BACKGROUND_SHARE = 0.25  # COOLIFY_BACKGROUND_RESERVE_SHARE's default: kept for people
+FLEET = 10_000  # stacks a template is rolled to, for the projection
+GOAL_MINUTES = 120.0
+API_LIMIT = 200  # Coolify's default throttle:api, per token's user and minute
+
+
+def sim_call(port: int, method: str, path: str, payload: dict | None = None) -> dict:
+    import httpx
+
+    answer = httpx.request(
+        method,
+        f"http://127.0.0.1:{port}{path}",
+        headers={"Authorization": f"Bearer {TOKEN}"},  # control endpoints take the token
+        json=payload,
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+def run_rollout(
+    *,
+    workdir: Path,
+    pocketbase_url: str,
+    stacks: int,
+    tenants: int,
+    workers: int,
+    latency: float,
+    start_seconds: float,
+    queue_seconds: float,
+) -> dict:
+    """Phase 3 in fresh processes: deploy the fleet with no limit, then redeploy all of it as
+    background operations under Coolify's limit; the figures of the redeploys alone."""
+    manage = [sys.executable, str(BASE_DIR / "manage.py")]
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"sqlite:///{workdir / 'rollout.sqlite3'}",
+        "COOLIFY_URL": f"http://127.0.0.1:{port}",
+        "COOLIFY_TOKEN": TOKEN,
+        "POCKETBASE_URL": pocketbase_url,
+        "POCKETBASE_EMAIL": PB_EMAIL,
+        "POCKETBASE_PASSWORD": PB_PASSWORD,
+        "PROVISION_POLL_INTERVAL": "3.0",  # the default
+        "BACKGROUND_OPERATIONS_IN_FLIGHT": str(workers),
+        "Q_WORKERS": str(workers),
+        "Q_SYNC": "false",
+        "LOG_LEVEL": "WARNING",
+        "OPERATION_SUCCESS_HOOKS": "",  # the redeploys' own calls, no checklist probes
+    }
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+    # The fleet is deployed quickly and unthrottled: only the redeploys are measured.
+    simulator = start(
+        [
+            *manage,
+            "coolify_simulator",
+            *("--port", str(port), "--token", TOKEN, "--latency", str(latency)),
+            *("--rate-limit", "0", "--start-seconds", "0.2", "--queue-seconds", "0.1"),
+            *("--refresh-seconds", "0", "--health-seconds", "0", "--save-seconds", "0"),
+        ],
+        env,
+        workdir / "simulator-rollout.log",
+    )
+    wait_http(f"http://127.0.0.1:{port}/api/health")
+    child = [sys.executable, __file__]
+    subprocess.run(
+        [*child, "_enqueue", "--stacks", str(stacks), "--tenants", str(tenants), "--label", "r"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    worker_log = workdir / "qcluster-rollout.log"
+    worker = start([*child, "_qcluster"], env, worker_log)
+    try:
+        deployed = subprocess.run(
+            [*child, "_wait", "--expect", str(stacks), "--kind", "deploy"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        before = sim_call(port, "GET", "/_sim/state")
+        # Coolify's limit from now on, and a restart's pace: its compose run reads
+        # `starting:unhealthy` for start_seconds, longer than a poll (3 s), so every redeploy's
+        # wait sees the service go down and come back.
+        sim_call(
+            port,
+            "POST",
+            "/_sim/config",
+            {
+                "rate_limit_per_minute": API_LIMIT,
+                "start_seconds": start_seconds,
+                "queue_seconds": queue_seconds,
+            },
+        )
+        started = time.monotonic()
+        subprocess.run([*child, "_redeploy"], env=env, check=True, capture_output=True)
+        done = subprocess.run(
+            [*child, "_wait", "--expect", str(stacks), "--kind", "redeploy"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall = time.monotonic() - started
+        after = sim_call(port, "GET", "/_sim/state")
+    finally:
+        stop(worker)
+        stop(simulator)
+    figures = json.loads(done.stdout)
+    routes = {
+        route: count - before["calls_by_route"].get(route, 0)
+        for route, count in after["calls_by_route"].items()
+        if count > before["calls_by_route"].get(route, 0)
+    }
+    figures.update(
+        wall=wall,
+        deploys_failed=json.loads(deployed.stdout)["failed"],
+        calls=after["call_count"] - before["call_count"],
+        calls_by_route=routes,
+        rate_limited=after["rate_limited"] - before["rate_limited"],
+        pacing=pacing_totals(worker_log),
+    )
+    return figures
+
+
+def redeploy_all() -> None:
+    """(In a child process.) Every stack's redeploy, as a rollout requests them."""
+    import django
+
+    django.setup()
+    from stacks.choices import OperationKind
+    from stacks.models import Stack
+    from stacks.services import request_operations
+
+    queued, skipped = request_operations(
+        Stack.objects.order_by("pk"), OperationKind.REDEPLOY, actor="bench", background=True
+    )
+    print(json.dumps({"queued": len(queued), "skipped": len(skipped)}))
+
+
+# What each route of a redeploy is for, and whether a redeploy could do without it.
+ROUTE_NOTES = {
+    "PATCH /api/v1/services/{uuid}": "the new compose and domains (needed when they changed)",
+    "PATCH /api/v1/services/{uuid}/envs/bulk": "the env values: droppable when unchanged "
+    "(a template rollout rarely changes them)",
+    "POST /api/v1/services/{uuid}/restart": "the restart: droppable by PATCHing with "
+    "instant_deploy=true (StartService::dispatch) once the envs are in",
+    "GET /api/v1/services": "status polls, one shared read per 3 s for all workers: per "
+    "redeploy it shrinks as more run at once; reconcile's reads too",
+}
+
+
+def print_rollout(figures: dict, stacks: int, workers: int) -> None:
+    span = figures["last_finished"] - figures["first_requested"]
+    per = figures["calls"] / stacks
+    rate = stacks / span * 60
+    print(
+        f"  redeploys: {figures['succeeded']} succeeded, {figures['failed']} failed of {stacks} "
+        f"(fleet deploys failed: {figures['deploys_failed']})"
+    )
+    for error in figures["errors"]:
+        print(f"        error: {error}")
+    print(
+        f"  Coolify calls per redeploy: {per:.2f} ({figures['calls']} calls during the "
+        f"redeploys, schedules included)"
+    )
+    for route, count in sorted(figures["calls_by_route"].items(), key=lambda rc: -rc[1]):
+        note = ROUTE_NOTES.get(route, "")
+        print(f"    {count / stacks:>5.2f}  {route}{'  — ' + note if note else ''}")
+    print(f"  redeploys per minute: {rate:.1f} (wall {figures['wall']:.0f} s, {workers} in flight)")
+    pacing = figures["pacing"]
+    print(
+        f"  answered 429: {figures['rate_limited']} (target 0); paced: {pacing['paced_waits']} "
+        f"calls held back, {pacing['paced_seconds']:.1f} s in total"
+    )
+    background = API_LIMIT * (1 - BACKGROUND_SHARE)
+    for label, per_minute in (
+        (f"one token's {API_LIMIT} calls/min", API_LIMIT),
+        (f"the background share ({background:.0f} calls/min)", background),
+    ):
+        minutes = FLEET * per / per_minute
+        verdict = "PASS" if minutes < GOAL_MINUTES else "FAIL"
+        print(
+            f"  {FLEET:,} stacks under {label}: {minutes:.0f} min "
+            f"(goal < {GOAL_MINUTES:.0f}) {verdict}"
+        )
+    needed = FLEET / GOAL_MINUTES  # redeploys a minute for the goal
+    duration = figures["operation_seconds"] / stacks  # one redeploy, claimed to finished
+    print(
+        f"  at the measured rate ({workers} in flight): {FLEET / rate:.0f} min. The goal needs "
+        f"{needed:.0f} redeploys/min: about {needed * duration / 60:.0f} in flight at "
+        f"{duration:.0f} s a redeploy, and at most {background * GOAL_MINUTES / FLEET:.2f} "
+        f"calls per redeploy in the background share"
+    )
+
+
 PACING_TOTALS = re.compile(
     r"totals pid=(?P<pid>\d+) calls=\d+ paced_waits=(?P<waits>\d+) "
     r"paced_seconds=(?P<seconds>[\d.]+) rate_limited=(?P<limited>\d+)"
@@ -256,23 +463,25 @@ def enqueue(stacks: int, tenants: int, label: str) -> None:
     print(json.dumps({"queued": len(made)}))
 
 
-def wait(expect: int, timeout: float = 900.0) -> None:
-    """(In a child process.) Wait until every operation ended; print their figures."""
+def wait(expect: int, kind: str = "", timeout: float = 1800.0) -> None:
+    """(In a child process.) Wait until every operation (of `kind`) ended; print their
+    figures."""
     import django
 
     django.setup()
     from stacks.choices import OperationStatus
     from stacks.models import Operation
 
+    chosen = Operation.objects.filter(kind=kind) if kind else Operation.objects.all()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        finished = Operation.objects.filter(
+        finished = chosen.filter(
             status__in=[OperationStatus.SUCCEEDED, OperationStatus.FAILED]
         ).count()
         if finished >= expect:
             break
         time.sleep(0.2)
-    operations = list(Operation.objects.all())
+    operations = list(chosen)
     print(
         json.dumps(
             {
@@ -310,7 +519,21 @@ def main() -> None:
         default=6,
         help="workers in phase 2: enough that Coolify's call budget, not waiting, is the bound",
     )
+    parser.add_argument("--rollout-stacks", type=int, default=220, help="phase 3's fleet")
+    parser.add_argument(
+        "--rollout-workers",
+        type=int,
+        default=10,
+        help="phase 3's workers, and BACKGROUND_OPERATIONS_IN_FLIGHT",
+    )
+    parser.add_argument(
+        "--restart-seconds",
+        type=float,
+        default=8.0,
+        help="phase 3: a restart's compose run (longer than a 3 s poll: see run_rollout)",
+    )
     parser.add_argument("--skip-overhead", action="store_true")
+    parser.add_argument("--skip-rollout", action="store_true")
     parser.add_argument("--skip-rate-limit", action="store_true")
     args = parser.parse_args()
 
@@ -402,6 +625,24 @@ def main() -> None:
                     f"{route} {count}" for route, count in sorted(figures["calls_by_route"].items())
                 )
             )
+        if not args.skip_rollout:
+            print(
+                f"\nPhase 3: a template rolled to {args.rollout_stacks} deployed stacks — "
+                f"background redeploys, {args.rollout_workers} workers and in flight, Coolify's "
+                f"{API_LIMIT} calls/min enforced, polling every 3 s, compose run "
+                f"{args.restart_seconds} s"
+            )
+            figures = run_rollout(
+                workdir=workdir,
+                pocketbase_url=pocketbase.url,
+                stacks=args.rollout_stacks,
+                tenants=args.tenants,
+                workers=args.rollout_workers,
+                latency=args.latency,
+                start_seconds=args.restart_seconds,
+                queue_seconds=args.queue_seconds,
+            )
+            print_rollout(figures, args.rollout_stacks, args.rollout_workers)
     finally:
         pocketbase.stop()
 
@@ -421,6 +662,10 @@ if __name__ == "__main__":
         sub = argparse.ArgumentParser()
         sub.add_argument("_wait")
         sub.add_argument("--expect", type=int)
-        wait(sub.parse_args().expect)
+        sub.add_argument("--kind", default="")
+        a = sub.parse_args()
+        wait(a.expect, a.kind)
+    elif len(sys.argv) > 1 and sys.argv[1] == "_redeploy":
+        redeploy_all()
     else:
         main()

@@ -166,8 +166,7 @@ class Command(BaseCommand):
             "coolify_simulator",
             "--port",
             str(port),
-            "--token",
-            token,
+            f"--token={token}",  # one argument: a token may begin with "-" (token_urlsafe)
             "--state-file",
             str(settings.DATA_DIR / "coolify-simulator.json"),
         ]
