@@ -304,8 +304,12 @@ PROVISION_QUEUED_MAX_ENQUEUES: int = env.int("PROVISION_QUEUED_MAX_ENQUEUES", de
 # this many seconds (0: only the one-minute schedules do).
 PROVISION_RECOVERY_INTERVAL: float = env.float("PROVISION_RECOVERY_INTERVAL", default=60.0)
 # Background operations (rollouts, bulk actions by query) are queued and handed to the workers
-# this many at a time, oldest first; operations a person asks for go at once (issue 17).
-BACKGROUND_OPERATIONS_IN_FLIGHT: int = env.int("BACKGROUND_OPERATIONS_IN_FLIGHT", default=8)
+# this many at a time, oldest first; operations a person asks for go at once (issue 17). The
+# default leaves one worker free for them: with more in flight than workers, a person's restart
+# would queue behind redeploys. Raise Q_WORKERS (and this) for large rollouts.
+BACKGROUND_OPERATIONS_IN_FLIGHT: int = env.int(
+    "BACKGROUND_OPERATIONS_IN_FLIGHT", default=max(1, Q_CLUSTER["workers"] - 1)
+)
 # Share of Coolify's per-minute budget that background calls (background operations,
 # reconcile, probes; health checks go as interactive) leave for operations a person asked for.
 COOLIFY_BACKGROUND_RESERVE_SHARE: float = env.float(

@@ -45,8 +45,8 @@ class MaintenanceWindowForm(forms.ModelForm):
         fields = ("title", "public_message", "starts_at", "ends_at", "owner", "checklist_run")
         help_texts = {
             "title": "Shown on the status page, e.g. “Coolify update”.",
-            "starts_at": "UTC.",
-            "ends_at": "UTC.",
+            "starts_at": "In the console's time zone (TIME_ZONE).",
+            "ends_at": "In the console's time zone (TIME_ZONE).",
         }
 
     def clean(self) -> dict[str, Any]:

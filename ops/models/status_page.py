@@ -112,7 +112,8 @@ class MaintenanceWindow(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%H:%M} UTC)"
+        starts, ends = timezone.localtime(self.starts_at), timezone.localtime(self.ends_at)
+        return f"{self.title} ({starts:%Y-%m-%d %H:%M} to {ends:%H:%M} {ends:%Z})"
 
     def is_on(self, moment: datetime | None = None) -> bool:
         moment = moment or timezone.now()

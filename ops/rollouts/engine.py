@@ -25,10 +25,12 @@ from ops.models.rollouts import FINISHED_ROLLOUT_STATES
 from ops.rollouts.gate import advance as advance
 from ops.rollouts.plan import RolloutPlan
 from ops.rollouts.transitions import halt as halt
+from ops.rollouts.transitions import hold_of
 from ops.rollouts.transitions import record as _record
 from ops.rollouts.transitions import transition as _transition
 from stacks.choices import OperationKind
 from stacks.models import Operation, Stack
+from stacks.models.template_release import TemplateRelease
 from stacks.services.operations import OperationRefused, request_operation
 
 CHUNK = 1000  # rows per bulk insert / id lookup (10,000-stack rollouts)
@@ -69,6 +71,11 @@ def create(plan: RolloutPlan, *, actor: Any) -> Rollout:
             filters=plan.filters,
             created_by=actor if hasattr(actor, "pk") else None,
         )
+        # The version is the rollout's to deploy: a plain redeploy meanwhile keeps a stack's own
+        # (stacks.provisioning.deploy_steps.kept_version); completing the rollout lets it go.
+        TemplateRelease.objects.filter(
+            template_name=plan.template_name, version=plan.to_version
+        ).update(held_by=hold_of(rollout))
         waves = RolloutWave.objects.bulk_create(
             RolloutWave(rollout=rollout, number=w.number, ring=w.ring, size=w.size)
             for w in plan.waves

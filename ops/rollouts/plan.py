@@ -179,7 +179,9 @@ def build_plan(
         raise ValidationError({"soak_minutes": "The soak time cannot be negative."})
     found = candidates(template_name, cleaned).exclude(template_version=target.version)
     rows = list(
+        # A stack that never recorded its version could not be rolled back to it: left out.
         found.filter(status=StackStatus.RUNNING, containment=Containment.NONE)
+        .exclude(template_version="")
         .annotate(ring_position=ring_order())
         .order_by("ring_position", "tenant__slug", "stack_name", "pk")
         .values_list("pk", "tenant__slug", "stack_name", "tenant__rollout_ring", "template_version")
@@ -272,6 +274,14 @@ def _notes(plan: RolloutPlan, found: QuerySet[Stack], rows: list[tuple]) -> list
         )
     if isolated:
         notes.append(f"{isolated} isolated (contained) stack(s) are left out until released.")
+    unrecorded = found.filter(
+        status=StackStatus.RUNNING, containment=Containment.NONE, template_version=""
+    ).count()
+    if unrecorded:
+        notes.append(
+            f"{unrecorded} running stack(s) with no recorded template version are left out: "
+            "a rollback could not bring them back. Redeploy them by hand first."
+        )
     unknown = [v for v in plan.from_versions if not _stored(plan.template_name, v)]
     if unknown:
         count = sum(1 for row in rows if row[4] in unknown)

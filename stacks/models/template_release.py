@@ -17,6 +17,10 @@ class TemplateRelease(models.Model):
     manifest_text = models.TextField()
     compose_text = models.TextField()
     first_seen_at = models.DateTimeField(auto_now_add=True)
+    # Set while a rollout owns this version (ops.rollouts): a plain deploy or redeploy of a
+    # stack on another stored version keeps that one instead of taking this version behind the
+    # rollout's gates (and a rolled-back stack does not get it again by a click).
+    held_by = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["template_name", "-first_seen_at", "-id"]

@@ -24,7 +24,7 @@ from stacks.compose import (
 from stacks.compose.kept_mounts import mount_kept_volumes
 from stacks.models import Stack
 from stacks.models.kept_volumes import KeptVolumes
-from stacks.models.template_release import record_release
+from stacks.models.template_release import TemplateRelease, record_release
 from stacks.plan import project_description, service_description, service_urls
 from stacks.provisioning.base import RunnerBase
 from stacks.provisioning.outcomes import Outcome, StepFailed, already, done, hint_for, skipped
@@ -39,6 +39,21 @@ VERSION_CACHE_SECONDS = 600.0
 _server_cache: dict[str, tuple[float, str]] = {}  # in front of the shared row: no query each
 
 
+def kept_version(stack: Stack) -> str:
+    """The version a plain deploy or redeploy renders: the one on disk ("" here), unless a
+    rollout holds it (TemplateRelease.held_by) and the stack runs another stored version, which
+    it then keeps — only the rollout moves stacks to its version, wave by wave."""
+    current = load_manifest(stack.template_name).version
+    if not stack.template_version or stack.template_version == current:
+        return ""
+    releases = TemplateRelease.objects.filter(template_name=stack.template_name)
+    if not releases.filter(version=current).exclude(held_by="").exists():
+        return ""
+    return (
+        stack.template_version if releases.filter(version=stack.template_version).exists() else ""
+    )
+
+
 class DeploySteps(RunnerBase):
     """render, ensure_project, create_service, update_service, set_env."""
 
@@ -47,6 +62,8 @@ class DeploySteps(RunnerBase):
         """The version the operation names (`parameters["template_version"]`: a rollout's
         target, a rollback's previous version), else the one on disk now."""
         version = (self.operation.parameters or {}).get("template_version") or ""
+        if not version:
+            version = kept_version(self.stack)
         try:
             return manifest_for(self.stack.template_name, version)
         except TemplateError as error:

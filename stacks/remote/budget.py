@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -88,10 +89,41 @@ def note(view: BudgetView) -> None:
         if not view.rate_limited and mono - _last_write < WRITE_EVERY:
             return
         _last_write = mono
+    if _in_transaction():
+        # Inside someone's transaction the row would stay locked until they commit (every
+        # other worker's figure waits on it) and a failure would break their transaction:
+        # the next call outside one writes it.
+        return
     try:
-        _write(view)
-    except Exception:  # a thread without a database, a broken transaction: skip this one
+        _without_waiting(_write, view)
+    except Exception:  # locked by someone else's transaction, no database: skip this one
         logger.debug("Coolify budget snapshot not written", exc_info=True)
+
+
+def _in_transaction() -> bool:
+    return not transaction.get_autocommit()
+
+
+def _without_waiting(write: Any, view: BudgetView) -> None:
+    """Run `write` giving up at once if another connection holds the lock it needs (a health
+    run's checks write from threads while the run, or a test, holds SQLite's write lock): the
+    figure waits for the next call, the Coolify call never waits for the figure."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout")
+            before = cursor.fetchone()[0]
+            cursor.execute("PRAGMA busy_timeout = 0")
+        try:
+            write(view)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '100ms'")
+        write(view)
 
 
 def _write(view: BudgetView) -> None:

@@ -46,8 +46,9 @@ def dispatch_background(now: datetime | None = None, *, cap: int | None = None) 
         free = [slot for slot in range(1, cap + 1) if slot not in held][: max(0, cap - len(held))]
         if not free:
             break
-        oldest = list(waiting.order_by("requested_at", "id").values_list("pk", flat=True))
-        oldest = oldest[: len(free)]
+        oldest = list(
+            waiting.order_by("requested_at", "id").values_list("pk", flat=True)[: len(free)]
+        )
         if not oldest:
             break
         claimed = 0

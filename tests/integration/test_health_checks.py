@@ -336,7 +336,7 @@ def create_foreign_service(coolify: CoolifyClient, name: str = "someone-elses-ap
 # --- healthy ---------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the checks' threads write (budget)
 def test_every_check_is_healthy_against_the_simulator_and_real_pocketbase(healthy):
     outcomes = by_name(run_checks())
 
@@ -438,7 +438,7 @@ def test_a_rejected_coolify_token_takes_every_coolify_check_down(healthy, settin
     assert outcomes["disk_usage"].status == CheckStatus.OK
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the checks' threads write (budget)
 def test_an_unusable_server_is_reported(healthy, coolify_sim):
     [server] = coolify_sim.api.servers.values()
     server["settings"]["is_usable"] = False
@@ -624,7 +624,7 @@ def test_a_disk_command_that_hangs_is_down_within_the_timeout(settings, tmp_path
 # --- concurrency -----------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the checks' threads write (budget)
 def test_checks_run_concurrently_the_run_takes_about_the_slowest_check(
     healthy, settings, coolify_sim, fake_df
 ):
@@ -649,7 +649,7 @@ def test_checks_run_concurrently_the_run_takes_about_the_slowest_check(
     assert slowest <= elapsed < slowest + 0.8, (elapsed, slowest, total)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the checks' threads write (budget)
 def test_one_hung_check_does_not_delay_the_others(healthy, settings, coolify_sim):
     settings.HEALTHCHECK_TIMEOUT = 1.0
     coolify_sim.add_fault(Fault(r"/api/v1/servers", "timeout", times=None, delay=4.0))

@@ -288,3 +288,67 @@ def test_pause_holds_the_next_wave_resume_goes_on_and_cancel_stops_for_good(
     engine.create(again, actor=operator)
     with pytest.raises(ValidationError, match="finish or cancel it"):
         engine.create(again, actor=operator)
+
+
+def test_stopping_withdraws_the_redeploys_no_worker_has_taken_yet(
+    world, make_stack, coolify_sim, operator, settings
+):
+    settings.BACKGROUND_OPERATIONS_IN_FLIGHT = 1  # one with a worker, the rest requested ahead
+    seed(world, make_stack, {"acme": (RolloutRing.STANDARD, 4)})
+    rollout = start(operator, ["rest"])
+    entries = RolloutStack.objects.filter(rollout=rollout)
+    ahead = entries.filter(operation__dispatched_at__isnull=True).exclude(operation=None)
+    assert ahead.exists(), "the engine requests ahead of the dispatcher"
+    withdrawn = list(ahead.values_list("operation_id", flat=True))
+
+    engine.pause(rollout, actor=operator)
+
+    # Not one more redeploy of the new version reaches a worker while it is stopped.
+    assert set(Operation.objects.filter(pk__in=withdrawn).values_list("status", flat=True)) == {
+        OperationStatus.CANCELLED
+    }
+    assert not entries.filter(operation_id__in=withdrawn).exists()
+    assert entries.filter(status=RolloutStackStatus.PENDING, operation=None).count() >= len(
+        withdrawn
+    )
+    engine.resume(rollout, actor=operator)
+    work_until(world, lambda: status_of(rollout) == RolloutStatus.COMPLETED)
+    assert set(entries.values_list("status", flat=True)) == {RolloutStackStatus.PASSED}
+
+
+def test_a_plain_redeploy_while_a_rollout_owns_the_version_keeps_the_stacks_own(
+    world, make_stack, coolify_sim, operator
+):
+    """The files on disk are the rollout's target: a person's Redeploy of a stack the rollout
+    has not reached (or rolled back) must not take it there behind the gates."""
+    from stacks.services.operations import request_operation
+
+    stacks = seed(world, make_stack, {"acme": (RolloutRing.STANDARD, 2)})
+    older = new_version()  # here: the version the stacks run, the disk's is the target
+    Stack.objects.filter(pk__in=[s.pk for s in stacks]).update(template_version=older)
+    target = load_manifest(TEMPLATE).version
+    preview = plan.build_plan(
+        TEMPLATE,
+        wave_sizes=["1", "rest"],
+        to_version=target,
+        soak_minutes=0,
+        require_validation=False,
+    )
+    rollout = engine.create(preview, actor=operator)
+    held = TemplateRelease.objects.get(template_name=TEMPLATE, version=target)
+    assert held.held_by == f"rollout #{rollout.pk}"
+
+    other = stacks[1]
+    request_operation(other, OperationKind.REDEPLOY, actor=operator)
+    work_until(world, lambda: not Operation.objects.filter(
+        status__in=(OperationStatus.QUEUED, OperationStatus.RUNNING)).exists())  # fmt: skip
+    other.refresh_from_db()
+    assert other.template_version == older
+    assert MARK in compose_of(coolify_sim, other)
+
+    engine.start(rollout, actor=operator)
+    work_until(world, lambda: status_of(rollout) == RolloutStatus.COMPLETED)
+    assert set(Stack.objects.filter(pk__in=[s.pk for s in stacks]).values_list(
+        "template_version", flat=True)) == {target}  # fmt: skip
+    held.refresh_from_db()
+    assert held.held_by == ""  # completed: the version is everyone's to deploy

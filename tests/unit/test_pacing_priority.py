@@ -11,6 +11,7 @@ import pytest
 from stacks.clients import pacing
 from stacks.clients.coolify import CoolifyClient
 from stacks.clients.pacing import BACKGROUND, INTERACTIVE, RatePacer, calls_as
+from stacks.models import RemoteSnapshot
 from stacks.remote import budget, get_coolify
 from tests.unit.test_pacing import FakeClock, answer
 
@@ -107,10 +108,20 @@ def test_clients_from_settings_are_background_and_report_to_the_dashboard(settin
         pacing.reset()
 
 
+def forget_the_budget() -> None:
+    """No figure from before: a check thread of an earlier test (one that hung, on purpose)
+    may have written one after that test ended."""
+    RemoteSnapshot.objects.filter(name=budget.SNAPSHOT).delete()
+
+
 @pytest.mark.django_db
 def test_the_budget_seen_by_one_process_is_read_by_every_other(monkeypatch, settings):
     settings.BACKGROUND_OPERATIONS_IN_FLIGHT = 5
     monkeypatch.setattr(budget, "_last_write", -float("inf"))
+    # As a worker outside any transaction writes it (the test's own transaction keeps the row
+    # to itself: a stray thread of an earlier test cannot overwrite it meanwhile).
+    monkeypatch.setattr(budget, "_in_transaction", lambda: False)
+    forget_the_budget()
     pacer = RatePacer()
     budget.watch(pacer)
 
@@ -127,9 +138,16 @@ def test_the_budget_seen_by_one_process_is_read_by_every_other(monkeypatch, sett
     answer(pacer, 200, 0, status=429, **{"Retry-After": "30"})  # a 429 is written at once
     assert budget.current()["last_429_at"] is not None
 
+    # Inside a caller's transaction nothing is written (the row would stay locked for others).
+    monkeypatch.setattr(budget, "_last_write", -float("inf"))
+    monkeypatch.setattr(budget, "_in_transaction", lambda: True)
+    answer(pacer, 200, 7)
+    assert budget.current()["remaining"] != 7
+
 
 @pytest.mark.django_db
 def test_without_any_answer_the_budget_is_unknown():
+    forget_the_budget()
     now = budget.current()
 
     assert now["limit"] is None and now["remaining"] is None and now["used"] is None
