@@ -12,7 +12,6 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import DateTimeField, F, Func, IntegerField, TextField
 from django.db.models.functions import Cast
-from django.utils.dateparse import parse_datetime
 
 from stacks.models import Operation, RemoteSnapshot
 from stacks.remote import budget
@@ -52,10 +51,7 @@ def budget_shown(row: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
     except ValueError:
         data = {}
     data = data if isinstance(data, dict) else {}
-    limit, remaining = data.get("limit"), data.get("remaining")
-    resets_at = parse_datetime(data["resets_at"]) if data.get("resets_at") else None
-    if limit is not None and (resets_at is None or resets_at <= now):
-        remaining, resets_at = limit, None
+    limit, remaining, resets_at = budget.window_now(data, now)
     return {
         "limit": limit,
         "remaining": remaining,

@@ -75,6 +75,22 @@ def counts_as_running(status: str) -> bool:
     return status != MISSING and interpret(status).running
 
 
+def read_coolify(coolify: Any, errors: list[str]) -> tuple[str, dict[str, Any] | None]:
+    """Coolify's version and every live stack's status, each "" / None when it could not be
+    read (why goes into `errors`): what the before- and after-checks compare."""
+    version, statuses = "", None
+    with _client(coolify, "get_coolify") as client:
+        try:
+            version = client.version()
+        except ClientError as error:
+            errors.append(f"Coolify version: {error.message}")
+        try:
+            statuses = live_statuses(client)
+        except ClientError as error:
+            errors.append(f"Stack statuses: {error.message}")
+    return version, statuses
+
+
 def run_before(
     window: MaintenanceWindow,
     actor: Any,
@@ -87,16 +103,8 @@ def run_before(
     live stack's status. Run again, it replaces what an earlier run recorded."""
     now = now or timezone.now()
     errors: list[str] = []
-    version, statuses = "", {}
-    with _client(coolify, "get_coolify") as client:
-        try:
-            version = client.version()
-        except ClientError as error:
-            errors.append(f"Coolify version: {error.message}")
-        try:
-            statuses = live_statuses(client)
-        except ClientError as error:
-            errors.append(f"Stack statuses: {error.message}")
+    version, statuses = read_coolify(coolify, errors)
+    statuses = statuses or {}
     name, size = backup_name(window, now), None
     with _client(pocketbase, "get_pocketbase") as client:
         try:
@@ -143,16 +151,7 @@ def run_after(
     (a stack deleted meanwhile was deleted on purpose: not listed)."""
     now = now or timezone.now()
     errors: list[str] = []
-    version, statuses = "", None
-    with _client(coolify, "get_coolify") as client:
-        try:
-            version = client.version()
-        except ClientError as error:
-            errors.append(f"Coolify version: {error.message}")
-        try:
-            statuses = live_statuses(client)
-        except ClientError as error:
-            errors.append(f"Stack statuses: {error.message}")
+    version, statuses = read_coolify(coolify, errors)
     stopped: list[dict[str, Any]] = []
     if not window.stacks_before:
         errors.append("No before-checks recorded: nothing to compare the stacks with")

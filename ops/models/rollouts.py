@@ -66,6 +66,12 @@ ACTION_FROM: dict[str, frozenset[str]] = {
 FINISHED_ROLLOUT_STATES = (RolloutStatus.CANCELLED, RolloutStatus.COMPLETED)
 # Rollout stacks whose redeploy is requested and not yet judged.
 ACTIVE_STACK_STATES = (RolloutStackStatus.DEPLOYING, RolloutStackStatus.VERIFYING)
+# A stack whose redeploy began (and may have changed it): what a rollback redeploys.
+CHANGED_STATES = (
+    RolloutStackStatus.PASSED,
+    RolloutStackStatus.VERIFYING,
+    RolloutStackStatus.FAILED,
+)
 
 
 class Rollout(models.Model):

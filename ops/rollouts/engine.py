@@ -16,12 +16,11 @@ from ops.models import (
     Rollout,
     RolloutAction,
     RolloutStack,
-    RolloutStackStatus,
     RolloutStatus,
     RolloutWave,
     WaveStatus,
 )
-from ops.models.rollouts import FINISHED_ROLLOUT_STATES
+from ops.models.rollouts import CHANGED_STATES, FINISHED_ROLLOUT_STATES
 from ops.rollouts.gate import advance as advance
 from ops.rollouts.plan import RolloutPlan
 from ops.rollouts.transitions import halt as halt
@@ -36,11 +35,6 @@ from stacks.services.operations import OperationRefused, request_operation
 CHUNK = 1000  # rows per bulk insert / id lookup (10,000-stack rollouts)
 # A rolled-back stack is one whose redeploy started: it may run the new version or a half-done
 # one. Stacks never requested (pending) are untouched.
-CHANGED_STATES = (
-    RolloutStackStatus.PASSED,
-    RolloutStackStatus.VERIFYING,
-    RolloutStackStatus.FAILED,
-)
 
 
 def create(plan: RolloutPlan, *, actor: Any) -> Rollout:

@@ -29,7 +29,7 @@ from ops.models import (
     RolloutWave,
     WaveStatus,
 )
-from ops.models.rollouts import ACTIVE_STACK_STATES
+from ops.models.rollouts import ACTIVE_STACK_STATES, CHANGED_STATES
 from ops.rollouts import validation
 from ops.rollouts.transitions import halt, transition
 from stacks.choices import OperationKind, OperationStatus, StackStatus
@@ -157,13 +157,7 @@ def _judge_rollbacks(rollout: Rollout, now: datetime) -> int:
         if not stacks.filter(rollback_operation__isnull=False).exists():
             continue  # not rolled back yet
         open_rollbacks = stacks.filter(
-            status__in=(
-                RolloutStackStatus.PASSED,
-                RolloutStackStatus.VERIFYING,
-                RolloutStackStatus.FAILED,
-                RolloutStackStatus.DEPLOYING,
-            ),
-            operation__isnull=False,
+            status__in=(*CHANGED_STATES, RolloutStackStatus.DEPLOYING), operation__isnull=False
         )
         if not open_rollbacks.exists():
             RolloutWave.objects.filter(pk=wave.pk, status=WaveStatus.FAILED).update(

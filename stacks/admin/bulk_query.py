@@ -23,18 +23,11 @@ from django.utils.html import format_html
 from stacks import permissions
 from stacks.choices import OPERATION_PERMISSIONS, OperationKind
 from stacks.services.bulk import BULK_KINDS, request_for_query
+from tenants.models import RolloutRing
 
 # Parameters of the list's address that are not filters: page, sort, "show all", facets.
 NOT_FILTERS = (PAGE_VAR, ORDER_VAR, ALL_VAR, "_facets", "_changelist_filters")
 ALL_LABEL = "All"
-
-
-def ring_choices() -> list[tuple[str, str]]:
-    """Tenants' rollout rings (tenants.models.RolloutRing), when that model has them."""
-    from tenants import models as tenant_models
-
-    rings = getattr(tenant_models, "RolloutRing", None)
-    return list(rings.choices) if rings is not None else []
 
 
 class RolloutRingFilter(admin.SimpleListFilter):
@@ -44,10 +37,10 @@ class RolloutRingFilter(admin.SimpleListFilter):
     parameter_name = "ring"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return ring_choices()
+        return list(RolloutRing.choices)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() and self.value() in dict(ring_choices()):
+        if self.value() in RolloutRing.values:
             return queryset.filter(tenant__rollout_ring=self.value())
         return queryset
 

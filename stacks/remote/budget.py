@@ -49,12 +49,7 @@ def current() -> dict[str, Any]:
     from stacks.services.dispatch import background_counts  # late: services import remote
 
     data = _snapshot_data()
-    limit = data.get("limit")
-    remaining = data.get("remaining")
-    resets_at = _datetime(data.get("resets_at"))
-    now = timezone.now()
-    if limit is not None and (resets_at is None or resets_at <= now):
-        remaining, resets_at = limit, None  # that window is over
+    limit, remaining, resets_at = window_now(data, timezone.now())
     interactive, background = reserves(limit, settings.COOLIFY_BACKGROUND_RESERVE_SHARE)
     counts = background_counts()
     return {
@@ -70,6 +65,16 @@ def current() -> dict[str, Any]:
         "background_in_flight": counts["in_flight"],
         "background_cap": settings.BACKGROUND_OPERATIONS_IN_FLIGHT,
     }
+
+
+def window_now(data: dict[str, Any], now: datetime) -> tuple[Any, Any, datetime | None]:
+    """(limit, remaining, resets_at) of the shared row's data as they stand at `now`: a
+    window that has ended since is a full budget (nothing counted since)."""
+    limit, remaining = data.get("limit"), data.get("remaining")
+    resets_at = _datetime(data.get("resets_at"))
+    if limit is not None and (resets_at is None or resets_at <= now):
+        remaining, resets_at = limit, None  # that window is over
+    return limit, remaining, resets_at
 
 
 def watch(pacer: RatePacer) -> RatePacer:
