@@ -108,3 +108,12 @@ STATUS_PAGE_CACHE_SECONDS: int = env.int("STATUS_PAGE_CACHE_SECONDS", default=30
 STATUS_PAGE_TITLE: str = env.str("STATUS_PAGE_TITLE", default="CloudFreedom status")
 # The maintenance procedure's "announce" step: a window announced at least this long ahead.
 MAINTENANCE_NOTICE_HOURS: int = env.int("MAINTENANCE_NOTICE_HOURS", default=48)
+
+# --- Fleet maintenance: rollouts and maintenance windows (ops/rollouts/, ops/maintenance/) -----
+# A rollout stack's validation probes must have run this long after its redeploy ended, or the
+# stack fails (and halts the rollout): lost probes must not hold a wave for ever. Half-way
+# there, probes that have still not run are queued once more.
+ROLLOUT_VALIDATION_TIMEOUT_MINUTES: int = env.int("ROLLOUT_VALIDATION_TIMEOUT_MINUTES", default=30)
+# A maintenance window's before-checks (Coolify's version, a PocketBase backup, the stacks'
+# statuses) run this long before it starts: the runbook backs up before the update begins.
+MAINTENANCE_BEFORE_CHECKS_MINUTES: int = env.int("MAINTENANCE_BEFORE_CHECKS_MINUTES", default=15)

@@ -258,17 +258,22 @@ PROBES_REQUEST_STALE_AFTER = timedelta(minutes=10)
 
 
 def request_probes(
-    run: ChecklistRun, *, actor: Any, enqueue: Callable[..., None] | None = None
+    run: ChecklistRun,
+    *,
+    actor: Any,
+    enqueue: Callable[..., None] | None = None,
+    stale_after: timedelta = PROBES_REQUEST_STALE_AFTER,
 ) -> AuditEvent:
-    """Queue the run's automatic checks, unless a request for them is still queued or running
-    (AlreadyQueued says by whom and when); the request goes into the audit trail."""
+    """Queue the run's automatic checks, unless a request for them made within `stale_after`
+    is still queued or running (AlreadyQueued says by whom and when); the request goes into
+    the audit trail."""
     return request_once(
         PROBES_JOB,
         actor=actor,
         label="Automatic checks",
         served=lambda moment: probes_ran_since(run, moment),
         queue=lambda: (enqueue or jobs.enqueue)("ops.tasks.run_checklist_probes_task", run.pk),
-        stale_after=PROBES_REQUEST_STALE_AFTER,
+        stale_after=stale_after,
         target=run,
     )
 

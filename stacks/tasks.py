@@ -9,6 +9,7 @@ from stacks.choices import Repair
 from stacks.clients.errors import ClientError
 from stacks.provisioning import recovery
 from stacks.remote import outbox as pocketbase_outbox
+from stacks.services import bulk
 
 
 def run_operation_task(operation_id: int) -> bool:
@@ -48,6 +49,27 @@ def repair_drift_kind_task(
 ) -> str:
     """Every row of one drift kind repaired (asked for in the admin), then a fresh comparison."""
     return reconcile.repair_drift_kind(run_id, drift_kind, repair_kind, actor=_user(user_id))
+
+
+def bulk_request_task(
+    stack_ids: list[int],
+    kind: str,
+    user_id: int | None,
+    description: str,
+    filters: dict[str, str],
+    request_id: int,
+) -> dict[str, Any]:
+    """A confirmed "Apply to all N matching…" (stacks.services.bulk): the operations requested
+    a chunk at a time; returns the counts (the audit trail has them too)."""
+    result = bulk.request_for_ids(
+        stack_ids,
+        kind,
+        actor=_user(user_id),
+        description=description,
+        filters=filters,
+        request_id=request_id,
+    )
+    return {"queued": result.queued, "skipped": result.skipped, "matched": result.matched}
 
 
 def _user(user_id: int | None) -> Any:

@@ -142,6 +142,7 @@ class MaintenanceWindowAdmin(AuditedModelAdmin):
                     checks.counts_as_running(status) for status in window.stacks_before.values()
                 ),
                 "summary_due_at": summary_due_at(window),
+                "before_lead_minutes": int(jobs.before_lead().total_seconds() // 60),
                 "summary_checks": sorted(window.health_summary.get("checks", {}).items()),
             },
         )

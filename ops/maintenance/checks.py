@@ -1,7 +1,8 @@
 """A maintenance window's checks, each recorded on the window and audited.
 
-Before (at the start, or "Run before-checks"): Coolify's version, a PocketBase backup taken and
-found in PocketBase's listing, and every live stack's Coolify status (ids and statuses only).
+Before (MAINTENANCE_BEFORE_CHECKS_MINUTES before the start, or "Run before-checks"): Coolify's
+version, a PocketBase backup taken and found in PocketBase's listing, and every live stack's
+Coolify status (ids and statuses only).
 After (at the end, or "Run after-checks"): the version again and the stacks that were running
 before and are not now. A part that fails is recorded in `check_errors` and the others still run:
 a Coolify that does not answer must not cost the backup."""

@@ -1,6 +1,8 @@
-"""When a window's checks run: the schedule (every minute) runs the before-checks once the
-window starts, the after-checks once it ends and the summary a day later, each once (claimed by
-a conditional UPDATE, so two workers never run one twice); a person's "Run before-checks" /
+"""When a window's checks run: the schedule (every minute) runs the before-checks
+MAINTENANCE_BEFORE_CHECKS_MINUTES before the window starts (the runbook backs up and records
+the version before the update; a window planned later than that gets them at once, up to its
+end), the after-checks once it ends and the summary a day later, each once (claimed by a
+conditional UPDATE, so two workers never run one twice); a person's "Run before-checks" /
 "Run after-checks" queues a job that runs them again."""
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.utils import timezone
@@ -57,6 +60,11 @@ def run_checks_task(window_id: int, kind: str, actor_id: int | None) -> bool:
     return True
 
 
+def before_lead() -> timedelta:
+    """How long before a window's start its before-checks run."""
+    return timedelta(minutes=max(0, int(settings.MAINTENANCE_BEFORE_CHECKS_MINUTES)))
+
+
 def _claim(window_id: int, field: str, now: datetime) -> bool:
     return bool(
         MaintenanceWindow.objects.filter(pk=window_id, **{f"{field}__isnull": True}).update(
@@ -73,7 +81,7 @@ def run_due(
     windows = MaintenanceWindow.objects.filter(cancelled_at__isnull=True)
     done = {"before": 0, "after": 0, "summary": 0}
     for window in windows.filter(
-        before_checked_at__isnull=True, starts_at__lte=now, ends_at__gt=now
+        before_checked_at__isnull=True, starts_at__lte=now + before_lead(), ends_at__gt=now
     ):
         if _claim(window.pk, "before_checked_at", now):
             checks.run_before(

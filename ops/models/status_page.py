@@ -82,10 +82,11 @@ class MaintenanceWindow(models.Model):
     announced_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    # The automated checks (issue 17, ops.maintenance.checks): before (at the start or on
-    # demand) Coolify's version, a PocketBase backup and every live stack's status; after (at
-    # the end or on demand) the version again and the stacks that ran before and do not now;
-    # a day after the end, a summary of the health results. Stack ids and statuses only.
+    # The automated checks (issue 17, ops.maintenance.checks): before (shortly before the
+    # start, or on demand) Coolify's version, a PocketBase backup and every live stack's
+    # status; after (at the end or on demand) the version again and the stacks that ran
+    # before and do not now; a day after the end, a summary of the health results. Stack ids
+    # and statuses only.
     before_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     coolify_version_before = models.CharField(max_length=64, blank=True, editable=False)
     backup_name = models.CharField(max_length=150, blank=True, editable=False)

@@ -6,7 +6,8 @@ the rollout's row lock.
 
 A wave's stack passes when its redeploy succeeded, it runs the target version and is running,
 its validation checklist has no failed automatic check and every probe ran (when the rollout
-requires validation), and `soak_minutes` have passed since the wave's last redeploy ended.
+requires validation; probes not run within ROLLOUT_VALIDATION_TIMEOUT_MINUTES fail the stack),
+and `soak_minutes` have passed since the wave's last redeploy ended.
 A stack that fails any of these fails its wave, and the rollout halts: nothing more is
 requested, redeploys in flight finish and are judged (ops.rollouts.engine.rollback next)."""
 
@@ -33,6 +34,7 @@ from ops.models.rollouts import ACTIVE_STACK_STATES, CHANGED_STATES
 from ops.rollouts import validation
 from ops.rollouts.transitions import halt, transition
 from stacks.choices import OperationKind, OperationStatus, StackStatus
+from stacks.models import Operation
 from stacks.services.operations import OperationRefused, request_operation
 
 # How many of a wave's redeploys are queued ahead of the background dispatcher: enough to
@@ -112,8 +114,8 @@ def _judge_redeploys(rollout: Rollout, now: datetime) -> int:
             verdict, why = validation.verdict(op)
             if verdict == validation.FAILED:
                 failure = why
-            elif verdict == validation.WAITING and validation.run_for(op) is None:
-                validation.queue_probes(validation.open_run(op))  # no hook opened it
+            elif verdict == validation.WAITING:
+                failure = _wait_for_validation(op, why, now)
             if verdict == validation.PASSED:
                 status = RolloutStackStatus.PASSED
         elif not failure:
@@ -129,6 +131,23 @@ def _judge_redeploys(rollout: Rollout, now: datetime) -> int:
         )
         judged += changed
     return judged
+
+
+def _wait_for_validation(op: Operation, why: str, now: datetime) -> str:
+    """A redeploy whose validation probes have not all run: its run opened and probed when no
+    hook did; the probes queued once more half-way through the timeout (the first ones may be
+    lost); past the timeout, the failure that fails the stack ("" while it may still wait)."""
+    run = validation.run_for(op)
+    if run is None:
+        run = validation.open_run(op)  # no hook opened it
+        validation.queue_probes(run)
+    started = validation.began(op, run)
+    limit = validation.timeout()
+    if now >= started + limit:
+        return validation.timed_out(run, why)
+    if now >= started + limit / 2:
+        validation.requeue_probes(run, since=started + limit / 2)
+    return ""
 
 
 def _judge_rollbacks(rollout: Rollout, now: datetime) -> int:

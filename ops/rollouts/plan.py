@@ -24,6 +24,10 @@ from tenants.models import RolloutRing
 REST = "rest"
 _SIZE = re.compile(r"^(?:[1-9][0-9]{0,5}|(?:100|[1-9][0-9]?)%)$")
 FILTER_NAMES = ("tenant", "ring", "status", "current_version")
+# At most this many waves in a plan, all rings together: every wave is a gate a person watches
+# and a block the preview page renders, and sizes such as "1" (the last size repeats) would cut
+# 10,000 stacks into 10,000 waves. 50 leaves room for "1, 1%, 2%, ..." style plans per ring.
+MAX_WAVES = 50
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,25 @@ def cut_waves(count: int, sizes: list[str]) -> list[tuple[str, int]]:
     return cuts
 
 
+def wave_count(ring_sizes: list[int], sizes: list[str]) -> int:
+    """How many waves `sizes` cut rings of these sizes into."""
+    return sum(len(cut_waves(count, sizes)) for count in ring_sizes)
+
+
+def check_wave_count(ring_sizes: list[int], sizes: list[str]) -> None:
+    """ValidationError (field wave_sizes) when the sizes make more than MAX_WAVES waves."""
+    count = wave_count(ring_sizes, sizes)
+    if count > MAX_WAVES:
+        given = ", ".join(sizes)
+        raise ValidationError(
+            {
+                "wave_sizes": f"These sizes ({given}) make {count:,} waves; at most {MAX_WAVES}: "
+                f"end with “{REST}” or give larger sizes (the last size repeats until each "
+                "ring is done)."
+            }
+        )
+
+
 def ring_order() -> Case:
     return Case(
         *(
@@ -190,6 +213,8 @@ def build_plan(
         raise ValidationError(
             {"template": f"No running stack of {template_name} needs {target.version}."}
         )
+    ring_sizes = Counter(row[3] for row in rows)
+    check_wave_count(list(ring_sizes.values()), sizes)
     waves = _waves(rows, sizes)
     versions = Counter(row[4] for row in rows)
     from_versions = [version for version, _ in versions.most_common()]
@@ -203,7 +228,7 @@ def build_plan(
         require_validation=require_validation,
         waves=waves,
         from_versions=from_versions,
-        ring_counts=dict(sorted(Counter(row[3] for row in rows).items(), key=_ring_key)),
+        ring_counts=dict(sorted(ring_sizes.items(), key=_ring_key)),
         diff_from=diff_from,
         diff=compose_diff(template_name, diff_from, target),
         findings=render_sample(target).findings,

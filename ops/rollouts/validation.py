@@ -1,13 +1,24 @@
 """A rollout redeploy's validation: the runbook's post-deploy checklist, opened for the
 redeploy (ops.checklists opens it by itself only for deploys) and probed; the wave's gate
 reads its automatic items: any failed one fails the stack, and it passes once every probe ran.
-Items a person must tick do not hold a rollout back (they stay on the run's page)."""
+Items a person must tick do not hold a rollout back (they stay on the run's page).
+
+Probes can be lost (their queued task never ran, a worker died mid-hook): half-way through
+ROLLOUT_VALIDATION_TIMEOUT_MINUTES the probes still not run are queued once more, and at the
+timeout the stack fails (`timeout`, `began`, `requeue_probes`, `timed_out`)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from cfadmin.models import AuditAction, AuditEvent
+from cfadmin.queued_once import AlreadyQueued
 from ops.checklists import active_procedure, run_probes, start_run
 from ops.models import ChecklistRun, ItemState
 from ops.procedures import POST_DEPLOY
@@ -40,11 +51,53 @@ def open_run(operation: Operation) -> ChecklistRun:
 
 def queue_probes(run: ChecklistRun) -> None:
     """Queue the run's automatic checks (unless queued already)."""
-    from cfadmin.queued_once import AlreadyQueued
     from ops.probes import request_probes
 
     with contextlib.suppress(AlreadyQueued):
         request_probes(run, actor=None)
+
+
+def timeout() -> timedelta:
+    """How long a redeploy's validation may take (at least a minute)."""
+    return timedelta(minutes=max(1, int(settings.ROLLOUT_VALIDATION_TIMEOUT_MINUTES)))
+
+
+def began(operation: Operation, run: ChecklistRun) -> datetime:
+    """When the validation's clock starts: the redeploy's end, or the run's opening if later
+    (a schedule that was down must not fail stacks whose probes never had their chance)."""
+    ended = operation.finished_at or run.started_at
+    return max(ended, run.started_at)
+
+
+def requeue_probes(run: ChecklistRun, *, since: datetime) -> bool:
+    """Queue the run's automatic checks once more, unless that was done at or after `since`
+    (so once); True when queued. A request made before `since` is the lost one: it would still
+    hold "one queued at a time" for PROBES_REQUEST_STALE_AFTER, so it is not waited for."""
+    from ops.probes import PROBES_JOB, request_probes
+
+    requests = AuditEvent.objects.filter(
+        action=AuditAction.OPERATION,
+        changes__job=PROBES_JOB,
+        target_type=ContentType.objects.get_for_model(ChecklistRun),
+        target_id=str(run.pk),
+        occurred_at__gte=since,
+    )
+    if requests.exists():
+        return False
+    try:
+        request_probes(
+            run, actor=None, stale_after=max(timezone.now() - since, timedelta(seconds=1))
+        )
+    except AlreadyQueued:  # a person asked for them this very moment
+        return False
+    logger.warning("checklist run #%s: validation probes not run yet, queued again", run.pk)
+    return True
+
+
+def timed_out(run: ChecklistRun, why: str) -> str:
+    """The failure of a validation that did not finish within the timeout."""
+    minutes = int(timeout().total_seconds() // 60)
+    return f"validation did not finish within {minutes} min (checklist run #{run.pk}: {why})"
 
 
 def probe_now(run: ChecklistRun) -> None:

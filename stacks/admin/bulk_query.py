@@ -1,14 +1,15 @@
 """The stack list's "Apply to all N matching…" (issue 17, bulk by query): the list's current
 filters and search (template, template version, tenant, ring, status, containment, search) go
 to a confirmation page showing how many stacks match and the filter in words; confirming
-requests the chosen operation (only kinds the person may request) on all of them as background
-operations (stacks.services.bulk). The filtering is the list's own (its ChangeList), so the
-page matches exactly what the list shows."""
+queues one job requesting the chosen operation (only kinds the person may request) on all of
+them as background operations (stacks.services.bulk), and returns to the list at once. The
+filtering is the list's own (its ChangeList), so the page matches exactly what the list shows."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -20,9 +21,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from cfadmin.models import AuditAction
 from stacks import permissions
 from stacks.choices import OPERATION_PERMISSIONS, OperationKind
-from stacks.services.bulk import BULK_KINDS, request_for_query
+from stacks.services.bulk import BULK_KINDS, BulkRefused, bulk_label, queue_for_query
 from tenants.models import RolloutRing
 
 # Parameters of the list's address that are not filters: page, sort, "show all", facets.
@@ -117,8 +119,7 @@ class StackBulkQueryMixin:
                     "Operation: choose one of " + ", ".join(k.label.lower() for k in kinds) + ".",
                     messages.ERROR,
                 )
-            else:
-                self._bulk_request(request, matching, OperationKind(kind), description, query)
+            elif self._bulk_request(request, matching, OperationKind(kind), description, query):
                 return HttpResponseRedirect(back)
         context = {
             **self.admin_site.each_context(request),
@@ -140,28 +141,42 @@ class StackBulkQueryMixin:
         kind: OperationKind,
         description: str,
         query: QueryDict,
-    ) -> None:
+    ) -> bool:
+        """Queue the job (stacks.services.bulk); False, with the reason shown, when refused."""
         filters = {name: query.get(name) for name in query}
-        result = request_for_query(
-            matching, kind, actor=request.user, description=description, filters=filters
-        )
-        text = (
-            f"{kind.label} of {result.matched} matching stack(s): {result.queued} queued as "
-            f"background operations, {result.skipped} skipped"
-        )
-        if result.skipped_examples:
-            text += (
-                " ("
-                + "; ".join(result.skipped_examples[:3])
-                + ("…" if result.skipped > 3 else "")
-                + ")"
+        try:
+            count = queue_for_query(
+                matching,
+                kind,
+                actor=request.user,
+                description=description,
+                filters=filters,
+                shown_count=shown_count(request.POST.get("count", "")),
             )
+        except BulkRefused as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+            return False
+        operations = reverse("admin:stacks_operation_changelist")
+        watch = urlencode({"background__exact": "1", "kind__exact": kind.value})
         self.message_user(
             request,
             format_html(
-                '{}. <a href="{}?status__in=queued,running">Follow them in Operations</a>.',
-                text,
-                reverse("admin:stacks_operation_changelist"),
+                "{} queued; the operations appear as they are requested: "
+                '<a href="{}?{}">Operations, background {}</a>. A stack that cannot take it '
+                "is skipped; the counts go to the "
+                '<a href="{}?action__exact={}">audit trail</a> when all are requested.',
+                bulk_label(kind, count),
+                operations,
+                watch,
+                kind.label.lower(),
+                reverse("admin:cfadmin_auditevent_changelist"),
+                AuditAction.OPERATION_RESULT.value,
             ),
-            messages.SUCCESS if result.queued else messages.WARNING,
+            messages.SUCCESS,
         )
+        return True
+
+
+def shown_count(raw: str) -> int | None:
+    """The count the confirmation page showed (its hidden field), if it sent a number."""
+    return int(raw) if raw.isdigit() else None

@@ -23,19 +23,24 @@ process paces from the server's own count, seen on every answer:
 
 The reserve covers what this process cannot see: every caller (a worker, a thread) has at most
 one call in flight decided on a count older than its answer, so a reserve of at least the
-number of callers across processes keeps every answer off 429 (5 % of 200 = 10; cfadmin runs
-Q_WORKERS single-threaded workers plus the web server). Within a process the calls in flight
+number of callers across processes keeps every answer off 429: 5 % of the limit (10 of 200), or
+more when more processes share the token (`callers`: Q_WORKERS single-threaded workers plus the
+web server's processes, set by stacks.remote.budget.watch). Within a process the calls in flight
 are counted exactly. The 429 handling in clients/http.py stays as the safety
 net (another user of the same Coolify account, a reserve too small for the process count).
 
 Priority (issue 17): every call is `INTERACTIVE` (an operation a person asked for) or
 `BACKGROUND` (background operations — rollouts, bulk actions by query — reconcile, health
-checks, probes). A background call keeps the larger reserve `background_share` of the limit
-(COOLIFY_BACKGROUND_RESERVE_SHARE, 25 %: 50 of 200): it waits for the next window once the
-count is down to that, while an interactive call goes on down to the small reserve above. So
-however many background calls wait, a person's operation finds a quarter of every window, at
-once (no queue in front of it: background calls never spread into its zone). The rest of the
-rules (spread, window's end, 429) are the same for both, each priority with its own reserve.
+checks, probes). A background call keeps a larger reserve for people: `background_share` of the
+limit (COOLIFY_BACKGROUND_RESERVE_SHARE, 25 %: 50 of 200) *for the time left in the window* —
+50 calls at its start, 25 half-way, none (but the processes' reserve) at its end. So a person's
+operation finds at any moment a quarter of the limit's rate still unspent, at once (no queue
+in front of it: background calls never spread into its zone), while background work that
+nobody competes with gets the whole window, a little at a time towards its end, instead of
+leaving a quarter of every window unused (a fleet rollout at 10,000 stacks is bound by these
+calls). Where the reserve stops a background call, it goes when the shrinking reserve lets it
+(one call per 60 / (limit * share) seconds, 1.2 s at 200), not at the window's end. The rest
+of the rules (spread, window's end, 429) are the same for both, each with its own reserve.
 
 How a call's priority is chosen: `calls_as(priority)` (a context variable, so per thread and
 task) for the calls made inside it, else the client's own `priority`. The operation runner
@@ -107,12 +112,12 @@ def call_priority(default: str) -> str:
     return _priority.get() or default
 
 
-def reserves(limit: int | None, background_share: float) -> tuple[int, int]:
-    """(interactive, background) reserves of a limit: calls left in a window below which
-    calls of that priority wait for the next window."""
+def reserves(limit: int | None, background_share: float, callers: int = 0) -> tuple[int, int]:
+    """(interactive, background) reserves of a limit at a window's start: calls left below
+    which calls of that priority wait (`callers`: as RatePacer.callers)."""
     if not limit:
         return 0, 0
-    interactive = max(RESERVE_MIN, math.ceil(limit * RESERVE_SHARE))
+    interactive = max(RESERVE_MIN, math.ceil(limit * RESERVE_SHARE), callers)
     return interactive, max(interactive, math.ceil(limit * background_share))
 
 
@@ -160,6 +165,10 @@ class RatePacer:
         # its own `sleep`; None: the calling client's.
         self.sleep = sleep
         self.fixed_reserve = reserve
+        # Processes that may call with this budget at once (workers and web processes): the
+        # processes' reserve is at least that many (each may have one call in flight decided
+        # on an older count). Set from the settings by stacks.remote.budget.watch.
+        self.callers = 0
         self.background_share = background_share
         # Called (outside the lock) with what each answer with the headers taught: the
         # dashboard's shared view (stacks.remote.budget.watch). Must not raise.
@@ -175,14 +184,32 @@ class RatePacer:
 
     # --- the rules -------------------------------------------------------------------------
 
-    def reserve(self, limit: int, priority: str = INTERACTIVE) -> int:
-        """Calls left in a window below which calls of `priority` wait for the next one."""
+    def reserve(
+        self, limit: int, priority: str = INTERACTIVE, time_left: float | None = None
+    ) -> int:
+        """Calls left in a window below which calls of `priority` wait; a background call's
+        reserve shrinks with the `time_left` in the window (None: a whole window)."""
         base = self.fixed_reserve
         if base is None:
-            base = max(RESERVE_MIN, math.ceil(limit * RESERVE_SHARE))
+            base = max(RESERVE_MIN, math.ceil(limit * RESERVE_SHARE), self.callers)
         if priority == BACKGROUND:
-            return max(base, math.ceil(limit * self.background_share))
+            kept = limit * self.background_share
+            if time_left is not None:
+                kept *= min(max(time_left, 0.0), WINDOW_SECONDS) / WINDOW_SECONDS
+            return max(base, math.ceil(kept))
         return base
+
+    def _turn_at_reserve(self, left: int, priority: str) -> float:
+        """When a call of `priority` stopped by its reserve may go, `left` calls being left:
+        an interactive one (or a background one at the processes' reserve) at the window's
+        end; a background one once its shrinking reserve is below `left`. Under the lock."""
+        assert self.limit is not None and self.window_end is not None
+        if priority != BACKGROUND or left <= self.reserve(self.limit) or not self.background_share:
+            return self.window_end
+        seconds_per_call = WINDOW_SECONDS / (self.limit * self.background_share)
+        # At that moment the reserve is left - 1 (the epsilon: float rounding must not make it
+        # `left` again, which would send the call to the window's end after all).
+        return self.window_end - (left - 1) * seconds_per_call + 1e-6
 
     def _slot(self, now: float, in_flight: int, priority: str = INTERACTIVE) -> float:
         """When the next call may be sent (`now` if at once). Under the lock."""
@@ -192,11 +219,13 @@ class RatePacer:
             self.remaining = self.window_end = None
             return now
         left = self.remaining - in_flight
-        reserve = self.reserve(self.limit, priority)
+        reserve = self.reserve(self.limit, priority, self.window_end - now)
         if left <= reserve:
-            return self.window_end
-        # The spread zone is as wide as the processes' reserve, above this priority's own.
-        if left > reserve + (SPREAD_RESERVES - 1) * self.reserve(self.limit):
+            return max(now, self._turn_at_reserve(left, priority))
+        # The spread zone is as wide as the processes' reserve, above this priority's own. A
+        # background call needs none: its shrinking reserve already lets calls go one by one.
+        spread_from = reserve + (SPREAD_RESERVES - 1) * self.reserve(self.limit)
+        if priority == BACKGROUND or left > spread_from:
             return now
         interval = (self.window_end - now) / (left - reserve)
         return max(now, self._last_slot[priority] + interval)
@@ -208,8 +237,9 @@ class RatePacer:
         if now >= self.window_end:
             self.remaining = self.window_end = None
             return now
-        if self.remaining - in_flight <= self.reserve(self.limit, priority):
-            return self.window_end
+        left = self.remaining - in_flight
+        if left <= self.reserve(self.limit, priority, self.window_end - now):
+            return max(now, self._turn_at_reserve(left, priority))
         return now
 
     # --- around each call ------------------------------------------------------------------

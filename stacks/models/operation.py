@@ -171,6 +171,17 @@ class Operation(models.Model):
         return self.status in IN_FLIGHT_OPERATION_STATUSES
 
     @property
+    def may_skip_unchanged_env(self) -> bool:
+        """A background redeploy (a rollout's, a bulk action's) leaves out the envs call when
+        the values are the ones last pushed to this service: a template rollout rarely changes
+        them, and at 10,000 stacks that call is a third of the Coolify budget (issue 17). The
+        service PATCH before it keeps the values: Service::parse() → serviceParser creates a
+        `${VAR}` variable with firstOrCreate, never overwriting a saved value
+        (bootstrap/helpers/parsers.php). A person's Redeploy always pushes them: it is how an
+        env changed by hand in Coolify is put right."""
+        return self.background and self.kind == OperationKind.REDEPLOY
+
+    @property
     def can_be_cancelled(self) -> bool:
         """Only a queued operation: a running one is doing remote work that must end itself."""
         return self.status == OperationStatus.QUEUED

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from cfadmin.validators import (
     validate_dns_label,
@@ -47,6 +49,9 @@ def _manifest_of_parent(child: models.Model) -> Manifest | None:
     if stack is None or stack.template_name not in template_names():
         return None
     return load_manifest(stack.template_name)
+
+
+ENV_DIGEST_SALT = "cfadmin.stacks.pushed-env"
 
 
 class InvalidTransition(Exception):
@@ -113,6 +118,12 @@ class Stack(models.Model):
         help_text="Isolated: its domains are off in Coolify and it is stopped, on purpose.",
     )
     contained_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A keyed digest (never the values) of the env last pushed to Coolify: a background
+    # redeploy skips the envs call when nothing changed (issue 17). Nullable so that adding it
+    # is an ALTER TABLE, not SQLite's table rebuild (which drops the search indexes).
+    pushed_env_digest = models.CharField(  # noqa: DJ001 (see above)
+        max_length=64, null=True, blank=True, editable=False
+    )
 
     objects = StackQuerySet.as_manager()
 
@@ -183,6 +194,13 @@ class Stack(models.Model):
 
     def audit_scope(self) -> tuple[str, str]:
         return self.tenant.slug, self.stack_name
+
+    def env_digest(self, values: dict[str, str]) -> str:
+        """A keyed digest of the env `values` for this stack's current service: equal only for
+        the same values on the same service (a new service must be given them again). Keyed
+        with SECRET_KEY, so it tells nothing about the values to whoever reads the database."""
+        payload = json.dumps([self.coolify_service_uuid, sorted(values.items())])
+        return salted_hmac(ENV_DIGEST_SALT, payload, algorithm="sha256").hexdigest()
 
     @classmethod
     def live_named(cls, stack_name: str) -> models.QuerySet[Stack]:

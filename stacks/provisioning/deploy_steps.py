@@ -266,5 +266,9 @@ class DeploySteps(RunnerBase):
         values = {secret.key: secret.reveal() for secret in self.stack.secrets.all()}
         if not values:
             return skipped("no env values to set")
+        digest = self.stack.env_digest(values)
+        if self.operation.may_skip_unchanged_env and self.stack.pushed_env_digest == digest:
+            return skipped("env values unchanged since last pushed")
         self.coolify.upsert_service_envs(uuid, values)
+        self._save_stack(pushed_env_digest=digest)
         return done(f"set {', '.join(sorted(values))}")  # keys only, never values

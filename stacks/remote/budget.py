@@ -41,7 +41,8 @@ def current() -> dict[str, Any]:
     - `resets_at`: when that window ends at the latest (None when unknown or over);
     - `seen_at`: when those headers were written; `last_429_at`: the last 429 answer seen;
     - `interactive_reserve`, `background_reserve`: calls left in a window below which
-      interactive / background calls wait for the next one;
+      interactive / background calls wait (the background one at a window's start: it shrinks
+      as the window runs out, stacks.clients.pacing);
     - `background_waiting`, `background_in_flight`, `background_cap`: background operations
       queued and not handed to the workers yet, handed over and not finished, and the cap.
     A window that has ended since is shown as a full budget (nothing counted since).
@@ -50,7 +51,7 @@ def current() -> dict[str, Any]:
 
     data = _snapshot_data()
     limit, remaining, resets_at = window_now(data, timezone.now())
-    interactive, background = reserves(limit, settings.COOLIFY_BACKGROUND_RESERVE_SHARE)
+    interactive, background = reserves(limit, settings.COOLIFY_BACKGROUND_RESERVE_SHARE, callers())
     counts = background_counts()
     return {
         "limit": limit,
@@ -77,11 +78,21 @@ def window_now(data: dict[str, Any], now: datetime) -> tuple[Any, Any, datetime 
     return limit, remaining, resets_at
 
 
+# The web server's processes that may call Coolify too (the Dockerfile's gunicorn workers).
+WEB_PROCESSES = 3
+
+
 def watch(pacer: RatePacer) -> RatePacer:
     """Have the pacer's answers written to the shared snapshot (idempotent)."""
     pacer.observer = note
     pacer.background_share = settings.COOLIFY_BACKGROUND_RESERVE_SHARE
+    pacer.callers = callers()
     return pacer
+
+
+def callers() -> int:
+    """Processes that may call Coolify with the token at once: the workers and the web's."""
+    return int(settings.Q_CLUSTER["workers"]) + WEB_PROCESSES
 
 
 def note(view: BudgetView) -> None:

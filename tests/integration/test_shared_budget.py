@@ -7,7 +7,7 @@ window lasts 60 / SPEED real seconds), so several windows of a rollout fit in a 
 the pacer sleeps on that clock too. Each thread is a worker process's worth of callers with
 its own clients; they share one pacer as a process's threads do.
 
-The limit is LIMIT (60) calls a minute, not Coolify's default 200: the same rules (pacing.py
+The limit is LIMIT (40) calls a minute, not Coolify's default 200: the same rules (pacing.py
 scales every reserve with the limit), but the batch needs several windows' worth of calls, so
 the budget binds — the test fails if the pacer never holds a call back or a window never fills.
 """
@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 SPEED = 20.0  # simulated seconds per real second
 # Coolify's default is 200; a smaller API_RATE_LIMIT makes the batch outgrow a window several
 # times over (at 200 and SPEED 20 it never reached the limit: nothing was proven).
-LIMIT = 60
+LIMIT = 40
 CAP = 4  # background operations in flight
 WORKERS = 6  # more than the cap: a person's operation finds a free worker
 BATCH = 30

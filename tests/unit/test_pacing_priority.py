@@ -1,5 +1,6 @@
 """Interactive calls jump the queue in Coolify's budget (stacks/clients/pacing.py, issue 17):
-background calls leave the larger reserve, spread without pushing interactive ones back, and
+background calls leave people a quarter of the limit for the rest of each window (a reserve that
+shrinks as the window runs out), never pushing interactive ones back, and
 the priority reaches the client from `calls_as` or the client's own; the budget is shared with
 the dashboard through one row (stacks/remote/budget.py)."""
 
@@ -34,25 +35,54 @@ def waited(pacer: RatePacer, clock: FakeClock, priority: str) -> float:
     return clock.now() - before
 
 
-def test_background_waits_at_its_reserve_while_interactive_goes_at_once(pacer, clock):
-    answer(pacer, 200, 199)
-    answer(pacer, 200, 50)  # a quarter left: the background reserve
+def test_background_waits_for_its_shrinking_reserve_while_interactive_goes_at_once(pacer, clock):
+    answer(pacer, 200, 199)  # a window begins: it ends 60.25 s from now at the latest
+    answer(pacer, 200, 50)  # a quarter left, with the whole window to go: the background reserve
     assert pacer.reserve(200, BACKGROUND) == 50 and pacer.reserve(200) == 10
+    assert pacer.reserve(200, BACKGROUND, time_left=30) == 25
+    assert pacer.reserve(200, BACKGROUND, time_left=1) == 10  # never below the processes'
 
     assert waited(pacer, clock, INTERACTIVE) == 0
-    pacer.after_call(200, {"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "49"})
-    assert waited(pacer, clock, BACKGROUND) > 55  # until the window has certainly ended
+    answer(pacer, 200, 49)
+    # Not the window's end: once the reserve (50 at 1.2 s a call) is below the 49 left.
+    wait = waited(pacer, clock, BACKGROUND)
+    assert 2.0 < wait < 3.5
+    assert pacer.reserve(200, BACKGROUND, time_left=pacer.window_end - clock.now()) < 49
 
 
-def test_background_spreading_never_pushes_interactive_calls_back(pacer, clock):
+def test_background_calls_go_one_by_one_as_the_reserve_shrinks_never_before_people(pacer, clock):
     answer(pacer, 200, 199)
-    answer(pacer, 200, 58)  # in the background's spread zone (50..60), far above interactive's
-    for remaining in range(57, 53, -1):
-        waited(pacer, clock, BACKGROUND)
+    answer(pacer, 200, 50)
+    gaps = []
+    for remaining in range(49, 29, -2):
+        gaps.append(waited(pacer, clock, BACKGROUND))
         answer(pacer, 200, remaining)
-    assert pacer.stats.paced_waits > 0
+        assert waited(pacer, clock, INTERACTIVE) == 0  # a person never queues behind them
+        answer(pacer, 200, remaining - 1)
+    # Each background call waits for the reserve to shrink past one more call (1.2 s at
+    # 200 calls/min and 25 %), a person's call in between took one too: 2.4 s apart.
+    assert all(2.3 < gap < 2.5 for gap in gaps[1:]), gaps
 
-    assert waited(pacer, clock, INTERACTIVE) == 0
+
+def test_background_work_alone_uses_the_whole_window(pacer, clock):
+    answer(pacer, 200, 199)
+    window_end = pacer.window_end
+    remaining = 199
+    while clock.now() < window_end and remaining > 0:
+        waited(pacer, clock, BACKGROUND)
+        if clock.now() >= window_end:
+            break
+        remaining -= 1
+        answer(pacer, 200, remaining)
+    # All but the processes' reserve (10), not all but the background's (50).
+    assert remaining <= pacer.reserve(200) + 1
+
+
+def test_background_waits_for_the_next_window_at_the_processes_reserve(pacer, clock):
+    answer(pacer, 200, 199)
+    answer(pacer, 200, 10)
+
+    assert waited(pacer, clock, BACKGROUND) > 55
 
 
 def test_the_interactive_rules_are_the_old_ones(pacer, clock):
@@ -151,3 +181,19 @@ def test_without_any_answer_the_budget_is_unknown():
     now = budget.current()
 
     assert now["limit"] is None and now["remaining"] is None and now["used"] is None
+
+
+def test_the_processes_reserve_covers_every_process_sharing_the_token(clock, settings):
+    """Each process may have a call in flight decided on an older count: with more processes
+    than 5 % of the limit, the reserve grows to their number (else their answers meet 429)."""
+    pacer = RatePacer(clock=clock.now, background_share=0.25)
+    assert pacer.reserve(200) == 10
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 20}
+    budget.watch(pacer)
+    pacer.observer = None  # the dashboard's shared figure is another test's
+
+    assert pacer.callers == 20 + budget.WEB_PROCESSES
+    assert pacer.reserve(200) == 23
+    answer(pacer, 200, 199)
+    answer(pacer, 200, 23)
+    assert waited(pacer, clock, INTERACTIVE) > 55  # at 23 left: as the old rule at 10
