@@ -379,7 +379,7 @@ class OperationAdmin(ReadOnlyAdmin):
         "requested_at",
         "duration_ms",
     )
-    list_filter = ("status", "kind", "background")
+    list_filter = ("status", "kind")
     # Searched through the stack search (get_search_results) and by who asked (prefix).
     search_fields = ("requested_by_repr",)
     search_help_text = "Operation id, the stack (as in the stack search) or who asked for it."
