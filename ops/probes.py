@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 
 from cfadmin import audit, jobs
@@ -292,15 +293,22 @@ def record_probes_ran(run: ChecklistRun, *, started_at: datetime, ran: int | Non
     )
 
 
-def probes_ran_since(run: ChecklistRun, moment: datetime) -> bool:
-    """Whether a run of the probes that began at or after `moment` has ended."""
-    ended = AuditEvent.objects.filter(
-        action=AuditAction.OPERATION_RESULT,
+def probe_events(run: ChecklistRun, action: str, since: datetime) -> QuerySet[AuditEvent]:
+    """The run's probe requests (OPERATION) or ends (OPERATION_RESULT) recorded since `since`."""
+    return AuditEvent.objects.filter(
+        action=action,
         changes__job=PROBES_JOB,
         target_type=ContentType.objects.get_for_model(ChecklistRun),
         target_id=str(run.pk),
-        occurred_at__gte=moment,
-    ).values_list("changes", flat=True)
+        occurred_at__gte=since,
+    )
+
+
+def probes_ran_since(run: ChecklistRun, moment: datetime) -> bool:
+    """Whether a run of the probes that began at or after `moment` has ended."""
+    ended = probe_events(run, AuditAction.OPERATION_RESULT, moment).values_list(
+        "changes", flat=True
+    )
     return any(
         (started := parse_datetime(str(changes.get("started_at", "")))) is not None
         and started >= moment

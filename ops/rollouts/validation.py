@@ -14,10 +14,9 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from cfadmin.models import AuditAction, AuditEvent
+from cfadmin.models import AuditAction
 from cfadmin.queued_once import AlreadyQueued
 from ops.checklists import active_procedure, run_probes, start_run
 from ops.models import ChecklistRun, ItemState
@@ -73,16 +72,9 @@ def requeue_probes(run: ChecklistRun, *, since: datetime) -> bool:
     """Queue the run's automatic checks once more, unless that was done at or after `since`
     (so once); True when queued. A request made before `since` is the lost one: it would still
     hold "one queued at a time" for PROBES_REQUEST_STALE_AFTER, so it is not waited for."""
-    from ops.probes import PROBES_JOB, request_probes
+    from ops.probes import probe_events, request_probes
 
-    requests = AuditEvent.objects.filter(
-        action=AuditAction.OPERATION,
-        changes__job=PROBES_JOB,
-        target_type=ContentType.objects.get_for_model(ChecklistRun),
-        target_id=str(run.pk),
-        occurred_at__gte=since,
-    )
-    if requests.exists():
+    if probe_events(run, AuditAction.OPERATION, since).exists():
         return False
     try:
         request_probes(
